@@ -1,0 +1,1 @@
+Console.WriteLine("TinyFlash.Bench: commands arrive in the next commit.");

@@ -1,0 +1,113 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace TinyFlash.Attention;
+
+/// <summary>
+/// Checks every argument of an attention call before anything touches a device, and turns shape and options into
+/// an <see cref="AttentionProblem"/>. Each failure is an <see cref="ArgumentException"/> naming the argument and
+/// what it should have been.
+/// </summary>
+internal static class AttentionValidator
+{
+    /// <summary>Head dimensions the kernels are built for.</summary>
+    public static IReadOnlyList<int> SupportedHeadDims { get; } = [32, 64, 80, 96, 128, 160, 192, 256];
+
+    /// <summary>Validates <paramref name="shape"/> and <paramref name="options"/>.</summary>
+    public static AttentionProblem Validate(AttentionShape shape, AttentionOptions? options)
+    {
+        options ??= AttentionOptions.Default;
+        RequirePositive(shape.Batch, "shape.Batch");
+        RequirePositive(shape.QueryHeads, "shape.QueryHeads");
+        RequirePositive(shape.KeyValueHeads, "shape.KeyValueHeads");
+        RequirePositive(shape.QueryLength, "shape.QueryLength");
+        RequirePositive(shape.KeyLength, "shape.KeyLength");
+        if (shape.QueryHeads % shape.KeyValueHeads != 0)
+            throw new ArgumentException(
+                $"shape.QueryHeads ({shape.QueryHeads}) must be a multiple of shape.KeyValueHeads ({shape.KeyValueHeads}).",
+                nameof(shape));
+        if (!SupportedHeadDims.Contains(shape.HeadDim))
+            throw new ArgumentOutOfRangeException(nameof(shape), shape.HeadDim,
+                $"shape.HeadDim must be one of {string.Join(", ", SupportedHeadDims)}; got {shape.HeadDim}.");
+        if (!Enum.IsDefined(shape.Layout))
+            throw new ArgumentOutOfRangeException(nameof(shape), shape.Layout, "shape.Layout must be Bshd or Bhsd.");
+        RequireInt32Indexable(shape.QueryElements, "query and output");
+        RequireInt32Indexable(shape.KeyValueElements, "key and value");
+        RequireInt32Indexable(shape.LogSumExpElements, "log-sum-exp");
+
+        float scale = options.Scale ?? 1f / MathF.Sqrt(shape.HeadDim);
+        if (!float.IsFinite(scale) || scale <= 0f)
+            throw new ArgumentOutOfRangeException(nameof(options), scale,
+                $"options.Scale must be finite and positive; got {scale}.");
+        if (options.WindowLeft < -1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.WindowLeft,
+                $"options.WindowLeft must be -1 (unbounded) or at least 0; got {options.WindowLeft}.");
+        if (options.WindowRight < -1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.WindowRight,
+                $"options.WindowRight must be -1 (unbounded) or at least 0; got {options.WindowRight}.");
+
+        // Bottom-right alignment: query i sits on key diagonal i + (KeyLength - QueryLength).
+        long offset = (long)shape.KeyLength - shape.QueryLength;
+        long low = options.WindowLeft >= 0 ? offset - options.WindowLeft : -AttentionProblem.Unbounded;
+        long high = options.WindowRight >= 0 ? offset + options.WindowRight : AttentionProblem.Unbounded;
+        if (options.Causal)
+            high = Math.Min(high, offset);
+        return new AttentionProblem(shape, scale,
+            (int)Math.Clamp(low, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
+            (int)Math.Clamp(high, -AttentionProblem.Unbounded, AttentionProblem.Unbounded));
+    }
+
+    /// <summary>Requires a host span to hold exactly the elements the shape describes.</summary>
+    public static void RequireExactLength(int actual, long required, string name)
+    {
+        if (actual != required)
+            throw new ArgumentException(
+                $"{name} has {actual} elements; the shape needs exactly {required}.", name);
+    }
+
+    /// <summary>Requires a device view to be valid, to belong to <paramref name="accelerator"/> and to hold the elements the shape needs.</summary>
+    public static void RequireView<T>(ArrayView<T> view, long required, Accelerator accelerator, string name)
+        where T : unmanaged
+    {
+        if (!view.IsValid)
+            throw new ArgumentNullException(name, $"{name} is not a valid view (null or default).");
+        if (view.Length < required)
+            throw new ArgumentException(
+                $"{name} has {view.Length} elements; the shape needs at least {required}.", name);
+        var owner = ((IArrayView)view).Buffer.Accelerator;
+        if (!ReferenceEquals(owner, accelerator))
+            throw new ArgumentException(
+                $"{name} belongs to accelerator '{owner.Name}', not to this engine's '{accelerator.Name}'.", name);
+    }
+
+    /// <summary>Requires <paramref name="output"/> not to share memory with an input the kernel still reads.</summary>
+    public static void RequireDisjoint<TOut, TIn>(ArrayView<TOut> output, ArrayView<TIn> input, string outputName, string inputName)
+        where TOut : unmanaged
+        where TIn : unmanaged
+    {
+        var (outBuffer, outStart, outEnd) = ByteRange(output);
+        var (inBuffer, inStart, inEnd) = ByteRange(input);
+        if (ReferenceEquals(outBuffer, inBuffer) && outStart < inEnd && inStart < outEnd)
+            throw new ArgumentException($"{outputName} overlaps {inputName}; the output must not alias an input.", outputName);
+    }
+
+    private static (object Buffer, long Start, long End) ByteRange<T>(ArrayView<T> view) where T : unmanaged
+    {
+        long start = ((IContiguousArrayView)view).IndexInBytes;
+        return (((IArrayView)view).Buffer, start, start + view.LengthInBytes);
+    }
+
+    private static void RequirePositive(int value, string name)
+    {
+        if (value <= 0)
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive; got {value}.");
+    }
+
+    private static void RequireInt32Indexable(long elements, string tensor)
+    {
+        if (elements > int.MaxValue)
+            throw new ArgumentOutOfRangeException("shape", elements,
+                $"The {tensor} tensor would have {elements} elements; the attention kernels index with 32-bit " +
+                $"integers and take at most {int.MaxValue}. Split the batch or the heads into several calls.");
+    }
+}

@@ -1,0 +1,52 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace TinyFlash.Engine;
+
+/// <summary>
+/// The two CUDA driver calls ILGPU 1.5.3 does not make: reading the opt-in shared-memory limit of a device and
+/// raising a kernel's dynamic shared-memory limit above the 48 KiB default (FlashAttention-sized tiles need it).
+/// </summary>
+internal static partial class CudaDriver
+{
+    private const string Library = "cuda";
+
+    /// <summary><c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c>.</summary>
+    private const int MaxSharedMemoryPerBlockOptIn = 97;
+
+    /// <summary><c>CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES</c>.</summary>
+    private const int MaxDynamicSharedSizeBytes = 8;
+
+    static CudaDriver() =>
+        NativeLibrary.SetDllImportResolver(typeof(CudaDriver).Assembly, (name, assembly, path) =>
+            name == Library && OperatingSystem.IsWindows()
+                ? NativeLibrary.Load("nvcuda", assembly, path)
+                : IntPtr.Zero);
+
+    /// <summary>Shared memory one block of device <paramref name="deviceId"/> may use after opting in, in bytes.</summary>
+    public static int OptInSharedMemoryPerBlock(int deviceId)
+    {
+        Check(cuDeviceGet(out int device, deviceId), "cuDeviceGet");
+        Check(cuDeviceGetAttribute(out int bytes, MaxSharedMemoryPerBlockOptIn, device), "cuDeviceGetAttribute");
+        return bytes;
+    }
+
+    /// <summary>Lets <paramref name="function"/> be launched with up to <paramref name="bytes"/> of dynamic shared memory.</summary>
+    public static void AllowDynamicSharedMemory(IntPtr function, int bytes) =>
+        Check(cuFuncSetAttribute(function, MaxDynamicSharedSizeBytes, bytes), "cuFuncSetAttribute");
+
+    private static void Check(int status, string call)
+    {
+        if (status != 0)
+            throw new TinyFlashException($"CUDA driver call {call} failed with error {status}.");
+    }
+
+    [LibraryImport(Library)]
+    private static partial int cuDeviceGet(out int device, int ordinal);
+
+    [LibraryImport(Library)]
+    private static partial int cuDeviceGetAttribute(out int value, int attribute, int device);
+
+    [LibraryImport(Library)]
+    private static partial int cuFuncSetAttribute(IntPtr function, int attribute, int value);
+}

@@ -1,0 +1,33 @@
+using ILGPU;
+
+namespace TinyFlash.Kernels.Forward;
+
+/// <summary>
+/// The one argument of a forward attention launch: every view, length, stride and mask bound, filled in by the
+/// host after validation (FlashAttention's <c>Flash_fwd_params</c>). Indices are 32-bit; the host has checked
+/// that every tensor fits.
+/// </summary>
+/// <typeparam name="T">Storage element: <see cref="float"/>, or <see cref="ushort"/> bits of fp16/bf16.</typeparam>
+internal struct AttentionParams<T> where T : unmanaged
+{
+    public ArrayView<T> Query, Key, Value, Output;
+
+    /// <summary>Natural-log log-sum-exp per query row, [batch, query heads, query length]; empty when not wanted.</summary>
+    public ArrayView<float> LogSumExp;
+
+    /// <summary>Strides of the query and output tensors.</summary>
+    public TensorStrides QueryStrides;
+
+    /// <summary>Strides of the key and value tensors.</summary>
+    public TensorStrides KeyStrides;
+
+    public int QueryHeads, HeadsPerKeyValue, QueryLength, KeyLength, HeadDim;
+
+    /// <summary>Softmax scale times log2(e): scores are kept in base 2 so the exponential is one <c>ex2</c>.</summary>
+    public float ScaleLog2;
+
+    /// <summary>Key <c>j</c> is visible to query <c>i</c> when <c>DiagonalLow ≤ j − i ≤ DiagonalHigh</c> (and <c>j &lt; KeyLength</c>).</summary>
+    public int DiagonalLow, DiagonalHigh;
+
+    public ForwardTiling Tiling;
+}

@@ -1,0 +1,302 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Algorithms;
+using TinyFlash.Kernels.Elements;
+using TinyFlash.Kernels.Registers;
+
+namespace TinyFlash.Kernels.Forward;
+
+/// <summary>
+/// The portable fused attention forward pass (FlashAttention-2's loop order), one kernel body for every backend,
+/// storage type and head dimension.
+/// <code>
+/// Group g owns BlockM query rows of one (batch, head) and streams the visible key tiles past them:
+///
+///            keys →  tile t (BlockN = 4·ThreadsX)
+///   Qᵀ [d][BlockM]   Kᵀ [d][BlockN]        S = Q·Kᵀ  [BlockM][BlockN]   thread (ty, tx) holds the 4×4 block
+///   (scaled, base 2)                       rows 4ty..4ty+3 × keys 4tx..4tx+3 in registers
+///
+///   V  [BlockN][d]   Pᵀ [BlockN][BlockM]   O += P·V  [BlockM][d]         thread (ty, tx) holds rows 4ty..4ty+3 ×
+///                                                                          features 4(tx + c·ThreadsX)..+3, c &lt; chunks
+/// </code>
+/// Per tile: load Kᵀ and V (zero past the last key), S = Qᵀ·Kᵀ from shared memory, mask only if the tile straddles
+/// the mask edge, row maxima through shared memory (no warp shuffles, so any warp size and OpenCL work), online
+/// softmax in fp32 (O rescaled only where a row maximum moved), P through shared memory, O += P·V. Q is scaled by
+/// scale·log2(e) once on load so the exponential is <c>ex2</c>. Tiles the mask hides are never loaded. Rows share
+/// threads in the same pattern in both products, so each thread keeps its rows' running max and partial sum
+/// in registers and only the final sum is reduced. Q and K are stored transposed and padded by 4 floats per row
+/// so every 16-byte shared access of a warp is conflict-free.
+/// </summary>
+/// <typeparam name="T">Storage element.</typeparam>
+/// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
+/// <typeparam name="TOutput">The thread's output slice: its chunk count is ⌈HeadDim / (4·ThreadsX)⌉.</typeparam>
+internal static class FlashForwardKernel<T, TCodec, TOutput>
+    where T : unmanaged
+    where TCodec : struct, IElementCodec<T>
+    where TOutput : struct, IOutputSlice
+{
+    /// <summary>Entry point: one group per (query block, batch·head), <see cref="ForwardTiling.Threads"/> threads.</summary>
+    public static void Run(AttentionParams<T> p)
+    {
+        ForwardTiling tiling = p.Tiling;
+        ArrayView<Float4> shared = SharedMemory.GetDynamic<Float4>();
+        ArrayView<Float4> queryTile = shared.SubView(tiling.QueryOffset4);
+        ArrayView<Float4> keyTile = shared.SubView(tiling.KeyOffset4);
+        ArrayView<Float4> valueTile = shared.SubView(tiling.ValueOffset4);
+        ArrayView<Float4> probabilityTile = shared.SubView(tiling.ProbabilityOffset4);
+        ArrayView<Float4> partials = shared.SubView(tiling.PartialOffset4);
+
+        int thread = Group.IdxX;
+        int tx = thread % tiling.ThreadsX;
+        int ty = thread / tiling.ThreadsX;
+
+        // Latest query block first: under a causal mask it has the most tiles, so the grid's tail is short.
+        int block = Grid.IdxX;
+        int queryBlock = tiling.QueryBlocks - 1 - block % tiling.QueryBlocks;
+        int batchHead = block / tiling.QueryBlocks;
+        int batch = batchHead / p.QueryHeads;
+        int head = batchHead - batch * p.QueryHeads;
+        int queryOrigin = p.QueryStrides.Origin(batch, head);
+        int keyOrigin = p.KeyStrides.Origin(batch, head / p.HeadsPerKeyValue);
+        int rowStart = queryBlock * tiling.BlockM;
+        int rowEnd = XMath.Min(rowStart + tiling.BlockM, p.QueryLength);
+
+        LoadTransposed(p.Query, queryOrigin, p.QueryStrides.Row, rowStart, p.QueryLength, tiling.BlockM,
+            p.HeadDim, p.ScaleLog2, queryTile, tiling.RowPitch4, thread, tiling.Threads);
+        ZeroFeaturePadding(valueTile, tiling, p.HeadDim / 4, thread);
+
+        // Visible keys of the block: the union of its rows' bands, and inside it the tiles every row sees whole.
+        int firstKey = XMath.Max(0, rowStart + p.DiagonalLow);
+        int lastKey = XMath.Min(p.KeyLength - 1, rowEnd - 1 + p.DiagonalHigh);
+        int firstTile = FloorDiv(firstKey, tiling.BlockN);
+        int lastTile = firstKey <= lastKey ? FloorDiv(lastKey, tiling.BlockN) : firstTile - 1;
+        int firstWholeTile = XMath.Max(firstTile, CeilDiv(rowEnd - 1 + p.DiagonalLow, tiling.BlockN));
+        int lastWholeTile = XMath.Min(
+            XMath.Min(lastTile, p.KeyLength / tiling.BlockN - 1),
+            FloorDiv(rowStart + p.DiagonalHigh - (tiling.BlockN - 1), tiling.BlockN));
+
+        TOutput output = default;
+        Float4 rowMax = Float4.Broadcast(float.NegativeInfinity);
+        Float4 rowSum = default;
+        for (int tile = firstTile; tile <= lastTile; tile++)
+        {
+            int keyStart = tile * tiling.BlockN;
+            Group.Barrier(); // the previous tile's readers are done with Kᵀ, V, Pᵀ and the partials
+            LoadTransposed(p.Key, keyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, tiling.BlockN,
+                p.HeadDim, 1f, keyTile, tiling.KeyPitch4, thread, tiling.Threads);
+            LoadRows(p.Value, keyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, tiling.BlockN,
+                p.HeadDim / 4, valueTile, tiling.ValuePitch4, thread, tiling.Threads);
+            Group.Barrier();
+
+            Tile4x4 scores = QueryKeyProduct(queryTile, keyTile, ty, tx, p.HeadDim, tiling.RowPitch4, tiling.KeyPitch4);
+            if (tile < firstWholeTile || tile > lastWholeTile)
+                HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), p.DiagonalLow, p.DiagonalHigh,
+                    p.KeyLength - (keyStart + 4 * tx));
+
+            partials[tx * tiling.RowPitch4 + ty] = scores.RowMax();
+            Group.Barrier();
+            Float4 tileMax = partials[ty];
+            for (int t = 1; t < tiling.ThreadsX; t++)
+                tileMax = tileMax.Max(partials[t * tiling.RowPitch4 + ty]);
+
+            // Online softmax: a row that has seen no visible key keeps max −∞; exponentiating against 0 instead
+            // keeps its probabilities and correction at exactly 0 rather than NaN.
+            Float4 newMax = rowMax.Max(tileMax);
+            Float4 reference = FiniteOrZero(newMax);
+            Float4 correction = rowMax.Exp2Minus(reference);
+            scores.Exp2Subtract(reference);
+            rowSum = rowSum.Multiply(correction).Add(scores.RowSum());
+            if (!correction.AllOne())
+                output.ScaleRows(correction);
+            rowMax = newMax;
+
+            int column = 4 * tx * tiling.RowPitch4 + ty;
+            probabilityTile[column] = scores.Column0();
+            probabilityTile[column + tiling.RowPitch4] = scores.Column1();
+            probabilityTile[column + 2 * tiling.RowPitch4] = scores.Column2();
+            probabilityTile[column + 3 * tiling.RowPitch4] = scores.Column3();
+            Group.Barrier();
+
+            for (int key = 0; key < tiling.BlockN; key++)
+                output.AddProducts(probabilityTile[key * tiling.RowPitch4 + ty], valueTile,
+                    key * tiling.ValuePitch4 + tx, tiling.ThreadsX);
+        }
+
+        Group.Barrier();
+        partials[tx * tiling.RowPitch4 + ty] = rowSum;
+        Group.Barrier();
+        Float4 total = partials[ty];
+        for (int t = 1; t < tiling.ThreadsX; t++)
+            total = total.Add(partials[t * tiling.RowPitch4 + ty]);
+
+        int row = rowStart + 4 * ty;
+        output.Store<T, TCodec>(p.Output, queryOrigin + row * p.QueryStrides.Row, p.QueryStrides.Row, rowEnd - row,
+            4 * tx, 4 * tiling.ThreadsX, p.HeadDim, Reciprocal(total));
+        if (tx == 0 && p.LogSumExp.Length > 0)
+            StoreLogSumExp(p.LogSumExp, batchHead * p.QueryLength + row, rowEnd - row, rowMax, total);
+    }
+
+    /// <summary>
+    /// Loads <paramref name="rows"/> rows × <paramref name="headDim"/> features starting at <paramref name="firstRow"/>
+    /// into a transposed tile [feature][row], times <paramref name="scale"/>, zero past <paramref name="rowLimit"/>.
+    /// Each thread reads one feature of four consecutive rows (coalesced along features) and stores one 16-byte
+    /// column slice.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadTransposed(ArrayView<T> source, int origin, int rowStride, int firstRow, int rowLimit,
+        int rows, int headDim, float scale, ArrayView<Float4> tile, int pitch4, int thread, int threads)
+    {
+        int count = rows / 4 * headDim;
+        int feature = thread % headDim;
+        int quad = thread / headDim;
+        int featureStep = threads % headDim;
+        int quadStep = threads / headDim;
+        for (int element = thread; element < count; element += threads)
+        {
+            int row = firstRow + 4 * quad;
+            int index = origin + row * rowStride + feature;
+            var values = new Float4(
+                LoadOrZero(source, index, row < rowLimit),
+                LoadOrZero(source, index + rowStride, row + 1 < rowLimit),
+                LoadOrZero(source, index + 2 * rowStride, row + 2 < rowLimit),
+                LoadOrZero(source, index + 3 * rowStride, row + 3 < rowLimit));
+            tile[feature * pitch4 + quad] = values.Multiply(scale);
+            feature += featureStep;
+            quad += quadStep;
+            if (feature >= headDim)
+            {
+                feature -= headDim;
+                quad++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Loads <paramref name="rows"/> rows × <paramref name="featureQuads"/>·4 features into a row-major tile, zero
+    /// past <paramref name="rowLimit"/>; each thread moves four consecutive features.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadRows(ArrayView<T> source, int origin, int rowStride, int firstRow, int rowLimit,
+        int rows, int featureQuads, ArrayView<Float4> tile, int pitch4, int thread, int threads)
+    {
+        int count = rows * featureQuads;
+        int quad = thread % featureQuads;
+        int row = thread / featureQuads;
+        int quadStep = threads % featureQuads;
+        int rowStep = threads / featureQuads;
+        for (int element = thread; element < count; element += threads)
+        {
+            bool inside = firstRow + row < rowLimit;
+            int index = origin + (firstRow + row) * rowStride + 4 * quad;
+            tile[row * pitch4 + quad] = new Float4(
+                LoadOrZero(source, index, inside),
+                LoadOrZero(source, index + 1, inside),
+                LoadOrZero(source, index + 2, inside),
+                LoadOrZero(source, index + 3, inside));
+            quad += quadStep;
+            row += rowStep;
+            if (quad >= featureQuads)
+            {
+                quad -= featureQuads;
+                row++;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float LoadOrZero(ArrayView<T> source, int index, bool inside) =>
+        inside ? default(TCodec).ToFloat(source[index]) : 0f;
+
+    /// <summary>Zeroes the feature columns of V past the head dimension, which the last output chunk may read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ZeroFeaturePadding(ArrayView<Float4> valueTile, ForwardTiling tiling, int featureQuads, int thread)
+    {
+        int padding = tiling.ValuePitch4 - featureQuads;
+        for (int element = thread; element < tiling.BlockN * padding; element += tiling.Threads)
+            valueTile[element / padding * tiling.ValuePitch4 + featureQuads + element % padding] = default;
+    }
+
+    /// <summary>The thread's 4×4 block of S = Q·Kᵀ, reading 16 bytes of Qᵀ and of Kᵀ per feature.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Tile4x4 QueryKeyProduct(ArrayView<Float4> queryTile, ArrayView<Float4> keyTile, int ty, int tx,
+        int headDim, int queryPitch4, int keyPitch4)
+    {
+        Tile4x4 scores = default;
+        int query = ty;
+        int key = tx;
+        for (int feature = 0; feature < headDim; feature += 4)
+        {
+            scores.AddOuterProduct(queryTile[query], keyTile[key]);
+            scores.AddOuterProduct(queryTile[query + queryPitch4], keyTile[key + keyPitch4]);
+            scores.AddOuterProduct(queryTile[query + 2 * queryPitch4], keyTile[key + 2 * keyPitch4]);
+            scores.AddOuterProduct(queryTile[query + 3 * queryPitch4], keyTile[key + 3 * keyPitch4]);
+            query += 4 * queryPitch4;
+            key += 4 * keyPitch4;
+        }
+        return scores;
+    }
+
+    /// <summary>
+    /// Sets to −∞ the scores of keys the mask hides or past the last key. <paramref name="diagonal"/> is
+    /// key − query of element (0, 0); element (r, c) sits on diagonal + c − r; <paramref name="keysLeft"/> counts
+    /// the real keys from column 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void HideInvisible(ref Tile4x4 scores, int diagonal, int low, int high, int keysLeft)
+    {
+        scores.R0 = HideInvisible(scores.R0, diagonal, low, high, keysLeft);
+        scores.R1 = HideInvisible(scores.R1, diagonal - 1, low, high, keysLeft);
+        scores.R2 = HideInvisible(scores.R2, diagonal - 2, low, high, keysLeft);
+        scores.R3 = HideInvisible(scores.R3, diagonal - 3, low, high, keysLeft);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 HideInvisible(Float4 row, int diagonal, int low, int high, int keysLeft) => new(
+        Visible(diagonal, low, high, keysLeft > 0) ? row.X : float.NegativeInfinity,
+        Visible(diagonal + 1, low, high, keysLeft > 1) ? row.Y : float.NegativeInfinity,
+        Visible(diagonal + 2, low, high, keysLeft > 2) ? row.Z : float.NegativeInfinity,
+        Visible(diagonal + 3, low, high, keysLeft > 3) ? row.W : float.NegativeInfinity);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Visible(int diagonal, int low, int high, bool keyExists) =>
+        keyExists & diagonal >= low & diagonal <= high;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 FiniteOrZero(Float4 x) => new(
+        x.X == float.NegativeInfinity ? 0f : x.X,
+        x.Y == float.NegativeInfinity ? 0f : x.Y,
+        x.Z == float.NegativeInfinity ? 0f : x.Z,
+        x.W == float.NegativeInfinity ? 0f : x.W);
+
+    /// <summary>1/sum, or 0 for a row that saw no key, so that its output is zeros.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Reciprocal(Float4 sum) => new(
+        sum.X > 0f ? 1f / sum.X : 0f,
+        sum.Y > 0f ? 1f / sum.Y : 0f,
+        sum.Z > 0f ? 1f / sum.Z : 0f,
+        sum.W > 0f ? 1f / sum.W : 0f);
+
+    /// <summary>Writes ln Σ exp(scores) = max·ln 2 + ln(sum) for the valid rows; −∞ where no key was visible.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreLogSumExp(ArrayView<float> logSumExp, int index, int rowsValid, Float4 max, Float4 sum)
+    {
+        if (rowsValid > 0)
+            logSumExp[index] = LogSumExp(max.X, sum.X);
+        if (rowsValid > 1)
+            logSumExp[index + 1] = LogSumExp(max.Y, sum.Y);
+        if (rowsValid > 2)
+            logSumExp[index + 2] = LogSumExp(max.Z, sum.Z);
+        if (rowsValid > 3)
+            logSumExp[index + 3] = LogSumExp(max.W, sum.W);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float LogSumExp(float max, float sum) =>
+        sum > 0f ? max * 0.693147180559945309f + XMath.Log(sum) : float.NegativeInfinity;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int CeilDiv(int a, int b) => -FloorDiv(-a, b);
+}

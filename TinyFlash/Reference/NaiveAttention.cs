@@ -1,0 +1,98 @@
+using Half = System.Half;
+
+namespace TinyFlash.Reference;
+
+/// <summary>
+/// Attention computed naively in a storage type, the way a framework without a fused kernel does it: the baseline
+/// of FlashAttention's accuracy rule (a fused fp16/bf16 kernel may err at most twice as much as this against the
+/// double reference). Scores are rounded to the storage type after Q·scale and after Q·Kᵀ, softmax runs in fp32
+/// (or, for the accuracy report, in the storage type too), probabilities are rounded, and P·V accumulates in fp32
+/// before a final rounding.
+/// </summary>
+public static class NaiveAttention
+{
+    /// <summary>The output, in the query's layout, of attention computed in <paramref name="storage"/>.</summary>
+    /// <param name="q">Queries, already representable in <paramref name="storage"/>.</param>
+    /// <param name="k">Keys, likewise.</param>
+    /// <param name="v">Values, likewise.</param>
+    /// <param name="shape">Sizes and layout.</param>
+    /// <param name="options">Scale and masks.</param>
+    /// <param name="storage">The type every intermediate tensor is rounded to.</param>
+    /// <param name="softmaxInStorageType">Also keep the softmax's max, exponentials and sum in <paramref name="storage"/> (no fp32 statistics).</param>
+    public static float[] Compute(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        AttentionShape shape, AttentionOptions? options, ElementType storage, bool softmaxInStorageType = false)
+    {
+        options ??= AttentionOptions.Default;
+        float scale = ReferenceAttention.Validate(q, k, v, shape, options);
+        Func<float, float> round = RoundingOf(storage);
+        var output = new float[shape.QueryElements];
+        var query = new float[shape.HeadDim];
+        var scores = new float[shape.KeyLength];
+        var row = new float[shape.HeadDim];
+        for (int b = 0; b < shape.Batch; b++)
+        for (int h = 0; h < shape.QueryHeads; h++)
+        {
+            int kvHead = ReferenceAttention.KeyValueHead(shape, h);
+            for (int i = 0; i < shape.QueryLength; i++)
+            {
+                int outIndex = ReferenceAttention.QueryIndex(shape, b, h, i);
+                for (int d = 0; d < shape.HeadDim; d++)
+                    query[d] = round(q[outIndex + d] * scale);
+
+                float max = float.NegativeInfinity;
+                for (int j = 0; j < shape.KeyLength; j++)
+                {
+                    if (!ReferenceAttention.Visible(shape, options, i, j))
+                    {
+                        scores[j] = float.NegativeInfinity;
+                        continue;
+                    }
+                    var key = k.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
+                    float dot = 0;
+                    for (int d = 0; d < shape.HeadDim; d++)
+                        dot += query[d] * key[d];
+                    scores[j] = round(dot);
+                    max = Math.Max(max, scores[j]);
+                }
+                if (float.IsNegativeInfinity(max))
+                    continue; // a row that sees no key stays zero
+
+                Softmax(scores, max, softmaxInStorageType ? round : static x => x, round);
+                Array.Clear(row);
+                for (int j = 0; j < shape.KeyLength; j++)
+                {
+                    if (scores[j] == 0)
+                        continue;
+                    var value = v.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
+                    for (int d = 0; d < shape.HeadDim; d++)
+                        row[d] += scores[j] * value[d];
+                }
+                for (int d = 0; d < shape.HeadDim; d++)
+                    output[outIndex + d] = round(row[d]);
+            }
+        }
+        return output;
+    }
+
+    /// <summary>The function that rounds a float to the nearest value of <paramref name="storage"/>.</summary>
+    public static Func<float, float> RoundingOf(ElementType storage) => storage switch
+    {
+        ElementType.Float32 => static x => x,
+        ElementType.Float16 => static x => (float)(Half)x,
+        ElementType.BFloat16 => static x => (float)(BFloat16)x,
+        _ => throw new ArgumentOutOfRangeException(nameof(storage), storage, "Unknown element type."),
+    };
+
+    /// <summary>Replaces scores by probabilities rounded to storage; <paramref name="statistic"/> rounds the running max, exponentials and sum.</summary>
+    private static void Softmax(float[] scores, float max, Func<float, float> statistic, Func<float, float> round)
+    {
+        float sum = 0;
+        for (int j = 0; j < scores.Length; j++)
+        {
+            scores[j] = statistic(MathF.Exp(statistic(scores[j] - max)));
+            sum = statistic(sum + scores[j]);
+        }
+        for (int j = 0; j < scores.Length; j++)
+            scores[j] = round(scores[j] / sum);
+    }
+}

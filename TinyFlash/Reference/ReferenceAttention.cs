@@ -1,0 +1,135 @@
+using TinyFlash.Attention;
+
+namespace TinyFlash.Reference;
+
+/// <summary>
+/// Plain attention in double precision, <c>softmax(Q·Kᵀ·scale + mask)·V</c>, one query row at a time: the
+/// independent reference every kernel is tested against. Same arguments and semantics as
+/// <see cref="FlashEngine.Attention(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?)"/>;
+/// the masks are evaluated from FlashAttention-2's formulas directly, not from the kernels' diagonal bands.
+/// </summary>
+public static class ReferenceAttention
+{
+    /// <summary>The attention output, in the query's layout.</summary>
+    /// <exception cref="ArgumentException">The shape, options or span lengths are invalid (same rules as the engine).</exception>
+    public static double[] Compute(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        AttentionShape shape, AttentionOptions? options = null)
+    {
+        options ??= AttentionOptions.Default;
+        float scale = Validate(q, k, v, shape, options);
+        var output = new double[shape.QueryElements];
+        var scores = new double[shape.KeyLength];
+        for (int b = 0; b < shape.Batch; b++)
+        for (int h = 0; h < shape.QueryHeads; h++)
+        for (int i = 0; i < shape.QueryLength; i++)
+            Row(q, k, v, shape, options, scale, b, h, i, scores, output.AsSpan(QueryIndex(shape, b, h, i), shape.HeadDim));
+        return output;
+    }
+
+    /// <summary>The natural-log log-sum-exp of each query row's scaled, masked scores, [Batch, QueryHeads, QueryLength]; −∞ for a row that sees no key.</summary>
+    public static double[] LogSumExp(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        AttentionShape shape, AttentionOptions? options = null)
+    {
+        options ??= AttentionOptions.Default;
+        float scale = Validate(q, k, v, shape, options);
+        var result = new double[shape.LogSumExpElements];
+        var scores = new double[shape.KeyLength];
+        int index = 0;
+        for (int b = 0; b < shape.Batch; b++)
+        for (int h = 0; h < shape.QueryHeads; h++)
+        for (int i = 0; i < shape.QueryLength; i++)
+        {
+            double max = Scores(q, k, shape, options, scale, b, h, i, scores);
+            double sum = 0;
+            foreach (double s in scores)
+                sum += Math.Exp(s - max);
+            result[index++] = double.IsNegativeInfinity(max) ? double.NegativeInfinity : max + Math.Log(sum);
+        }
+        return result;
+    }
+
+    /// <summary>Whether query <paramref name="i"/> may see key <paramref name="j"/>, as FlashAttention-2 documents it.</summary>
+    public static bool Visible(AttentionShape shape, AttentionOptions options, int i, int j)
+    {
+        long diagonal = (long)i + shape.KeyLength - shape.QueryLength;
+        if (options.Causal && j > diagonal)
+            return false;
+        if (options.WindowLeft >= 0 && j < diagonal - options.WindowLeft)
+            return false;
+        return options.WindowRight < 0 || j <= diagonal + options.WindowRight;
+    }
+
+    /// <summary>Writes one output row (query <paramref name="i"/> of head <paramref name="h"/> in batch <paramref name="b"/>) into <paramref name="row"/>.</summary>
+    internal static void Row(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, AttentionShape shape,
+        AttentionOptions options, float scale, int b, int h, int i, double[] scores, Span<double> row)
+    {
+        row.Clear();
+        double max = Scores(q, k, shape, options, scale, b, h, i, scores);
+        if (double.IsNegativeInfinity(max))
+            return;
+        double sum = 0;
+        for (int j = 0; j < shape.KeyLength; j++)
+        {
+            scores[j] = Math.Exp(scores[j] - max);
+            sum += scores[j];
+        }
+        int kvHead = KeyValueHead(shape, h);
+        for (int j = 0; j < shape.KeyLength; j++)
+        {
+            if (scores[j] == 0)
+                continue;
+            double p = scores[j] / sum;
+            var value = v.Slice(KeyIndex(shape, b, kvHead, j), shape.HeadDim);
+            for (int d = 0; d < shape.HeadDim; d++)
+                row[d] += p * value[d];
+        }
+    }
+
+    /// <summary>Fills <paramref name="scores"/> with the scaled scores of one query row (−∞ where hidden) and returns their maximum.</summary>
+    private static double Scores(ReadOnlySpan<float> q, ReadOnlySpan<float> k, AttentionShape shape,
+        AttentionOptions options, float scale, int b, int h, int i, double[] scores)
+    {
+        var query = q.Slice(QueryIndex(shape, b, h, i), shape.HeadDim);
+        int kvHead = KeyValueHead(shape, h);
+        double max = double.NegativeInfinity;
+        for (int j = 0; j < shape.KeyLength; j++)
+        {
+            if (!Visible(shape, options, i, j))
+            {
+                scores[j] = double.NegativeInfinity;
+                continue;
+            }
+            var key = k.Slice(KeyIndex(shape, b, kvHead, j), shape.HeadDim);
+            double dot = 0;
+            for (int d = 0; d < shape.HeadDim; d++)
+                dot += (double)query[d] * key[d];
+            scores[j] = dot * scale;
+            max = Math.Max(max, scores[j]);
+        }
+        return max;
+    }
+
+    /// <summary>Index of feature 0 of query (or output) row <paramref name="i"/> of head <paramref name="h"/> in batch <paramref name="b"/>.</summary>
+    internal static int QueryIndex(AttentionShape s, int b, int h, int i) => s.Layout == AttentionLayout.Bshd
+        ? ((b * s.QueryLength + i) * s.QueryHeads + h) * s.HeadDim
+        : ((b * s.QueryHeads + h) * s.QueryLength + i) * s.HeadDim;
+
+    /// <summary>Index of feature 0 of key (or value) row <paramref name="j"/> of key/value head <paramref name="h"/> in batch <paramref name="b"/>.</summary>
+    internal static int KeyIndex(AttentionShape s, int b, int h, int j) => s.Layout == AttentionLayout.Bshd
+        ? ((b * s.KeyLength + j) * s.KeyValueHeads + h) * s.HeadDim
+        : ((b * s.KeyValueHeads + h) * s.KeyLength + j) * s.HeadDim;
+
+    /// <summary>The key/value head query head <paramref name="h"/> reads under grouped-query attention.</summary>
+    internal static int KeyValueHead(AttentionShape s, int h) => h / (s.QueryHeads / s.KeyValueHeads);
+
+    /// <summary>Checks arguments with the engine's rules and returns the effective scale.</summary>
+    internal static float Validate(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        AttentionShape shape, AttentionOptions options)
+    {
+        var problem = AttentionValidator.Validate(shape, options);
+        AttentionValidator.RequireExactLength(q.Length, shape.QueryElements, nameof(q));
+        AttentionValidator.RequireExactLength(k.Length, shape.KeyValueElements, nameof(k));
+        AttentionValidator.RequireExactLength(v.Length, shape.KeyValueElements, nameof(v));
+        return problem.Scale;
+    }
+}

@@ -1,0 +1,15 @@
+namespace TinyFlash.Reference;
+
+/// <summary>One attention problem of the correctness matrix.</summary>
+/// <param name="Name">What the case covers, for reports.</param>
+/// <param name="Shape">Sizes and layout.</param>
+/// <param name="Options">Scale and masks.</param>
+/// <param name="Type">Storage type of q, k, v and the output.</param>
+public sealed record VerificationCase(string Name, AttentionShape Shape, AttentionOptions Options, ElementType Type)
+{
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{Name} [{Type} B{Shape.Batch} H{Shape.QueryHeads}/{Shape.KeyValueHeads} {Shape.QueryLength}x{Shape.KeyLength} d{Shape.HeadDim} {Shape.Layout}" +
+        (Options.Causal ? " causal" : "") +
+        (Options.WindowLeft >= 0 || Options.WindowRight >= 0 ? $" window({Options.WindowLeft},{Options.WindowRight})" : "") + "]";
+}

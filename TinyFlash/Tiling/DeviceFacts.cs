@@ -1,0 +1,21 @@
+using ILGPU.Runtime;
+
+namespace TinyFlash.Tiling;
+
+/// <summary>
+/// What the planner needs to know about an accelerator. Built from the live device by the engine, or by hand in
+/// tests to pin the planner's decisions for devices that are not present.
+/// </summary>
+/// <param name="Name">Device name, for messages.</param>
+/// <param name="Type">CUDA, OpenCL or CPU.</param>
+/// <param name="WarpSize">Threads that execute in lockstep (what the device reports; PoCL reports a work-group multiple).</param>
+/// <param name="MaxGroupSize">Most threads a group may have.</param>
+/// <param name="MaxSharedMemoryPerGroup">Most shared memory one group may use, in bytes, opt-in limits included.</param>
+/// <param name="Multiprocessors">Groups that run side by side at full speed.</param>
+internal sealed record DeviceFacts(
+    string Name,
+    AcceleratorType Type,
+    int WarpSize,
+    int MaxGroupSize,
+    long MaxSharedMemoryPerGroup,
+    int Multiprocessors);
