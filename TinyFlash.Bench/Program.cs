@@ -1,1 +1,13 @@
-Console.WriteLine("TinyFlash.Bench: commands arrive in the next commit.");
+using System.CommandLine;
+using TinyFlash.Bench.Cli;
+
+var root = new RootCommand("TinyFlash: fused attention for .NET on CUDA, OpenCL and the CPU. Checks, measures and compares it.")
+{
+    RunCommand.Create(),
+    DevicesCommand.Create(),
+    VerifyCommand.Create(),
+    AccuracyCommand.Create(),
+    PtxCommand.Create(),
+    BenchCommand.Create(),
+};
+return root.Parse(args).Invoke();

@@ -1,3 +1,4 @@
+using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
 using TinyFlash.Engine;
@@ -15,7 +16,7 @@ namespace TinyFlash.Attention;
 internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device)
 {
     /// <summary>The tile the planner chooses for <paramref name="shape"/> on this device.</summary>
-    public TilePlan Plan(AttentionShape shape) => TilePlanner.PlanForward(shape.HeadDim, device);
+    public TilePlan Plan(AttentionShape shape) => TilePlanner.PlanForward(shape, device);
 
     /// <summary>Launches the forward pass on the accelerator's default stream (asynchronously on GPUs).</summary>
     public void Run<T, TCodec>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output,
@@ -24,11 +25,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         where TCodec : struct, IElementCodec<T>
     {
         var shape = problem.Shape;
-        plan ??= Plan(shape);
-        if (plan.HeadDim != shape.HeadDim || !TilePlanner.Fits(plan, device))
-            throw new ArgumentException($"Tile plan {plan} does not fit head dim {shape.HeadDim} on '{device.Name}'.", nameof(plan));
-
-        int queryBlocks = (shape.QueryLength + plan.BlockM - 1) / plan.BlockM;
+        var (launch, tile) = Select<T, TCodec>(shape, plan);
+        int queryBlocks = (shape.QueryLength + tile.BlockM - 1) / tile.BlockM;
         var parameters = new AttentionParams<T>
         {
             Query = query,
@@ -46,19 +44,53 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             ScaleLog2 = problem.Scale * MathF.Log2(MathF.E),
             DiagonalLow = problem.DiagonalLow,
             DiagonalHigh = problem.DiagonalHigh,
-            Tiling = plan.Layout(queryBlocks),
+            Tiling = tile.Layout(queryBlocks),
         };
 
-        var entryPoint = typeof(FlashForwardKernel<,,>)
-            .MakeGenericType(typeof(T), typeof(TCodec), OutputSliceType(plan.OutputChunks))
-            .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk>.Run))!;
-        var launch = kernels.Launcher<Action<AcceleratorStream, KernelConfig, AttentionParams<T>>>(entryPoint);
         int groups = queryBlocks * shape.Batch * shape.QueryHeads;
         launch(accelerator.DefaultStream,
-            new KernelConfig(new Index1D(groups), new Index1D(plan.Threads),
-                SharedMemoryConfig.RequestDynamic<Float4>(plan.SharedFloat4s)),
+            new KernelConfig(new Index1D(groups), new Index1D(tile.Threads),
+                SharedMemoryConfig.RequestDynamic<float>(4 * tile.SharedFloat4s)),
             parameters);
     }
+
+    /// <summary>
+    /// The forced plan, or the planner's best candidate whose compiled kernel can run a group of its size (the
+    /// register estimate is checked against what the compiler really used).
+    /// </summary>
+    private (Action<AcceleratorStream, KernelConfig, AttentionParams<T>> Launch, TilePlan Plan) Select<T, TCodec>(
+        AttentionShape shape, TilePlan? forced)
+        where T : unmanaged
+        where TCodec : struct, IElementCodec<T>
+    {
+        foreach (var plan in forced is null ? TilePlanner.Candidates(shape, device) : [forced])
+        {
+            if (plan.HeadDim != shape.HeadDim || !TilePlanner.Fits(plan, device))
+                throw new ArgumentException($"Tile plan {plan} does not fit head dim {shape.HeadDim} on '{device.Name}'.", nameof(forced));
+            var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, AttentionParams<T>>>(
+                EntryPoint(typeof(T), typeof(TCodec), plan));
+            if (plan.Threads <= maxThreads)
+                return (launch, plan);
+            if (forced is not null)
+                throw new ArgumentException(
+                    $"Tile plan {plan} needs {plan.Threads} threads a group; the compiled kernel allows {maxThreads}.", nameof(forced));
+        }
+        throw new NotSupportedException($"No attention tile for head dim {shape.HeadDim} can be launched on '{device.Name}'.");
+    }
+
+    /// <summary>The kernel specialised for a storage type, its codec and the plan's output chunk count.</summary>
+    public static MethodInfo EntryPoint(Type element, Type codec, TilePlan plan) =>
+        typeof(FlashForwardKernel<,,>)
+            .MakeGenericType(element, codec, OutputSliceType(plan.OutputChunks))
+            .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk>.Run))!;
+
+    /// <summary>The storage type and codec type kernels use for an element type.</summary>
+    public static (Type Element, Type Codec) StorageOf(ElementType type) => type switch
+    {
+        ElementType.Float32 => (typeof(float), typeof(Float32Codec)),
+        ElementType.Float16 => (typeof(ushort), typeof(Float16Codec)),
+        _ => (typeof(ushort), typeof(BFloat16Codec)),
+    };
 
     /// <summary>Element strides of a tensor with <paramref name="heads"/> heads of <paramref name="length"/> positions.</summary>
     public static TensorStrides Strides(AttentionLayout layout, int heads, int length, int headDim) => layout switch

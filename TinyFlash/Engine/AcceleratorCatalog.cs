@@ -63,14 +63,18 @@ internal static class AcceleratorCatalog
         _ => BackendKind.Cpu,
     };
 
-    /// <summary>The planner's view of a live accelerator, with CUDA's opt-in shared-memory limit.</summary>
+    /// <summary>The planner's view of a live accelerator, with CUDA's opt-in shared-memory limit and register file.</summary>
     public static DeviceFacts Facts(Accelerator accelerator)
     {
-        long sharedMemory = accelerator is CudaAccelerator cuda
-            ? CudaDriver.OptInSharedMemoryPerBlock(cuda.DeviceId)
-            : accelerator.MaxSharedMemoryPerGroup;
+        if (accelerator is CudaAccelerator cuda)
+            return new DeviceFacts(cuda.Name, AcceleratorType.Cuda, cuda.WarpSize, cuda.MaxNumThreadsPerGroup,
+                CudaDriver.OptInSharedMemoryPerBlock(cuda.DeviceId), cuda.NumMultiprocessors,
+                CudaDriver.SharedMemoryPerMultiprocessor(cuda.DeviceId), CudaDriver.RegistersPerMultiprocessor(cuda.DeviceId),
+                cuda.MaxNumThreadsPerMultiprocessor);
+        // OpenCL and the CPU do not report a register file; their shared memory is per group.
         return new DeviceFacts(accelerator.Name, accelerator.AcceleratorType, accelerator.WarpSize,
-            accelerator.MaxNumThreadsPerGroup, sharedMemory, accelerator.NumMultiprocessors);
+            accelerator.MaxNumThreadsPerGroup, accelerator.MaxSharedMemoryPerGroup, accelerator.NumMultiprocessors,
+            accelerator.MaxSharedMemoryPerGroup, int.MaxValue, Math.Max(accelerator.MaxNumThreadsPerMultiprocessor, accelerator.MaxNumThreadsPerGroup));
     }
 
     private static DeviceInfo Describe(Device device)

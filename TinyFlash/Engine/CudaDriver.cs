@@ -14,6 +14,15 @@ internal static partial class CudaDriver
     /// <summary><c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN</c>.</summary>
     private const int MaxSharedMemoryPerBlockOptIn = 97;
 
+    /// <summary><c>CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR</c>.</summary>
+    private const int MaxSharedMemoryPerMultiprocessor = 81;
+
+    /// <summary><c>CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR</c>.</summary>
+    private const int MaxRegistersPerMultiprocessor = 82;
+
+    /// <summary><c>CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK</c>.</summary>
+    private const int MaxThreadsPerBlock = 0;
+
     /// <summary><c>CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES</c>.</summary>
     private const int MaxDynamicSharedSizeBytes = 8;
 
@@ -24,11 +33,26 @@ internal static partial class CudaDriver
                 : IntPtr.Zero);
 
     /// <summary>Shared memory one block of device <paramref name="deviceId"/> may use after opting in, in bytes.</summary>
-    public static int OptInSharedMemoryPerBlock(int deviceId)
+    public static int OptInSharedMemoryPerBlock(int deviceId) => DeviceAttribute(deviceId, MaxSharedMemoryPerBlockOptIn);
+
+    /// <summary>Shared memory all resident blocks of a multiprocessor share, in bytes.</summary>
+    public static int SharedMemoryPerMultiprocessor(int deviceId) => DeviceAttribute(deviceId, MaxSharedMemoryPerMultiprocessor);
+
+    /// <summary>32-bit registers all resident threads of a multiprocessor share.</summary>
+    public static int RegistersPerMultiprocessor(int deviceId) => DeviceAttribute(deviceId, MaxRegistersPerMultiprocessor);
+
+    /// <summary>Most threads a block of <paramref name="function"/> may have, given the registers it was compiled to.</summary>
+    public static int MaxThreadsPerGroup(IntPtr function)
+    {
+        Check(cuFuncGetAttribute(out int threads, MaxThreadsPerBlock, function), "cuFuncGetAttribute");
+        return threads;
+    }
+
+    private static int DeviceAttribute(int deviceId, int attribute)
     {
         Check(cuDeviceGet(out int device, deviceId), "cuDeviceGet");
-        Check(cuDeviceGetAttribute(out int bytes, MaxSharedMemoryPerBlockOptIn, device), "cuDeviceGetAttribute");
-        return bytes;
+        Check(cuDeviceGetAttribute(out int value, attribute, device), "cuDeviceGetAttribute");
+        return value;
     }
 
     /// <summary>Lets <paramref name="function"/> be launched with up to <paramref name="bytes"/> of dynamic shared memory.</summary>
@@ -49,4 +73,7 @@ internal static partial class CudaDriver
 
     [LibraryImport(Library)]
     private static partial int cuFuncSetAttribute(IntPtr function, int attribute, int value);
+
+    [LibraryImport(Library)]
+    private static partial int cuFuncGetAttribute(out int value, int attribute, IntPtr function);
 }

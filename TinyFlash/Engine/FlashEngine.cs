@@ -126,31 +126,14 @@ public sealed class FlashEngine : IDisposable
     /// </exception>
     public void Attention<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
         AttentionShape shape, AttentionOptions? options = null, ArrayView<float> logSumExp = default)
-        where T : unmanaged
-    {
-        lock (gate)
-        {
-            ThrowIfDisposed();
-            RequireSupportedElement<T>();
-            var problem = AttentionValidator.Validate(shape, options);
-            AttentionValidator.RequireView(q, shape.QueryElements, Accelerator, nameof(q));
-            AttentionValidator.RequireView(k, shape.KeyValueElements, Accelerator, nameof(k));
-            AttentionValidator.RequireView(v, shape.KeyValueElements, Accelerator, nameof(v));
-            AttentionValidator.RequireView(output, shape.QueryElements, Accelerator, nameof(output));
-            AttentionValidator.RequireDisjoint(output, q, nameof(output), nameof(q));
-            AttentionValidator.RequireDisjoint(output, k, nameof(output), nameof(k));
-            AttentionValidator.RequireDisjoint(output, v, nameof(output), nameof(v));
-            if (logSumExp.IsValid)
-            {
-                AttentionValidator.RequireView(logSumExp, shape.LogSumExpElements, Accelerator, nameof(logSumExp));
-                AttentionValidator.RequireDisjoint(logSumExp, output, nameof(logSumExp), nameof(output));
-                AttentionValidator.RequireDisjoint(logSumExp, q, nameof(logSumExp), nameof(q));
-                AttentionValidator.RequireDisjoint(logSumExp, k, nameof(logSumExp), nameof(k));
-                AttentionValidator.RequireDisjoint(logSumExp, v, nameof(logSumExp), nameof(v));
-            }
-            Launch(q, k, v, output, logSumExp, problem);
-        }
-    }
+        where T : unmanaged =>
+        AttentionOnDevice(q, k, v, output, shape, options, logSumExp, plan: null);
+
+    /// <summary><see cref="Attention{T}"/> with a forced tile plan instead of the planner's, for tile measurements.</summary>
+    internal void AttentionWithPlan<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
+        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, TilePlan plan)
+        where T : unmanaged =>
+        AttentionOnDevice(q, k, v, output, shape, options, logSumExp, plan);
 
     /// <summary>Unloads the kernels and, if the engine created it, releases the accelerator.</summary>
     public void Dispose()
@@ -185,7 +168,7 @@ public sealed class FlashEngine : IDisposable
                 buffers[0].View.CopyFromCPU(ref MemoryMarshal.GetReference(q), q.Length);
                 buffers[1].View.CopyFromCPU(ref MemoryMarshal.GetReference(k), k.Length);
                 buffers[2].View.CopyFromCPU(ref MemoryMarshal.GetReference(v), v.Length);
-                Launch<TElement>(buffers[0].View, buffers[1].View, buffers[2].View, buffers[3].View, default, problem);
+                Launch<TElement>(buffers[0].View, buffers[1].View, buffers[2].View, buffers[3].View, default, problem, plan: null);
                 var result = new TElement[q.Length];
                 buffers[3].View.CopyToCPU(ref result[0], result.Length);
                 return result;
@@ -198,16 +181,44 @@ public sealed class FlashEngine : IDisposable
         }
     }
 
+    private void AttentionOnDevice<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
+        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, TilePlan? plan)
+        where T : unmanaged
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            RequireSupportedElement<T>();
+            var problem = AttentionValidator.Validate(shape, options);
+            AttentionValidator.RequireView(q, shape.QueryElements, Accelerator, nameof(q));
+            AttentionValidator.RequireView(k, shape.KeyValueElements, Accelerator, nameof(k));
+            AttentionValidator.RequireView(v, shape.KeyValueElements, Accelerator, nameof(v));
+            AttentionValidator.RequireView(output, shape.QueryElements, Accelerator, nameof(output));
+            AttentionValidator.RequireDisjoint(output, q, nameof(output), nameof(q));
+            AttentionValidator.RequireDisjoint(output, k, nameof(output), nameof(k));
+            AttentionValidator.RequireDisjoint(output, v, nameof(output), nameof(v));
+            if (logSumExp.IsValid)
+            {
+                AttentionValidator.RequireView(logSumExp, shape.LogSumExpElements, Accelerator, nameof(logSumExp));
+                AttentionValidator.RequireDisjoint(logSumExp, output, nameof(logSumExp), nameof(output));
+                AttentionValidator.RequireDisjoint(logSumExp, q, nameof(logSumExp), nameof(q));
+                AttentionValidator.RequireDisjoint(logSumExp, k, nameof(logSumExp), nameof(k));
+                AttentionValidator.RequireDisjoint(logSumExp, v, nameof(logSumExp), nameof(v));
+            }
+            Launch(q, k, v, output, logSumExp, problem, plan);
+        }
+    }
+
     /// <summary>The one place a runtime element type becomes a kernel's storage type and codec.</summary>
     private void Launch<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
-        ArrayView<float> logSumExp, AttentionProblem problem) where T : unmanaged
+        ArrayView<float> logSumExp, AttentionProblem problem, TilePlan? plan) where T : unmanaged
     {
         if (typeof(T) == typeof(float))
-            Forward.Run<float, Float32Codec>(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), logSumExp, problem);
+            Forward.Run<float, Float32Codec>(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), logSumExp, problem, plan);
         else if (typeof(T) == typeof(Half))
-            Forward.Run<ushort, Float16Codec>(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp, problem);
+            Forward.Run<ushort, Float16Codec>(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp, problem, plan);
         else
-            Forward.Run<ushort, BFloat16Codec>(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp, problem);
+            Forward.Run<ushort, BFloat16Codec>(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp, problem, plan);
     }
 
     private static void RequireSupportedElement<T>()

@@ -12,21 +12,24 @@ namespace TinyFlash.Engine;
 internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimit) : IDisposable
 {
     private const int DefaultSharedMemoryLimit = 48 * 1024;
-    private readonly Dictionary<MethodInfo, (Kernel Kernel, Delegate Launcher)> kernels = [];
+    private readonly Dictionary<MethodInfo, (Delegate Launcher, int MaxThreads)> kernels = [];
     private readonly Lock gate = new();
 
-    /// <summary>The launcher of <paramref name="entryPoint"/>, compiling and loading it on first use.</summary>
+    /// <summary>
+    /// The launcher of <paramref name="entryPoint"/>, compiling and loading it on first use, and the most threads a
+    /// group of it may have (on CUDA, what its register count allows; elsewhere the device's group limit).
+    /// </summary>
     /// <exception cref="TinyFlashException">ILGPU could not compile the kernel for this accelerator.</exception>
-    public TLauncher Launcher<TLauncher>(MethodInfo entryPoint) where TLauncher : Delegate
+    public (TLauncher Launcher, int MaxThreads) Load<TLauncher>(MethodInfo entryPoint) where TLauncher : Delegate
     {
         lock (gate)
         {
             if (!kernels.TryGetValue(entryPoint, out var entry))
             {
-                entry = Load<TLauncher>(entryPoint);
+                entry = Compile<TLauncher>(entryPoint);
                 kernels.Add(entryPoint, entry);
             }
-            return (TLauncher)entry.Launcher;
+            return ((TLauncher)entry.Launcher, entry.MaxThreads);
         }
     }
 
@@ -40,7 +43,7 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
         }
     }
 
-    private (Kernel, Delegate) Load<TLauncher>(MethodInfo entryPoint) where TLauncher : Delegate
+    private (Delegate, int) Compile<TLauncher>(MethodInfo entryPoint) where TLauncher : Delegate
     {
         Kernel kernel;
         try
@@ -53,9 +56,14 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
                 $"ILGPU could not compile {Describe(entryPoint)} for '{accelerator.Name}': {e.Message} " +
                 "If the accelerator was created outside TinyFlash, build its Context with EnableAlgorithms().", e);
         }
-        if (kernel is CudaKernel cuda && sharedMemoryLimit > DefaultSharedMemoryLimit)
-            CudaDriver.AllowDynamicSharedMemory(cuda.FunctionPtr, (int)sharedMemoryLimit);
-        return (kernel, kernel.CreateLauncherDelegate<TLauncher>());
+        int maxThreads = accelerator.MaxNumThreadsPerGroup;
+        if (kernel is CudaKernel cuda)
+        {
+            if (sharedMemoryLimit > DefaultSharedMemoryLimit)
+                CudaDriver.AllowDynamicSharedMemory(cuda.FunctionPtr, (int)sharedMemoryLimit);
+            maxThreads = CudaDriver.MaxThreadsPerGroup(cuda.FunctionPtr);
+        }
+        return (kernel.CreateLauncherDelegate<TLauncher>(), maxThreads);
     }
 
     private static string Describe(MethodInfo method) =>

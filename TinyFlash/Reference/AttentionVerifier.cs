@@ -77,18 +77,8 @@ public static class AttentionVerifier
         double[] reference = ReferenceAttention.Compute(q, k, v, shape, options);
         double[] referenceLse = ReferenceAttention.LogSumExp(q, k, v, shape, options);
 
-        double error = MaxAbsoluteError(output, reference);
-        double bound;
-        if (type == ElementType.Float32)
-        {
-            error /= Math.Max(reference.Max(Math.Abs), double.Epsilon);
-            bound = 1e-5;
-        }
-        else
-        {
-            float[] naive = NaiveAttention.Compute(q, k, v, shape, options, type);
-            bound = 2 * MaxAbsoluteError(naive, reference) + 1e-6;
-        }
+        float[] naive = type == ElementType.Float32 ? [] : NaiveAttention.Compute(q, k, v, shape, options, type);
+        var (error, bound) = AccuracyRule.Measure(type, output, reference, naive);
         double lseError = LogSumExpError(logSumExp, referenceLse);
         bool passed = output.All(float.IsFinite) && error <= bound && lseError <= VerificationResult.LogSumExpTolerance;
         return new VerificationResult(verificationCase, error, bound, lseError, passed);
@@ -120,17 +110,6 @@ public static class AttentionVerifier
         lseBuffer.View.CopyFromCPU(Enumerable.Repeat(float.NaN, (int)shape.LogSumExpElements).ToArray());
         engine.Attention<T>(qBuffer.View, kBuffer.View, vBuffer.View, outBuffer.View, shape, options, lseBuffer.View);
         return (outBuffer.GetAsArray1D().Select(widen).ToArray(), lseBuffer.GetAsArray1D());
-    }
-
-    private static double MaxAbsoluteError(float[] actual, double[] expected)
-    {
-        double max = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double error = Math.Abs(actual[i] - expected[i]);
-            max = double.IsNaN(error) ? double.NaN : Math.Max(max, error);
-        }
-        return max;
     }
 
     private static double LogSumExpError(float[] actual, double[] expected)

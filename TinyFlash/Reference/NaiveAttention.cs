@@ -24,54 +24,54 @@ public static class NaiveAttention
     {
         options ??= AttentionOptions.Default;
         float scale = ReferenceAttention.Validate(q, k, v, shape, options);
-        Func<float, float> round = RoundingOf(storage);
+        var round = RoundingOf(storage);
         var output = new float[shape.QueryElements];
-        var query = new float[shape.HeadDim];
         var scores = new float[shape.KeyLength];
-        var row = new float[shape.HeadDim];
         for (int b = 0; b < shape.Batch; b++)
         for (int h = 0; h < shape.QueryHeads; h++)
-        {
-            int kvHead = ReferenceAttention.KeyValueHead(shape, h);
-            for (int i = 0; i < shape.QueryLength; i++)
-            {
-                int outIndex = ReferenceAttention.QueryIndex(shape, b, h, i);
-                for (int d = 0; d < shape.HeadDim; d++)
-                    query[d] = round(q[outIndex + d] * scale);
-
-                float max = float.NegativeInfinity;
-                for (int j = 0; j < shape.KeyLength; j++)
-                {
-                    if (!ReferenceAttention.Visible(shape, options, i, j))
-                    {
-                        scores[j] = float.NegativeInfinity;
-                        continue;
-                    }
-                    var key = k.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
-                    float dot = 0;
-                    for (int d = 0; d < shape.HeadDim; d++)
-                        dot += query[d] * key[d];
-                    scores[j] = round(dot);
-                    max = Math.Max(max, scores[j]);
-                }
-                if (float.IsNegativeInfinity(max))
-                    continue; // a row that sees no key stays zero
-
-                Softmax(scores, max, softmaxInStorageType ? round : static x => x, round);
-                Array.Clear(row);
-                for (int j = 0; j < shape.KeyLength; j++)
-                {
-                    if (scores[j] == 0)
-                        continue;
-                    var value = v.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
-                    for (int d = 0; d < shape.HeadDim; d++)
-                        row[d] += scores[j] * value[d];
-                }
-                for (int d = 0; d < shape.HeadDim; d++)
-                    output[outIndex + d] = round(row[d]);
-            }
-        }
+        for (int i = 0; i < shape.QueryLength; i++)
+            Row(q, k, v, shape, options, scale, round, softmaxInStorageType, b, h, i, scores,
+                output.AsSpan(ReferenceAttention.QueryIndex(shape, b, h, i), shape.HeadDim));
         return output;
+    }
+
+    /// <summary>Writes one output row (query <paramref name="i"/> of head <paramref name="h"/> in batch <paramref name="b"/>) into <paramref name="row"/>.</summary>
+    internal static void Row(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, AttentionShape shape,
+        AttentionOptions options, float scale, Func<float, float> round, bool softmaxInStorageType,
+        int b, int h, int i, float[] scores, Span<float> row)
+    {
+        var query = q.Slice(ReferenceAttention.QueryIndex(shape, b, h, i), shape.HeadDim);
+        int kvHead = ReferenceAttention.KeyValueHead(shape, h);
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < shape.KeyLength; j++)
+        {
+            if (!ReferenceAttention.Visible(shape, options, i, j))
+            {
+                scores[j] = float.NegativeInfinity;
+                continue;
+            }
+            var key = k.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
+            float dot = 0;
+            for (int d = 0; d < shape.HeadDim; d++)
+                dot += round(query[d] * scale) * key[d];
+            scores[j] = round(dot);
+            max = Math.Max(max, scores[j]);
+        }
+        row.Clear();
+        if (float.IsNegativeInfinity(max))
+            return; // a row that sees no key stays zero
+
+        Softmax(scores, max, softmaxInStorageType ? round : static x => x, round);
+        for (int j = 0; j < shape.KeyLength; j++)
+        {
+            if (scores[j] == 0)
+                continue;
+            var value = v.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
+            for (int d = 0; d < shape.HeadDim; d++)
+                row[d] += scores[j] * value[d];
+        }
+        for (int d = 0; d < shape.HeadDim; d++)
+            row[d] = round(row[d]);
     }
 
     /// <summary>The function that rounds a float to the nearest value of <paramref name="storage"/>.</summary>

@@ -6,8 +6,8 @@ namespace TinyFlash.Reference;
 /// fp32: maximum absolute error divided by the maximum absolute reference value; fp16/bf16: maximum absolute error.
 /// </param>
 /// <param name="Bound">
-/// fp32: 1e-5; fp16/bf16: twice the maximum absolute error of <see cref="NaiveAttention"/> in the same type
-/// (plus 1e-6, so that an exactly representable result does not demand a perfect score).
+/// fp32: 1e-5; fp16/bf16: twice the maximum absolute error of <see cref="NaiveAttention"/> in the same type, plus 1e-6
+/// (FlashAttention's rule).
 /// </param>
 /// <param name="LogSumExpError">Largest |lse − reference| / max(1, |reference|); infinities must match exactly.</param>
 /// <param name="Passed">Whether the output is finite, within <see cref="Bound"/>, and the log-sum-exp within 2e-5.</param>

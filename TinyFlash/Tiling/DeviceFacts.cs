@@ -12,10 +12,21 @@ namespace TinyFlash.Tiling;
 /// <param name="MaxGroupSize">Most threads a group may have.</param>
 /// <param name="MaxSharedMemoryPerGroup">Most shared memory one group may use, in bytes, opt-in limits included.</param>
 /// <param name="Multiprocessors">Groups that run side by side at full speed.</param>
+/// <param name="SharedMemoryPerMultiprocessor">Shared memory all resident groups of a multiprocessor share, in bytes.</param>
+/// <param name="RegistersPerMultiprocessor">32-bit registers all resident threads of a multiprocessor share.</param>
+/// <param name="MaxThreadsPerMultiprocessor">Most threads resident on a multiprocessor.</param>
 internal sealed record DeviceFacts(
     string Name,
     AcceleratorType Type,
     int WarpSize,
     int MaxGroupSize,
     long MaxSharedMemoryPerGroup,
-    int Multiprocessors);
+    int Multiprocessors,
+    long SharedMemoryPerMultiprocessor,
+    int RegistersPerMultiprocessor,
+    int MaxThreadsPerMultiprocessor)
+{
+    /// <summary>An NVIDIA H100 80GB HBM3 (sm_90) as the CUDA driver describes it.</summary>
+    public static DeviceFacts H100 { get; } = new("NVIDIA H100 80GB HBM3", AcceleratorType.Cuda, 32, 1024,
+        232448, 132, 233472, 65536, 2048);
+}

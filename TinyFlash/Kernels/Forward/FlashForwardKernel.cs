@@ -25,7 +25,8 @@ namespace TinyFlash.Kernels.Forward;
 /// scale·log2(e) once on load so the exponential is <c>ex2</c>. Tiles the mask hides are never loaded. Rows share
 /// threads in the same pattern in both products, so each thread keeps its rows' running max and partial sum
 /// in registers and only the final sum is reduced. Q and K are stored transposed and padded by 4 floats per row
-/// so every 16-byte shared access of a warp is conflict-free.
+/// so every 16-byte shared access of a warp is conflict-free; Pᵀ reuses Kᵀ's space when it fits (Kᵀ is dead once
+/// the row-maximum barrier has passed).
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
@@ -39,7 +40,9 @@ internal static class FlashForwardKernel<T, TCodec, TOutput>
     public static void Run(AttentionParams<T> p)
     {
         ForwardTiling tiling = p.Tiling;
-        ArrayView<Float4> shared = SharedMemory.GetDynamic<Float4>();
+        // Dynamic shared memory is taken as floats and viewed as Float4: ILGPU 1.5.3's OpenCL generator emits an
+        // invalid cast (`()16`) for the element count of GetDynamic<T> with a struct T.
+        ArrayView<Float4> shared = SharedMemory.GetDynamic<float>().Cast<Float4>();
         ArrayView<Float4> queryTile = shared.SubView(tiling.QueryOffset4);
         ArrayView<Float4> keyTile = shared.SubView(tiling.KeyOffset4);
         ArrayView<Float4> valueTile = shared.SubView(tiling.ValueOffset4);
@@ -117,9 +120,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput>
             probabilityTile[column + 3 * tiling.RowPitch4] = scores.Column3();
             Group.Barrier();
 
-            for (int key = 0; key < tiling.BlockN; key++)
-                output.AddProducts(probabilityTile[key * tiling.RowPitch4 + ty], valueTile,
-                    key * tiling.ValuePitch4 + tx, tiling.ThreadsX);
+            AccumulateProbabilityValue(ref output, probabilityTile, valueTile, ty, tx, tiling);
         }
 
         Group.Barrier();
@@ -156,10 +157,10 @@ internal static class FlashForwardKernel<T, TCodec, TOutput>
             int row = firstRow + 4 * quad;
             int index = origin + row * rowStride + feature;
             var values = new Float4(
-                LoadOrZero(source, index, row < rowLimit),
-                LoadOrZero(source, index + rowStride, row + 1 < rowLimit),
-                LoadOrZero(source, index + 2 * rowStride, row + 2 < rowLimit),
-                LoadOrZero(source, index + 3 * rowStride, row + 3 < rowLimit));
+                LoadOrZero(source, index, origin, row < rowLimit),
+                LoadOrZero(source, index + rowStride, origin, row + 1 < rowLimit),
+                LoadOrZero(source, index + 2 * rowStride, origin, row + 2 < rowLimit),
+                LoadOrZero(source, index + 3 * rowStride, origin, row + 3 < rowLimit));
             tile[feature * pitch4 + quad] = values.Multiply(scale);
             feature += featureStep;
             quad += quadStep;
@@ -189,10 +190,10 @@ internal static class FlashForwardKernel<T, TCodec, TOutput>
             bool inside = firstRow + row < rowLimit;
             int index = origin + (firstRow + row) * rowStride + 4 * quad;
             tile[row * pitch4 + quad] = new Float4(
-                LoadOrZero(source, index, inside),
-                LoadOrZero(source, index + 1, inside),
-                LoadOrZero(source, index + 2, inside),
-                LoadOrZero(source, index + 3, inside));
+                LoadOrZero(source, index, origin, inside),
+                LoadOrZero(source, index + 1, origin, inside),
+                LoadOrZero(source, index + 2, origin, inside),
+                LoadOrZero(source, index + 3, origin, inside));
             quad += quadStep;
             row += rowStep;
             if (quad >= featureQuads)
@@ -203,9 +204,18 @@ internal static class FlashForwardKernel<T, TCodec, TOutput>
         }
     }
 
+    /// <summary>
+    /// The element at <paramref name="index"/> as float, or 0 where it lies outside the tensor. The load itself is
+    /// unconditional (from <paramref name="fallback"/>, a valid index, when outside) so that a thread's loads issue
+    /// back to back instead of one branch at a time; a select, not a multiply, zeroes, so inf or NaN in the
+    /// tensor cannot leak into padding.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float LoadOrZero(ArrayView<T> source, int index, bool inside) =>
-        inside ? default(TCodec).ToFloat(source[index]) : 0f;
+    private static float LoadOrZero(ArrayView<T> source, int index, int fallback, bool inside)
+    {
+        float value = default(TCodec).ToFloat(source[inside ? index : fallback]);
+        return inside ? value : 0f;
+    }
 
     /// <summary>Zeroes the feature columns of V past the head dimension, which the last output chunk may read.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -216,24 +226,60 @@ internal static class FlashForwardKernel<T, TCodec, TOutput>
             valueTile[element / padding * tiling.ValuePitch4 + featureQuads + element % padding] = default;
     }
 
-    /// <summary>The thread's 4×4 block of S = Q·Kᵀ, reading 16 bytes of Qᵀ and of Kᵀ per feature.</summary>
+    /// <summary>
+    /// The thread's 4×4 block of S = Q·Kᵀ, reading 16 bytes of Qᵀ and of Kᵀ per feature. Software-pipelined by
+    /// hand (ILGPU does not unroll): each step's operands are loaded two steps before they are used, across the
+    /// loop's back edge, so shared-memory latency hides behind 32 FMAs; the last four features are peeled off.
+    /// The loop walks two sub-views so every load is a base pointer plus a loop-invariant offset.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Tile4x4 QueryKeyProduct(ArrayView<Float4> queryTile, ArrayView<Float4> keyTile, int ty, int tx,
         int headDim, int queryPitch4, int keyPitch4)
     {
         Tile4x4 scores = default;
-        int query = ty;
-        int key = tx;
-        for (int feature = 0; feature < headDim; feature += 4)
+        ArrayView<Float4> query = queryTile.SubView(ty);
+        ArrayView<Float4> key = keyTile.SubView(tx);
+        Float4 query0 = query[0], key0 = key[0];
+        Float4 query1 = query[queryPitch4], key1 = key[keyPitch4];
+        for (int feature = 4; feature < headDim; feature += 4)
         {
-            scores.AddOuterProduct(queryTile[query], keyTile[key]);
-            scores.AddOuterProduct(queryTile[query + queryPitch4], keyTile[key + keyPitch4]);
-            scores.AddOuterProduct(queryTile[query + 2 * queryPitch4], keyTile[key + 2 * keyPitch4]);
-            scores.AddOuterProduct(queryTile[query + 3 * queryPitch4], keyTile[key + 3 * keyPitch4]);
-            query += 4 * queryPitch4;
-            key += 4 * keyPitch4;
+            Float4 query2 = query[2 * queryPitch4], key2 = key[2 * keyPitch4];
+            scores.AddOuterProduct(query0, key0);
+            Float4 query3 = query[3 * queryPitch4], key3 = key[3 * keyPitch4];
+            scores.AddOuterProduct(query1, key1);
+            query = query.SubView(4 * queryPitch4);
+            key = key.SubView(4 * keyPitch4);
+            query0 = query[0];
+            key0 = key[0];
+            scores.AddOuterProduct(query2, key2);
+            query1 = query[queryPitch4];
+            key1 = key[keyPitch4];
+            scores.AddOuterProduct(query3, key3);
         }
+        scores.AddOuterProduct(query0, key0);
+        scores.AddOuterProduct(query1, key1);
+        scores.AddOuterProduct(query[2 * queryPitch4], key[2 * keyPitch4]);
+        scores.AddOuterProduct(query[3 * queryPitch4], key[3 * keyPitch4]);
         return scores;
+    }
+
+    /// <summary>O += P·V for the thread's slice, four keys an iteration (BlockN is a multiple of 8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateProbabilityValue(ref TOutput output, ArrayView<Float4> probabilityTile,
+        ArrayView<Float4> valueTile, int ty, int tx, ForwardTiling tiling)
+    {
+        ArrayView<Float4> probability = probabilityTile.SubView(ty);
+        ArrayView<Float4> value = valueTile.SubView(tx);
+        int p = tiling.RowPitch4, v = tiling.ValuePitch4, stride = tiling.ThreadsX;
+        for (int key = 0; key < tiling.BlockN; key += 4)
+        {
+            output.AddProducts(probability[0], value, 0, stride);
+            output.AddProducts(probability[p], value, v, stride);
+            output.AddProducts(probability[2 * p], value, 2 * v, stride);
+            output.AddProducts(probability[3 * p], value, 3 * v, stride);
+            probability = probability.SubView(4 * p);
+            value = value.SubView(4 * v);
+        }
     }
 
     /// <summary>

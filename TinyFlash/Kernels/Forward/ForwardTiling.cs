@@ -40,7 +40,7 @@ internal struct ForwardTiling
     /// <summary>Start of V [BlockN][ValuePitch].</summary>
     public int ValueOffset4;
 
-    /// <summary>Start of Pᵀ [BlockN][BlockM + 4].</summary>
+    /// <summary>Start of Pᵀ [BlockN][BlockM + 4]; the same as <see cref="KeyOffset4"/> when Pᵀ fits in Kᵀ's place.</summary>
     public int ProbabilityOffset4;
 
     /// <summary>Start of the per-row partial maxima and sums [ThreadsX][BlockM + 4].</summary>

@@ -1,0 +1,53 @@
+using System.CommandLine;
+using TinyFlash.Tiling;
+
+namespace TinyFlash.Bench.Cli;
+
+/// <summary>The options that describe one attention problem, shared by <c>run</c> and the benchmark commands.</summary>
+internal sealed class ProblemOptions
+{
+    public Option<BackendKind> Backend { get; } = new("--backend") { Description = "Accelerator: auto (CUDA, then an OpenCL GPU, then the CPU), cuda, opencl or cpu.", DefaultValueFactory = _ => BackendKind.Auto };
+    public Option<int> Batch { get; } = new("--batch", "-b") { Description = "Batch size.", DefaultValueFactory = _ => 1 };
+    public Option<int> Heads { get; } = new("--heads") { Description = "Query heads.", DefaultValueFactory = _ => 4 };
+    public Option<int?> KeyValueHeads { get; } = new("--kv-heads") { Description = "Key/value heads (default: --heads)." };
+    public Option<int> Sequence { get; } = new("--seq", "-n") { Description = "Query and key length.", DefaultValueFactory = _ => 256 };
+    public Option<int?> QueryLength { get; } = new("--seq-q") { Description = "Query length (default: --seq)." };
+    public Option<int?> KeyLength { get; } = new("--seq-k") { Description = "Key length (default: --seq)." };
+    public Option<int> HeadDim { get; } = new("--head-dim", "-d") { Description = "Head dimension: 32, 64, 80, 96, 128, 160, 192 or 256.", DefaultValueFactory = _ => 64 };
+    public Option<ElementType> Type { get; } = new("--dtype") { Description = "Storage type: float32, float16 or bfloat16.", DefaultValueFactory = _ => ElementType.Float32 };
+    public Option<AttentionLayout> Layout { get; } = new("--layout") { Description = "bshd (FlashAttention) or bhsd (PyTorch).", DefaultValueFactory = _ => AttentionLayout.Bshd };
+    public Option<bool> Causal { get; } = new("--causal") { Description = "Causal mask (bottom-right aligned)." };
+    public Option<int> WindowLeft { get; } = new("--window-left") { Description = "Sliding window: keys visible left of the diagonal (-1: unbounded).", DefaultValueFactory = _ => -1 };
+    public Option<int> WindowRight { get; } = new("--window-right") { Description = "Sliding window: keys visible right of the diagonal (-1: unbounded).", DefaultValueFactory = _ => -1 };
+    public Option<int?> BlockM { get; } = new("--block-m") { Description = "Force the query rows of a tile (with --threads-x), instead of the planner's choice." };
+    public Option<int?> ThreadsX { get; } = new("--threads-x") { Description = "Force the threads across a key tile (tile keys = 4 x threads-x)." };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Backend, Batch, Heads, KeyValueHeads, Sequence, QueryLength, KeyLength, HeadDim,
+                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX })
+            command.Options.Add(option);
+    }
+
+    public AttentionShape Shape(ParseResult parse)
+    {
+        int heads = parse.GetValue(Heads);
+        int sequence = parse.GetValue(Sequence);
+        return new AttentionShape(parse.GetValue(Batch), heads, parse.GetValue(KeyValueHeads) ?? heads,
+            parse.GetValue(QueryLength) ?? sequence, parse.GetValue(KeyLength) ?? sequence, parse.GetValue(HeadDim),
+            parse.GetValue(Layout));
+    }
+
+    public AttentionOptions Options(ParseResult parse) => new()
+    {
+        Causal = parse.GetValue(Causal),
+        WindowLeft = parse.GetValue(WindowLeft),
+        WindowRight = parse.GetValue(WindowRight),
+    };
+
+    /// <summary>The forced plan, if both tile options are given.</summary>
+    public TilePlan? Plan(ParseResult parse, int headDim) =>
+        parse.GetValue(BlockM) is int blockM && parse.GetValue(ThreadsX) is int threadsX
+            ? new TilePlan(blockM, threadsX, headDim)
+            : null;
+}

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Text.RegularExpressions;
+using TinyFlash.Engine;
+using TinyFlash.Tiling;
+
+namespace TinyFlash.Bench.Cli;
+
+/// <summary>
+/// <c>ptx</c>: the PTX ILGPU generates for the forward kernel (sm_90), without a GPU, with a summary of what matters
+/// in a hot loop: local-memory traffic, vector shared-memory accesses, FMA-able arithmetic, barriers.
+/// </summary>
+internal static partial class PtxCommand
+{
+    public static Command Create()
+    {
+        var type = new Option<ElementType>("--dtype") { DefaultValueFactory = _ => ElementType.Float32, Description = "Storage type." };
+        var headDim = new Option<int>("--head-dim", "-d") { DefaultValueFactory = _ => 128, Description = "Head dimension." };
+        var blockM = new Option<int>("--block-m") { DefaultValueFactory = _ => 64, Description = "Query rows a group." };
+        var threadsX = new Option<int>("--threads-x") { DefaultValueFactory = _ => 16, Description = "Threads across a key tile." };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the PTX to this file." };
+        var command = new Command("ptx", "Print a summary of the forward kernel's PTX (sm_90), generated without a GPU.")
+            { type, headDim, blockM, threadsX, output };
+        command.SetAction(parse =>
+        {
+            var plan = new TilePlan(parse.GetValue(blockM), parse.GetValue(threadsX), parse.GetValue(headDim));
+            using var generator = new PtxGenerator();
+            string ptx = generator.Forward(parse.GetValue(type), plan);
+            if (parse.GetValue(output) is string path)
+                File.WriteAllText(path, ptx);
+            Console.WriteLine($"Forward kernel, {parse.GetValue(type)}, {plan}: {ptx.Split('\n').Length} lines of PTX");
+            foreach (var (name, pattern) in new[]
+                     {
+                         ("local-memory accesses", @"\b(ld|st)\.local"),
+                         ("16-byte shared loads", @"ld\.shared\.v4"),
+                         ("16-byte shared stores", @"st\.shared\.v4"),
+                         ("scalar shared accesses", @"(ld|st)\.shared\.(f|b|u|s)32"),
+                         ("float multiplies (fusable)", @"mul(\.ftz)?\.f32"),
+                         ("float adds (fusable)", @"add(\.ftz)?\.f32"),
+                         ("ex2.approx", @"ex2\.approx"),
+                         ("barriers", @"bar\.sync"),
+                         ("global loads", @"ld\.global"),
+                     })
+                Console.WriteLine($"  {name,-28} {Regex.Matches(ptx, pattern).Count,6}");
+            return 0;
+        });
+        return command;
+    }
+}

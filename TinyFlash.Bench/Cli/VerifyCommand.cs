@@ -1,0 +1,62 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text;
+using TinyFlash.Reference;
+
+namespace TinyFlash.Bench.Cli;
+
+/// <summary>
+/// <c>verify</c>: the tests' correctness matrix on one backend against the double reference, as a pass/fail table.
+/// How a user checks their own hardware, and how the CUDA and OpenCL backends are checked where no SDK runs tests.
+/// </summary>
+internal static class VerifyCommand
+{
+    public static Command Create()
+    {
+        var backend = new Option<BackendKind>("--backend") { Description = "Accelerator to verify.", DefaultValueFactory = _ => BackendKind.Auto };
+        var filter = new Option<string?>("--filter") { Description = "Only cases whose description contains this text." };
+        var markdown = new Option<string?>("--markdown") { Description = "Also write the table as Markdown to this file." };
+        var command = new Command("verify", "Run the correctness matrix on a backend and print a pass/fail table.") { backend, filter, markdown };
+        command.SetAction(parse =>
+        {
+            using var engine = FlashEngine.Create(parse.GetValue(backend));
+            var cases = AttentionVerifier.StandardMatrix()
+                .Where(c => parse.GetValue(filter) is not string f || c.ToString().Contains(f, StringComparison.OrdinalIgnoreCase))
+                .ToList();
+            var table = new StringBuilder();
+            table.AppendLine($"Device: {engine.Backend} {engine.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd}");
+            table.AppendLine();
+            table.AppendLine("| case | error | bound | lse error | result |");
+            table.AppendLine("|---|---|---|---|---|");
+            Console.WriteLine($"Verifying {cases.Count} cases on {engine.Backend} {engine.DeviceName}");
+            int failures = 0;
+            var watch = Stopwatch.StartNew();
+            foreach (var c in cases)
+            {
+                VerificationResult result;
+                try
+                {
+                    result = AttentionVerifier.Run(engine, c);
+                }
+                catch (Exception e) when (e is TinyFlashException or ILGPU.Runtime.AcceleratorException)
+                {
+                    Console.WriteLine($"ERROR {c}: {e.Message}");
+                    table.AppendLine($"| {c} | | | | ERROR: {e.Message.ReplaceLineEndings(" ")} |");
+                    failures++;
+                    continue;
+                }
+                failures += result.Passed ? 0 : 1;
+                string verdict = result.Passed ? "pass" : "FAIL";
+                Console.WriteLine($"{verdict,-5} {result.Error,10:E2} <= {result.Bound,9:E2}  lse {result.LogSumExpError,9:E2}  {c}");
+                table.AppendLine($"| {c} | {result.Error:E2} | {result.Bound:E2} | {result.LogSumExpError:E2} | {verdict} |");
+            }
+            string summary = $"{cases.Count - failures}/{cases.Count} passed on {engine.Backend} {engine.DeviceName} in {watch.Elapsed.TotalSeconds:F1} s";
+            Console.WriteLine(summary);
+            table.AppendLine().AppendLine(summary + ".");
+            if (parse.GetValue(markdown) is string path)
+                File.WriteAllText(path, table.ToString());
+            return failures == 0 ? 0 : 1;
+        });
+        return command;
+    }
+}

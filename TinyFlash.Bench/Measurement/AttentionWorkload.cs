@@ -1,0 +1,101 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TinyFlash.Reference;
+using Half = System.Half;
+
+namespace TinyFlash.Bench.Measurement;
+
+/// <summary>
+/// One attention problem resident on a device: random q, k, v (normal, rounded to the storage type) uploaded
+/// once, an output and a log-sum-exp buffer, and the host copies needed to check sampled rows.
+/// </summary>
+internal abstract class AttentionWorkload : IDisposable
+{
+    protected AttentionWorkload(AttentionShape shape, AttentionOptions options, ElementType type, float[] q, float[] k, float[] v)
+    {
+        Shape = shape;
+        Options = options;
+        Type = type;
+        Query = q;
+        Key = k;
+        Value = v;
+    }
+
+    public AttentionShape Shape { get; }
+    public AttentionOptions Options { get; }
+    public ElementType Type { get; }
+    public float[] Query { get; }
+    public float[] Key { get; }
+    public float[] Value { get; }
+
+    /// <summary>Bytes of device memory the workload's tensors take.</summary>
+    public abstract long DeviceBytes { get; }
+
+    /// <summary>Launches one attention call (asynchronously on GPUs).</summary>
+    public abstract void Run(TinyFlash.Tiling.TilePlan? plan = null);
+
+    /// <summary>Copies the output back, widened to float.</summary>
+    public abstract float[] DownloadOutput();
+
+    public abstract void Dispose();
+
+    /// <summary>Creates the workload with inputs drawn from <paramref name="seed"/>.</summary>
+    public static AttentionWorkload Create(FlashEngine engine, AttentionShape shape, AttentionOptions options,
+        ElementType type, int seed = 1)
+    {
+        var round = NaiveAttention.RoundingOf(type);
+        float[] q = RandomTensors.Normal(shape.QueryElements, seed, round);
+        float[] k = RandomTensors.Normal(shape.KeyValueElements, seed + 1, round);
+        float[] v = RandomTensors.Normal(shape.KeyValueElements, seed + 2, round);
+        return type switch
+        {
+            ElementType.Float32 => new Typed<float>(engine, shape, options, type, q, k, v, x => x, x => x),
+            ElementType.Float16 => new Typed<Half>(engine, shape, options, type, q, k, v, x => (Half)x, x => (float)x),
+            _ => new Typed<BFloat16>(engine, shape, options, type, q, k, v, x => (BFloat16)x, x => (float)x),
+        };
+    }
+
+    private sealed class Typed<T> : AttentionWorkload where T : unmanaged
+    {
+        private readonly FlashEngine engine;
+        private readonly Func<T, float> widen;
+        private readonly MemoryBuffer1D<T, Stride1D.Dense> q, k, v, output;
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> logSumExp;
+
+        public Typed(FlashEngine engine, AttentionShape shape, AttentionOptions options, ElementType type,
+            float[] hostQ, float[] hostK, float[] hostV, Func<float, T> narrow, Func<T, float> widen)
+            : base(shape, options, type, hostQ, hostK, hostV)
+        {
+            this.engine = engine;
+            this.widen = widen;
+            var accelerator = engine.Accelerator;
+            q = accelerator.Allocate1D(Array.ConvertAll(hostQ, x => narrow(x)));
+            k = accelerator.Allocate1D(Array.ConvertAll(hostK, x => narrow(x)));
+            v = accelerator.Allocate1D(Array.ConvertAll(hostV, x => narrow(x)));
+            output = accelerator.Allocate1D<T>(shape.QueryElements);
+            logSumExp = accelerator.Allocate1D<float>(shape.LogSumExpElements);
+        }
+
+        public override long DeviceBytes =>
+            q.LengthInBytes + k.LengthInBytes + v.LengthInBytes + output.LengthInBytes + logSumExp.LengthInBytes;
+
+        public override void Run(TinyFlash.Tiling.TilePlan? plan = null)
+        {
+            if (plan is null)
+                engine.Attention<T>(q.View, k.View, v.View, output.View, Shape, Options, logSumExp.View);
+            else
+                engine.AttentionWithPlan<T>(q.View, k.View, v.View, output.View, Shape, Options, logSumExp.View, plan);
+        }
+
+        public override float[] DownloadOutput() => Array.ConvertAll(output.GetAsArray1D(), x => widen(x));
+
+        public override void Dispose()
+        {
+            q.Dispose();
+            k.Dispose();
+            v.Dispose();
+            output.Dispose();
+            logSumExp.Dispose();
+        }
+    }
+}

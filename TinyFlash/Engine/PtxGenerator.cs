@@ -1,0 +1,42 @@
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime.Cuda;
+using TinyFlash.Attention;
+using TinyFlash.Tiling;
+
+namespace TinyFlash.Engine;
+
+/// <summary>
+/// Compiles kernels to PTX for sm_90 (ISA 8.8, what ILGPU picks on an H100) without a GPU, so that the code the
+/// JIT makes of a hot loop (local-memory traffic, 16-byte shared accesses, index arithmetic) can be read and
+/// tested on any machine.
+/// </summary>
+internal sealed class PtxGenerator : IDisposable
+{
+    private readonly Context context = Context.Create(builder => builder
+        .EnableAlgorithms()
+        .Optimize(OptimizationLevel.O2)
+        .Math(MathMode.Fast)
+        .PTXBackend(PTXBackendMode.Enhanced));
+
+    private readonly PTXBackend backend;
+
+    public PtxGenerator() =>
+        backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_88, nvvmAPI: null);
+
+    /// <summary>The PTX of the portable forward kernel for <paramref name="type"/> under <paramref name="plan"/>.</summary>
+    public string Forward(ElementType type, TilePlan plan)
+    {
+        var (element, codec) = ForwardAttention.StorageOf(type);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(ForwardAttention.EntryPoint(element, codec, plan));
+        return ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
+    }
+
+    public void Dispose()
+    {
+        backend.Dispose();
+        context.Dispose();
+    }
+}
