@@ -19,13 +19,13 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     public TilePlan Plan(AttentionShape shape) => TilePlanner.PlanForward(shape, device);
 
     /// <summary>Launches the forward pass on the accelerator's default stream (asynchronously on GPUs).</summary>
-    public void Run<T, TCodec>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output,
-        ArrayView<float> logSumExp, AttentionProblem problem, TilePlan? plan = null)
+    /// <typeparam name="T">Storage: <see cref="float"/> for fp32, <see cref="ushort"/> bits for fp16 and bf16.</typeparam>
+    public void Run<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output,
+        ArrayView<float> logSumExp, ElementType type, AttentionProblem problem, TilePlan? plan = null)
         where T : unmanaged
-        where TCodec : struct, IElementCodec<T>
     {
         var shape = problem.Shape;
-        var (launch, tile) = Select<T, TCodec>(shape, plan);
+        var (launch, tile) = Select<T>(shape, StorageOf(type, accelerator.AcceleratorType).Codec, plan);
         int queryBlocks = (shape.QueryLength + tile.BlockM - 1) / tile.BlockM;
         var parameters = new AttentionParams<T>
         {
@@ -58,17 +58,16 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// The forced plan, or the planner's best candidate whose compiled kernel can run a group of its size (the
     /// register estimate is checked against what the compiler really used).
     /// </summary>
-    private (Action<AcceleratorStream, KernelConfig, AttentionParams<T>> Launch, TilePlan Plan) Select<T, TCodec>(
-        AttentionShape shape, TilePlan? forced)
+    private (Action<AcceleratorStream, KernelConfig, AttentionParams<T>> Launch, TilePlan Plan) Select<T>(
+        AttentionShape shape, Type codec, TilePlan? forced)
         where T : unmanaged
-        where TCodec : struct, IElementCodec<T>
     {
         foreach (var plan in forced is null ? TilePlanner.Candidates(shape, device) : [forced])
         {
             if (plan.HeadDim != shape.HeadDim || !TilePlanner.Fits(plan, device))
                 throw new ArgumentException($"Tile plan {plan} does not fit head dim {shape.HeadDim} on '{device.Name}'.", nameof(forced));
             var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, AttentionParams<T>>>(
-                EntryPoint(typeof(T), typeof(TCodec), plan));
+                EntryPoint(typeof(T), codec, plan));
             if (plan.Threads <= maxThreads)
                 return (launch, plan);
             if (forced is not null)
@@ -84,10 +83,14 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             .MakeGenericType(element, codec, OutputSliceType(plan.OutputChunks))
             .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk>.Run))!;
 
-    /// <summary>The storage type and codec type kernels use for an element type.</summary>
-    public static (Type Element, Type Codec) StorageOf(ElementType type) => type switch
+    /// <summary>
+    /// The storage type and codec kernels use for an element type on a backend: the one place a runtime element
+    /// type becomes a kernel specialisation. fp16 converts in hardware on CUDA and portably elsewhere.
+    /// </summary>
+    public static (Type Element, Type Codec) StorageOf(ElementType type, AcceleratorType backend) => type switch
     {
         ElementType.Float32 => (typeof(float), typeof(Float32Codec)),
+        ElementType.Float16 when backend == AcceleratorType.Cuda => (typeof(ushort), typeof(Float16NativeCodec)),
         ElementType.Float16 => (typeof(ushort), typeof(Float16Codec)),
         _ => (typeof(ushort), typeof(BFloat16Codec)),
     };

@@ -3,7 +3,6 @@ using ILGPU;
 using ILGPU.Runtime;
 using TinyFlash.Attention;
 using TinyFlash.Engine;
-using TinyFlash.Kernels.Elements;
 using TinyFlash.Tiling;
 using Half = System.Half;
 
@@ -39,6 +38,7 @@ public sealed class FlashEngine : IDisposable
         ownsAccelerator = ownedContext is not null;
         Facts = AcceleratorCatalog.Facts(accelerator);
         kernels = new KernelCache(accelerator, Facts.MaxSharedMemoryPerGroup);
+        Allocator = new DeviceAllocator(accelerator);
         Forward = new ForwardAttention(accelerator, kernels, Facts);
     }
 
@@ -91,6 +91,9 @@ public sealed class FlashEngine : IDisposable
 
     /// <summary>The forward operator, for callers that force a tile plan (benchmarks, tests).</summary>
     internal ForwardAttention Forward { get; }
+
+    /// <summary>The engine's device allocations (host-convenience copies).</summary>
+    internal DeviceAllocator Allocator { get; }
 
     /// <summary>Kernels compiled so far by this engine.</summary>
     internal int CompiledKernels => kernels.Count;
@@ -161,7 +164,7 @@ public sealed class FlashEngine : IDisposable
             AttentionValidator.RequireExactLength(k.Length, shape.KeyValueElements, nameof(k));
             AttentionValidator.RequireExactLength(v.Length, shape.KeyValueElements, nameof(v));
 
-            var buffers = DeviceMemory.AllocateAll<TElement>(Accelerator,
+            var buffers = Allocator.AllocateAll<TElement>(
                 [(q.Length, nameof(q)), (k.Length, nameof(k)), (v.Length, nameof(v)), (q.Length, "output")]);
             try
             {
@@ -209,16 +212,15 @@ public sealed class FlashEngine : IDisposable
         }
     }
 
-    /// <summary>The one place a runtime element type becomes a kernel's storage type and codec.</summary>
+    /// <summary>Casts the views to their storage type and launches; <see cref="ForwardAttention.StorageOf"/> picks the codec.</summary>
     private void Launch<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
         ArrayView<float> logSumExp, AttentionProblem problem, TilePlan? plan) where T : unmanaged
     {
         if (typeof(T) == typeof(float))
-            Forward.Run<float, Float32Codec>(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), logSumExp, problem, plan);
-        else if (typeof(T) == typeof(Half))
-            Forward.Run<ushort, Float16Codec>(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp, problem, plan);
+            Forward.Run(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), logSumExp, ElementType.Float32, problem, plan);
         else
-            Forward.Run<ushort, BFloat16Codec>(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp, problem, plan);
+            Forward.Run(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp,
+                typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16, problem, plan);
     }
 
     private static void RequireSupportedElement<T>()

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using TinyFlash.Attention;
 using TinyFlash.Tiling;
@@ -29,7 +30,7 @@ internal sealed class PtxGenerator : IDisposable
     /// <summary>The PTX of the portable forward kernel for <paramref name="type"/> under <paramref name="plan"/>.</summary>
     public string Forward(ElementType type, TilePlan plan)
     {
-        var (element, codec) = ForwardAttention.StorageOf(type);
+        var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(ForwardAttention.EntryPoint(element, codec, plan));
         return ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
     }

@@ -1,16 +1,15 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
-using ILGPU.Runtime.Cuda;
-using Half = ILGPU.Half;
 
 namespace TinyFlash.Numerics;
 
 /// <summary>
 /// IEEE binary16 (fp16) ⇄ float conversions on the raw 16 bits, callable from kernels and the host alike.
 /// Kernels keep fp16 tensors as <see cref="ushort"/> so that no backend needs native half support (OpenCL
-/// devices without <c>cl_khr_fp16</c> included). On PTX the hardware <c>cvt</c> converts; elsewhere the
-/// conversion is written without branches (selects only), so a warp loading a tile never diverges and its
-/// global loads are not serialised behind per-element control flow. Both round to nearest even.
+/// devices without <c>cl_khr_fp16</c> included). The conversions are written without branches (selects only), so
+/// a warp loading a tile never diverges and its global loads are not serialised behind per-element control flow.
+/// Both are exact or round to nearest even. CUDA kernels use the hardware conversion instead
+/// (<see cref="Kernels.Elements.Float16NativeCodec"/>).
 /// </summary>
 internal static class Float16Bits
 {
@@ -18,8 +17,6 @@ internal static class Float16Bits
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToFloat(ushort bits)
     {
-        if (CudaAsm.IsSupported)
-            return Interop.IntAsFloat(bits);
         uint h = bits;
         uint sign = (h & 0x8000u) << 16;
         uint exponent = (h >> 10) & 0x1Fu;
@@ -36,8 +33,6 @@ internal static class Float16Bits
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort FromFloat(float value)
     {
-        if (CudaAsm.IsSupported)
-            return Interop.FloatAsInt((Half)value);
         uint x = Interop.FloatAsInt(value);
         uint sign = (x >> 16) & 0x8000u;
         uint magnitude = x & 0x7FFFFFFFu;

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
+using TinyFlash.Tiling;
 using Half = System.Half;
 
 namespace TinyFlash.Reference;
@@ -57,7 +58,11 @@ public static class AttentionVerifier
     }
 
     /// <summary>Runs <paramref name="verificationCase"/> on <paramref name="engine"/> with random inputs drawn from <paramref name="seed"/>.</summary>
-    public static VerificationResult Run(FlashEngine engine, VerificationCase verificationCase, int seed = 1)
+    public static VerificationResult Run(FlashEngine engine, VerificationCase verificationCase, int seed = 1) =>
+        Run(engine, verificationCase, plan: null, seed);
+
+    /// <summary>Runs a case with a forced tile plan (or the planner's, for <c>null</c>).</summary>
+    internal static VerificationResult Run(FlashEngine engine, VerificationCase verificationCase, TilePlan? plan, int seed = 1)
     {
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(verificationCase);
@@ -70,9 +75,9 @@ public static class AttentionVerifier
 
         var (output, logSumExp) = type switch
         {
-            ElementType.Float32 => RunOnDevice(engine, q, k, v, shape, options, x => x, x => x),
-            ElementType.Float16 => RunOnDevice(engine, q, k, v, shape, options, x => (Half)x, x => (float)x),
-            _ => RunOnDevice(engine, q, k, v, shape, options, x => (BFloat16)x, x => (float)x),
+            ElementType.Float32 => RunOnDevice(engine, q, k, v, shape, options, plan, x => x, x => x),
+            ElementType.Float16 => RunOnDevice(engine, q, k, v, shape, options, plan, x => (Half)x, x => (float)x),
+            _ => RunOnDevice(engine, q, k, v, shape, options, plan, x => (BFloat16)x, x => (float)x),
         };
         double[] reference = ReferenceAttention.Compute(q, k, v, shape, options);
         double[] referenceLse = ReferenceAttention.LogSumExp(q, k, v, shape, options);
@@ -97,7 +102,7 @@ public static class AttentionVerifier
     }
 
     private static (float[] Output, float[] LogSumExp) RunOnDevice<T>(FlashEngine engine, float[] q, float[] k, float[] v,
-        AttentionShape shape, AttentionOptions options, Func<float, T> narrow, Func<T, float> widen) where T : unmanaged
+        AttentionShape shape, AttentionOptions options, TilePlan? plan, Func<float, T> narrow, Func<T, float> widen) where T : unmanaged
     {
         var accelerator = engine.Accelerator;
         using var qBuffer = accelerator.Allocate1D(q.Select(narrow).ToArray());
@@ -108,7 +113,10 @@ public static class AttentionVerifier
         // Poison the outputs so that an element the kernel never writes shows up as NaN.
         outBuffer.View.CopyFromCPU(Enumerable.Repeat(narrow(float.NaN), (int)shape.QueryElements).ToArray());
         lseBuffer.View.CopyFromCPU(Enumerable.Repeat(float.NaN, (int)shape.LogSumExpElements).ToArray());
-        engine.Attention<T>(qBuffer.View, kBuffer.View, vBuffer.View, outBuffer.View, shape, options, lseBuffer.View);
+        if (plan is null)
+            engine.Attention<T>(qBuffer.View, kBuffer.View, vBuffer.View, outBuffer.View, shape, options, lseBuffer.View);
+        else
+            engine.AttentionWithPlan<T>(qBuffer.View, kBuffer.View, vBuffer.View, outBuffer.View, shape, options, lseBuffer.View, plan);
         return (outBuffer.GetAsArray1D().Select(widen).ToArray(), lseBuffer.GetAsArray1D());
     }
 

@@ -6,41 +6,48 @@ using ILGPU.Runtime.OpenCL;
 namespace TinyFlash.Engine;
 
 /// <summary>
-/// Device allocations that fail with a <see cref="DeviceOutOfMemoryException"/> naming the tensor, whatever the
-/// backend's own error type, and that never leave a partial set of buffers behind.
+/// The engine's device allocations: a failure is a <see cref="DeviceOutOfMemoryException"/> naming the tensor,
+/// whatever the backend's own error type, a set of buffers is allocated all or nothing, and the allocator
+/// counts what it has handed out so that a leak is observable.
 /// </summary>
-internal static class DeviceMemory
+internal sealed class DeviceAllocator(Accelerator accelerator)
 {
+    private int live;
+
+    /// <summary>Buffers allocated and not yet disposed.</summary>
+    public int LiveBuffers => Volatile.Read(ref live);
+
     /// <summary>Allocates <paramref name="length"/> elements for <paramref name="tensor"/>.</summary>
     /// <exception cref="DeviceOutOfMemoryException">The device cannot hold the buffer.</exception>
-    public static MemoryBuffer1D<T, Stride1D.Dense> Allocate<T>(Accelerator accelerator, long length, string tensor)
-        where T : unmanaged
+    public DeviceBuffer<T> Allocate<T>(long length, string tensor) where T : unmanaged
     {
         long bytes = length > long.MaxValue / Interop.SizeOf<T>() ? long.MaxValue : length * Interop.SizeOf<T>();
         if (bytes > accelerator.MemorySize)
             throw new DeviceOutOfMemoryException(tensor, bytes, accelerator.Name, accelerator.MemorySize);
+        MemoryBuffer1D<T, Stride1D.Dense> buffer;
         try
         {
-            return accelerator.Allocate1D<T>(length);
+            buffer = accelerator.Allocate1D<T>(length);
         }
         catch (Exception e) when (IsOutOfMemory(e))
         {
             throw new DeviceOutOfMemoryException(tensor, bytes, accelerator.Name, accelerator.MemorySize, e);
         }
+        Interlocked.Increment(ref live);
+        return new DeviceBuffer<T>(this, buffer);
     }
 
     /// <summary>
-    /// Allocates one buffer per entry of <paramref name="lengths"/>; if any allocation fails, the ones already made
+    /// Allocates one buffer per entry of <paramref name="tensors"/>; if any allocation fails, the ones already made
     /// are freed before the exception leaves.
     /// </summary>
-    public static MemoryBuffer1D<T, Stride1D.Dense>[] AllocateAll<T>(Accelerator accelerator,
-        IReadOnlyList<(long Length, string Tensor)> lengths) where T : unmanaged
+    public DeviceBuffer<T>[] AllocateAll<T>(IReadOnlyList<(long Length, string Tensor)> tensors) where T : unmanaged
     {
-        var buffers = new List<MemoryBuffer1D<T, Stride1D.Dense>>(lengths.Count);
+        var buffers = new List<DeviceBuffer<T>>(tensors.Count);
         try
         {
-            foreach (var (length, tensor) in lengths)
-                buffers.Add(Allocate<T>(accelerator, length, tensor));
+            foreach (var (length, tensor) in tensors)
+                buffers.Add(Allocate<T>(length, tensor));
             return [.. buffers];
         }
         catch
@@ -50,6 +57,9 @@ internal static class DeviceMemory
             throw;
         }
     }
+
+    /// <summary>Called by a <see cref="DeviceBuffer{T}"/> when it is disposed.</summary>
+    internal void Released() => Interlocked.Decrement(ref live);
 
     private static bool IsOutOfMemory(Exception e) => e switch
     {

@@ -1,0 +1,61 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.OpenCL;
+
+namespace TinyFlash.Tests.Support;
+
+/// <summary>
+/// A backend the suite runs on: ILGPU's CPU accelerator as its default device (warp size 4, 16 threads a group)
+/// and as its NVIDIA-like device (warp size 32, 1024 threads), and the first OpenCL device ILGPU lists, if any.
+/// Engines are created once per backend and shared (compiling kernels is the slow part of a test).
+/// </summary>
+public sealed class TestBackend
+{
+    private static readonly Dictionary<string, Lazy<FlashEngine?>> Engines = new()
+    {
+        ["cpu-warp4"] = new(() => CreateCpu(CPUDevice.Default)),
+        ["cpu-warp32"] = new(() => CreateCpu(CPUDevice.Nvidia)),
+        ["opencl"] = new(CreateOpenCL),
+    };
+
+    private TestBackend(string name) => Name = name;
+
+    /// <summary>The backend's name, as test names show it.</summary>
+    public string Name { get; }
+
+    /// <summary>Every backend, present or not; tests on an absent one are ignored with the reason.</summary>
+    public static IEnumerable<TestBackend> All => Engines.Keys.Select(name => new TestBackend(name));
+
+    /// <summary>The CPU backends, which every machine has.</summary>
+    public static IEnumerable<TestBackend> Cpu => All.Where(b => b.Name.StartsWith("cpu", StringComparison.Ordinal));
+
+    /// <summary>The NVIDIA-like CPU device: the one that runs GPU-sized tiles (up to 1024 threads a group).</summary>
+    public static TestBackend Warp32 => new("cpu-warp32");
+
+    /// <summary>The backend's shared engine; ignores the test if the backend is not present.</summary>
+    public FlashEngine Engine => Engines[Name].Value ?? IgnoreAbsent();
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+
+    private FlashEngine IgnoreAbsent()
+    {
+        Assert.Ignore("ILGPU lists no OpenCL device here (it requires OpenCL C 2.0 with generic address space; " +
+                      "Debian's PoCL 3.1 offers 1.2). OpenCL is verified on the GPU machine with `TinyFlash.Bench verify --backend opencl`.");
+        return null!;
+    }
+
+    private static FlashEngine CreateCpu(CPUDevice device)
+    {
+        var context = Context.Create(builder => builder.CPU(device).EnableAlgorithms()
+            .Optimize(OptimizationLevel.O2).Math(MathMode.Fast));
+        return FlashEngine.Create(context.GetCPUDevice(0).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel));
+    }
+
+    private static FlashEngine? CreateOpenCL()
+    {
+        using var probe = Context.Create(builder => builder.OpenCL());
+        return probe.GetCLDevices().Count == 0 ? null : FlashEngine.Create(BackendKind.OpenCL);
+    }
+}
