@@ -1,8 +1,7 @@
 using System.CommandLine;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
-using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using TinyFlash.Bench.Suites;
 
 namespace TinyFlash.Bench.Cli;
@@ -21,11 +20,12 @@ internal static class BenchCommand
         };
         command.SetAction(parse =>
         {
+            // --inProcess makes every job, including those named on the command line, run in this process.
             var config = DefaultConfig.Instance
-                .AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance))
+                .WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(40))
                 .WithOptions(ConfigOptions.DisableOptimizationsValidator);
             var summaries = BenchmarkSwitcher.FromTypes([typeof(AttentionBenchmarks)])
-                .Run([.. parse.UnmatchedTokens], config);
+                .Run([.. parse.UnmatchedTokens, "--inProcess"], config);
             return summaries.Any(s => s.HasCriticalValidationErrors) ? 1 : 0;
         });
         return command;

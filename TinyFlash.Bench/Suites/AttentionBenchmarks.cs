@@ -4,8 +4,8 @@ using TinyFlash.Bench.Measurement;
 namespace TinyFlash.Bench.Suites;
 
 /// <summary>
-/// BenchmarkDotNet suite of one attention call per backend present: GPU backends at a FlashAttention benchmark
-/// shape, the CPU accelerator at a small one. Each invocation synchronises, so the time is the kernel's.
+/// BenchmarkDotNet suite of one attention call per backend present: GPUs at a FlashAttention benchmark shape
+/// (B=4, H=16, N=4096, d=128), CPU devices (ILGPU's accelerator, OpenCL CPU runtimes) at a small one. Each invocation synchronises, so the time is the kernel's.
 /// Run through <c>TinyFlash.Bench bench</c>, which uses the in-process toolchain (the GPU machine has no SDK).
 /// </summary>
 public class AttentionBenchmarks
@@ -20,12 +20,12 @@ public class AttentionBenchmarks
     /// <summary>A case per backend present and storage type.</summary>
     public static IEnumerable<AttentionBenchmarkCase> Cases()
     {
-        foreach (var backend in FlashEngine.ListDevices().Select(d => d.Backend).Distinct())
+        foreach (var device in FlashEngine.ListDevices().DistinctBy(d => d.Backend))
         foreach (var type in Enum.GetValues<ElementType>())
         {
-            yield return backend == BackendKind.Cpu
-                ? new AttentionBenchmarkCase(backend, type, new AttentionShape(1, 4, 4, 256, 256, 64), Causal: false)
-                : new AttentionBenchmarkCase(backend, type, new AttentionShape(4, 16, 16, 4096, 4096, 128), Causal: false);
+            yield return device.IsGpu
+                ? new AttentionBenchmarkCase(device.Backend, type, new AttentionShape(4, 16, 16, 4096, 4096, 128), Causal: false)
+                : new AttentionBenchmarkCase(device.Backend, type, new AttentionShape(1, 4, 4, 256, 256, 64), Causal: false);
         }
     }
 

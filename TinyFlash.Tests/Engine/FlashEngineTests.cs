@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
@@ -76,4 +77,19 @@ public class FlashEngineTests
 
         Assert.That(failures, Is.Empty);
     }
+
+    [Test]
+    public void Creating_an_engine_selects_PoCLs_continuation_based_barriers_unless_the_user_chose()
+    {
+        if (!OperatingSystem.IsLinux())
+            Assert.Ignore("The workaround sets the variable through libc on Unix only.");
+        string? before = Environment.GetEnvironmentVariable("POCL_WORK_GROUP_METHOD");
+
+        using var engine = FlashEngine.Create(BackendKind.Cpu);
+
+        Assert.That(Marshal.PtrToStringUTF8(getenv("POCL_WORK_GROUP_METHOD")), Is.EqualTo(before ?? "cbs"));
+    }
+
+    [DllImport("libc")]
+    private static extern IntPtr getenv(string name);
 }

@@ -25,7 +25,7 @@ internal static class OpenClSource
             constructor.GetParameters().Select(p => (object)p.Name!.Contains("64", StringComparison.Ordinal)).ToArray());
         using var backend = new CLBackend(context, capabilities, CLDeviceVendor.Other, CLCVersion.CL20);
         var (element, codec) = ForwardAttention.StorageOf(type, ILGPU.Runtime.AcceleratorType.OpenCL);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(ForwardAttention.EntryPoint(element, codec, plan));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(ForwardAttention.EntryPoint(element, codec, plan, staticShared: true));
         return ((CLCompiledKernel)backend.Compile(entry, default)).Source;
     }
 

@@ -7,7 +7,8 @@ namespace TinyFlash.Tests.Support;
 
 /// <summary>
 /// A backend the suite runs on: ILGPU's CPU accelerator as its default device (warp size 4, 16 threads a group)
-/// and as its NVIDIA-like device (warp size 32, 1024 threads), and the first OpenCL device ILGPU lists, if any.
+/// and as its NVIDIA-like device (warp size 32, 1024 threads), the default device again running the kernels OpenCL
+/// gets (tiles in a static shared block), and the first OpenCL device ILGPU lists, if any.
 /// Engines are created once per backend and shared (compiling kernels is the slow part of a test).
 /// </summary>
 public sealed class TestBackend
@@ -16,6 +17,7 @@ public sealed class TestBackend
     {
         ["cpu-warp4"] = new(() => CreateCpu(CPUDevice.Default)),
         ["cpu-warp32"] = new(() => CreateCpu(CPUDevice.Nvidia)),
+        ["cpu-opencl-kernels"] = new(() => CreateCpu(CPUDevice.Default, staticSharedMemory: true)),
         ["opencl"] = new(CreateOpenCL),
     };
 
@@ -46,11 +48,13 @@ public sealed class TestBackend
         return null!;
     }
 
-    private static FlashEngine CreateCpu(CPUDevice device)
+    private static FlashEngine CreateCpu(CPUDevice device, bool staticSharedMemory = false)
     {
         var context = Context.Create(builder => builder.CPU(device).EnableAlgorithms()
             .Optimize(OptimizationLevel.O2).Math(MathMode.Fast));
-        return FlashEngine.Create(context.GetCPUDevice(0).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel));
+        var engine = FlashEngine.Create(context.GetCPUDevice(0).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel));
+        engine.Forward.StaticSharedMemory = staticSharedMemory;
+        return engine;
     }
 
     private static FlashEngine? CreateOpenCL()

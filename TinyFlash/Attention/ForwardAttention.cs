@@ -5,6 +5,7 @@ using TinyFlash.Engine;
 using TinyFlash.Kernels.Elements;
 using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.Registers;
+using TinyFlash.Kernels.Shared;
 using TinyFlash.Tiling;
 
 namespace TinyFlash.Attention;
@@ -15,6 +16,12 @@ namespace TinyFlash.Attention;
 /// </summary>
 internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device)
 {
+    /// <summary>
+    /// Whether kernels take their tiles from a static shared block (OpenCL; see <see cref="StaticSharedTiles{TFloat4s}"/>)
+    /// rather than dynamic shared memory. Tests set it on a CPU engine to run OpenCL's kernels where CI can.
+    /// </summary>
+    public bool StaticSharedMemory { get; set; } = accelerator.AcceleratorType == AcceleratorType.OpenCL;
+
     /// <summary>The tile the planner chooses for <paramref name="shape"/> on this device.</summary>
     public TilePlan Plan(AttentionShape shape) => TilePlanner.PlanForward(shape, device);
 
@@ -50,7 +57,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         int groups = queryBlocks * shape.Batch * shape.QueryHeads;
         launch(accelerator.DefaultStream,
             new KernelConfig(new Index1D(groups), new Index1D(tile.Threads),
-                SharedMemoryConfig.RequestDynamic<float>(4 * tile.SharedFloat4s)),
+                StaticSharedMemory ? SharedMemoryConfig.Empty : SharedMemoryConfig.RequestDynamic<float>(4 * tile.SharedFloat4s)),
             parameters);
     }
 
@@ -67,7 +74,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             if (plan.HeadDim != shape.HeadDim || !TilePlanner.Fits(plan, device))
                 throw new ArgumentException($"Tile plan {plan} does not fit head dim {shape.HeadDim} on '{device.Name}'.", nameof(forced));
             var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, AttentionParams<T>>>(
-                EntryPoint(typeof(T), codec, plan));
+                EntryPoint(typeof(T), codec, plan, StaticSharedMemory));
             if (plan.Threads <= maxThreads)
                 return (launch, plan);
             if (forced is not null)
@@ -77,11 +84,24 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         throw new NotSupportedException($"No attention tile for head dim {shape.HeadDim} can be launched on '{device.Name}'.");
     }
 
-    /// <summary>The kernel specialised for a storage type, its codec and the plan's output chunk count.</summary>
-    public static MethodInfo EntryPoint(Type element, Type codec, TilePlan plan) =>
-        typeof(FlashForwardKernel<,,>)
-            .MakeGenericType(element, codec, OutputSliceType(plan.OutputChunks))
-            .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk>.Run))!;
+    /// <summary>
+    /// The kernel specialised for a storage type, its codec, the plan's output chunk count and where its tiles live:
+    /// dynamic shared memory, or a static block of the plan's size (<see cref="StaticSharedTiles{TFloat4s}"/> says why).
+    /// </summary>
+    public static MethodInfo EntryPoint(Type element, Type codec, TilePlan plan, bool staticShared)
+    {
+        var shared = staticShared
+            ? typeof(StaticSharedTiles<>).MakeGenericType(ConstantType(plan.SharedFloat4s))
+            : typeof(DynamicSharedTiles);
+        return typeof(FlashForwardKernel<,,,>)
+            .MakeGenericType(element, codec, OutputSliceType(plan.OutputChunks), shared)
+            .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk, DynamicSharedTiles>.Run))!;
+    }
+
+    /// <summary>The <see cref="IConstant"/> type whose value is <paramref name="value"/>, in binary.</summary>
+    public static Type ConstantType(int value) => value == 0
+        ? typeof(Zero)
+        : (value % 2 == 0 ? typeof(Twice<>) : typeof(TwicePlusOne<>)).MakeGenericType(ConstantType(value / 2));
 
     /// <summary>
     /// The storage type and codec kernels use for an element type on a backend: the one place a runtime element

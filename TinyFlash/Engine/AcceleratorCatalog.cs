@@ -16,13 +16,16 @@ namespace TinyFlash.Engine;
 internal static class AcceleratorCatalog
 {
     /// <summary>A context with TinyFlash's compiler settings and every device ILGPU can see.</summary>
-    public static Context CreateContext() =>
-        Context.Create(builder => builder
+    public static Context CreateContext()
+    {
+        PoclWorkarounds.PreferContinuationBasedBarriers();
+        return Context.Create(builder => builder
             .Default()
             .EnableAlgorithms()
             .Optimize(OptimizationLevel.O2)
             .Math(MathMode.Fast)
             .PTXBackend(PTXBackendMode.Enhanced));
+    }
 
     /// <summary>Every device the context lists, described.</summary>
     public static IReadOnlyList<DeviceInfo> Describe(Context context) =>

@@ -31,7 +31,7 @@ internal sealed class PtxGenerator : IDisposable
     public string Forward(ElementType type, TilePlan plan)
     {
         var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(ForwardAttention.EntryPoint(element, codec, plan));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(ForwardAttention.EntryPoint(element, codec, plan, staticShared: false));
         return ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
     }
 

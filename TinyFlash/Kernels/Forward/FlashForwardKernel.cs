@@ -3,6 +3,7 @@ using ILGPU;
 using ILGPU.Algorithms;
 using TinyFlash.Kernels.Elements;
 using TinyFlash.Kernels.Registers;
+using TinyFlash.Kernels.Shared;
 
 namespace TinyFlash.Kernels.Forward;
 
@@ -31,18 +32,18 @@ namespace TinyFlash.Kernels.Forward;
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
 /// <typeparam name="TOutput">The thread's output slice: its chunk count is ⌈HeadDim / (4·ThreadsX)⌉.</typeparam>
-internal static class FlashForwardKernel<T, TCodec, TOutput>
+/// <typeparam name="TShared">Where the tiles live: dynamic shared memory, or a static block on OpenCL.</typeparam>
+internal static class FlashForwardKernel<T, TCodec, TOutput, TShared>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
     where TOutput : struct, IOutputSlice
+    where TShared : struct, ISharedTiles
 {
     /// <summary>Entry point: one group per (query block, batch·head), <see cref="ForwardTiling.Threads"/> threads.</summary>
     public static void Run(AttentionParams<T> p)
     {
         ForwardTiling tiling = p.Tiling;
-        // Dynamic shared memory is taken as floats and viewed as Float4: ILGPU 1.5.3's OpenCL generator emits an
-        // invalid cast (`()16`) for the element count of GetDynamic<T> with a struct T.
-        ArrayView<Float4> shared = SharedMemory.GetDynamic<float>().Cast<Float4>();
+        ArrayView<Float4> shared = default(TShared).Block();
         ArrayView<Float4> queryTile = shared.SubView(tiling.QueryOffset4);
         ArrayView<Float4> keyTile = shared.SubView(tiling.KeyOffset4);
         ArrayView<Float4> valueTile = shared.SubView(tiling.ValueOffset4);

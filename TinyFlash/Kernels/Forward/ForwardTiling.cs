@@ -1,7 +1,7 @@
 namespace TinyFlash.Kernels.Forward;
 
 /// <summary>
-/// The tile geometry of one forward launch, chosen by the planner and read by <see cref="FlashForwardKernel{T, TCodec, TOutput}"/>:
+/// The tile geometry of one forward launch, chosen by the planner and read by <see cref="FlashForwardKernel{T, TCodec, TOutput, TShared}"/>:
 /// block sizes, the thread grid inside a group and where each tile lives in dynamic shared memory.
 /// All offsets and padded widths are in <see cref="Registers.Float4"/> units (16 bytes).
 /// </summary>
