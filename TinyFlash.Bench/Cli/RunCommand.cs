@@ -1,5 +1,6 @@
 using System.CommandLine;
 using TinyFlash.Bench.Measurement;
+using TinyFlash.Reference;
 
 namespace TinyFlash.Bench.Cli;
 

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using TinyFlash.Bench.Measurement;
+using TinyFlash.Reference;
 
 namespace TinyFlash.Bench.Suites;
 

@@ -150,8 +150,22 @@ public class MaskSemanticsTests(TestBackend backend)
 
         float[] output = backend.Engine.Attention(q, k, v, shape, options);
 
-        var (error, bound) = AccuracyRule.Measure(ElementType.Float32, output, ReferenceAttention.Compute(q, k, v, shape, options), []);
-        Assert.That(error, Is.LessThan(bound));
+        // Scores reach several hundred here; rounding a score s to fp32 moves exp(s) by about ε·|s| relative,
+        // so the attainable accuracy is that, not the 1e-5 of well-scaled inputs.
+        double largestScore = 0;
+        for (int i = 0; i < 65; i++)
+        for (int j = 0; j < 129; j++)
+        for (int h = 0; h < 2; h++)
+        {
+            double dot = 0;
+            for (int d = 0; d < 64; d++)
+                dot += (double)q[(i * 2 + h) * 64 + d] * k[(j * 2 + h) * 64 + d];
+            largestScore = Math.Max(largestScore, Math.Abs(dot * 50));
+        }
+        var (error, _) = AccuracyRule.Measure(ElementType.Float32, output, ReferenceAttention.Compute(q, k, v, shape, options), []);
+        Assert.That(output.All(float.IsFinite));
+        Assert.That(largestScore, Is.GreaterThan(200), "the scores are large");
+        Assert.That(error, Is.LessThan(1e-5 + 4 * Math.ScaleB(1, -24) * largestScore));
     }
 
     [Test]

@@ -60,10 +60,9 @@ public class ReferenceAttentionTests
     public void Naive_fp32_attention_matches_the_double_reference_closely()
     {
         var shape = new AttentionShape(1, 2, 1, 17, 23, 64);
-        var random = new Random(3);
-        float[] q = AttentionVerifier.RandomTensor(random, shape.QueryElements, x => x);
-        float[] k = AttentionVerifier.RandomTensor(random, shape.KeyValueElements, x => x);
-        float[] v = AttentionVerifier.RandomTensor(random, shape.KeyValueElements, x => x);
+        float[] q = RandomTensors.Normal(shape.QueryElements, 3, x => x);
+        float[] k = RandomTensors.Normal(shape.KeyValueElements, 4, x => x);
+        float[] v = RandomTensors.Normal(shape.KeyValueElements, 5, x => x);
 
         float[] naive = NaiveAttention.Compute(q, k, v, shape, null, ElementType.Float32);
 
@@ -74,11 +73,10 @@ public class ReferenceAttentionTests
     public void Naive_fp16_softmax_in_fp16_loses_accuracy_on_long_rows()
     {
         var shape = new AttentionShape(1, 1, 1, 4, 2048, 64);
-        var random = new Random(4);
         var round = NaiveAttention.RoundingOf(ElementType.Float16);
-        float[] q = AttentionVerifier.RandomTensor(random, shape.QueryElements, round);
-        float[] k = AttentionVerifier.RandomTensor(random, shape.KeyValueElements, round);
-        float[] v = AttentionVerifier.RandomTensor(random, shape.KeyValueElements, round);
+        float[] q = RandomTensors.Normal(shape.QueryElements, 4, round);
+        float[] k = RandomTensors.Normal(shape.KeyValueElements, 5, round);
+        float[] v = RandomTensors.Normal(shape.KeyValueElements, 6, round);
         double[] reference = ReferenceAttention.Compute(q, k, v, shape);
 
         double fp32Statistics = AccuracyRule.MaxAbsoluteError(NaiveAttention.Compute(q, k, v, shape, null, ElementType.Float16), reference);

@@ -8,10 +8,9 @@ internal static class Inputs
     /// <summary>Normal(0, 1) q, k and v for <paramref name="shape"/>.</summary>
     public static (float[] Q, float[] K, float[] V) For(AttentionShape shape, int seed = 5)
     {
-        var random = new Random(seed);
-        return (AttentionVerifier.RandomTensor(random, shape.QueryElements, x => x),
-            AttentionVerifier.RandomTensor(random, shape.KeyValueElements, x => x),
-            AttentionVerifier.RandomTensor(random, shape.KeyValueElements, x => x));
+        return (RandomTensors.Normal(shape.QueryElements, seed, x => x),
+            RandomTensors.Normal(shape.KeyValueElements, seed + 1, x => x),
+            RandomTensors.Normal(shape.KeyValueElements, seed + 2, x => x));
     }
 
     /// <summary>Asserts that the engine computes a small attention correctly (it still works after an error).</summary>

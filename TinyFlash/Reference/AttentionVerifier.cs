@@ -1,8 +1,4 @@
-using System.Runtime.InteropServices;
-using ILGPU;
-using ILGPU.Runtime;
 using TinyFlash.Tiling;
-using Half = System.Half;
 
 namespace TinyFlash.Reference;
 
@@ -67,18 +63,11 @@ public static class AttentionVerifier
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(verificationCase);
         var (shape, options, type) = (verificationCase.Shape, verificationCase.Options, verificationCase.Type);
-        var random = new Random(seed);
-        var round = NaiveAttention.RoundingOf(type);
-        float[] q = RandomTensor(random, shape.QueryElements, round);
-        float[] k = RandomTensor(random, shape.KeyValueElements, round);
-        float[] v = RandomTensor(random, shape.KeyValueElements, round);
-
-        var (output, logSumExp) = type switch
-        {
-            ElementType.Float32 => RunOnDevice(engine, q, k, v, shape, options, plan, x => x, x => x),
-            ElementType.Float16 => RunOnDevice(engine, q, k, v, shape, options, plan, x => (Half)x, x => (float)x),
-            _ => RunOnDevice(engine, q, k, v, shape, options, plan, x => (BFloat16)x, x => (float)x),
-        };
+        using var workload = AttentionWorkload.Create(engine, shape, options, type, seed);
+        workload.Run(plan);
+        float[] output = workload.DownloadOutput();
+        float[] logSumExp = workload.DownloadLogSumExp();
+        float[] q = workload.Query, k = workload.Key, v = workload.Value;
         double[] reference = ReferenceAttention.Compute(q, k, v, shape, options);
         double[] referenceLse = ReferenceAttention.LogSumExp(q, k, v, shape, options);
 
@@ -87,37 +76,6 @@ public static class AttentionVerifier
         double lseError = LogSumExpError(logSumExp, referenceLse);
         bool passed = output.All(float.IsFinite) && error <= bound && lseError <= VerificationResult.LogSumExpTolerance;
         return new VerificationResult(verificationCase, error, bound, lseError, passed);
-    }
-
-    /// <summary>Normal(0, 1) values rounded to the storage type.</summary>
-    internal static float[] RandomTensor(Random random, long count, Func<float, float> round)
-    {
-        var values = new float[count];
-        for (long i = 0; i < count; i++)
-        {
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            values[i] = round((float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2)));
-        }
-        return values;
-    }
-
-    private static (float[] Output, float[] LogSumExp) RunOnDevice<T>(FlashEngine engine, float[] q, float[] k, float[] v,
-        AttentionShape shape, AttentionOptions options, TilePlan? plan, Func<float, T> narrow, Func<T, float> widen) where T : unmanaged
-    {
-        var accelerator = engine.Accelerator;
-        using var qBuffer = accelerator.Allocate1D(q.Select(narrow).ToArray());
-        using var kBuffer = accelerator.Allocate1D(k.Select(narrow).ToArray());
-        using var vBuffer = accelerator.Allocate1D(v.Select(narrow).ToArray());
-        using var outBuffer = accelerator.Allocate1D<T>(shape.QueryElements);
-        using var lseBuffer = accelerator.Allocate1D<float>(shape.LogSumExpElements);
-        // Poison the outputs so that an element the kernel never writes shows up as NaN.
-        outBuffer.View.CopyFromCPU(Enumerable.Repeat(narrow(float.NaN), (int)shape.QueryElements).ToArray());
-        lseBuffer.View.CopyFromCPU(Enumerable.Repeat(float.NaN, (int)shape.LogSumExpElements).ToArray());
-        if (plan is null)
-            engine.Attention<T>(qBuffer.View, kBuffer.View, vBuffer.View, outBuffer.View, shape, options, lseBuffer.View);
-        else
-            engine.AttentionWithPlan<T>(qBuffer.View, kBuffer.View, vBuffer.View, outBuffer.View, shape, options, lseBuffer.View, plan);
-        return (outBuffer.GetAsArray1D().Select(widen).ToArray(), lseBuffer.GetAsArray1D());
     }
 
     private static double LogSumExpError(float[] actual, double[] expected)

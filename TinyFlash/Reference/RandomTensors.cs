@@ -1,6 +1,6 @@
-namespace TinyFlash.Bench.Measurement;
+namespace TinyFlash.Reference;
 
-/// <summary>Large random tensors, generated in parallel chunks so that benchmark set-up stays short.</summary>
+/// <summary>Random test and benchmark tensors, generated in parallel chunks so that large ones are quick to make.</summary>
 internal static class RandomTensors
 {
     private const int Chunk = 1 << 16;

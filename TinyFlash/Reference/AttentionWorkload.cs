@@ -1,13 +1,14 @@
 using ILGPU;
 using ILGPU.Runtime;
-using TinyFlash.Reference;
+using TinyFlash.Tiling;
 using Half = System.Half;
 
-namespace TinyFlash.Bench.Measurement;
+namespace TinyFlash.Reference;
 
 /// <summary>
-/// One attention problem resident on a device: random q, k, v (normal, rounded to the storage type) uploaded
-/// once, an output and a log-sum-exp buffer, and the host copies needed to check sampled rows.
+/// One attention problem resident on a device: random q, k, v (normal, rounded to the storage type) uploaded once,
+/// an output and a log-sum-exp buffer (both poisoned with NaN, so an element the kernel never writes shows), and the
+/// host copies of the inputs that the reference needs. Shared by the verifier, the tests and the benchmarks.
 /// </summary>
 internal abstract class AttentionWorkload : IDisposable
 {
@@ -31,11 +32,14 @@ internal abstract class AttentionWorkload : IDisposable
     /// <summary>Bytes of device memory the workload's tensors take.</summary>
     public abstract long DeviceBytes { get; }
 
-    /// <summary>Launches one attention call (asynchronously on GPUs).</summary>
-    public abstract void Run(TinyFlash.Tiling.TilePlan? plan = null);
+    /// <summary>Launches one attention call (asynchronously on GPUs), with the planner's tile or a forced one.</summary>
+    public abstract void Run(TilePlan? plan = null);
 
     /// <summary>Copies the output back, widened to float.</summary>
     public abstract float[] DownloadOutput();
+
+    /// <summary>Copies the log-sum-exp back.</summary>
+    public abstract float[] DownloadLogSumExp();
 
     public abstract void Dispose();
 
@@ -74,12 +78,14 @@ internal abstract class AttentionWorkload : IDisposable
             v = accelerator.Allocate1D(Array.ConvertAll(hostV, x => narrow(x)));
             output = accelerator.Allocate1D<T>(shape.QueryElements);
             logSumExp = accelerator.Allocate1D<float>(shape.LogSumExpElements);
+            output.View.CopyFromCPU(Enumerable.Repeat(narrow(float.NaN), (int)shape.QueryElements).ToArray());
+            logSumExp.View.CopyFromCPU(Enumerable.Repeat(float.NaN, (int)shape.LogSumExpElements).ToArray());
         }
 
         public override long DeviceBytes =>
             q.LengthInBytes + k.LengthInBytes + v.LengthInBytes + output.LengthInBytes + logSumExp.LengthInBytes;
 
-        public override void Run(TinyFlash.Tiling.TilePlan? plan = null)
+        public override void Run(TilePlan? plan = null)
         {
             if (plan is null)
                 engine.Attention<T>(q.View, k.View, v.View, output.View, Shape, Options, logSumExp.View);
@@ -88,6 +94,8 @@ internal abstract class AttentionWorkload : IDisposable
         }
 
         public override float[] DownloadOutput() => Array.ConvertAll(output.GetAsArray1D(), x => widen(x));
+
+        public override float[] DownloadLogSumExp() => logSumExp.GetAsArray1D();
 
         public override void Dispose()
         {
