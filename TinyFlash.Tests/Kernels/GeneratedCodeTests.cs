@@ -32,15 +32,16 @@ public class GeneratedCodeTests
             Assert.That(ptx, Does.Contain("cvt.f32.f16"), "fp16 widens through the hardware conversion");
     }
 
-    [TestCase(ElementType.Float32)]
-    [TestCase(ElementType.Float16)]
-    [TestCase(ElementType.BFloat16)]
-    public void The_OpenCL_C_compiles(ElementType type)
+    [TestCase(ElementType.Float32, 64, 16, 64)]
+    [TestCase(ElementType.Float16, 64, 16, 80)]
+    [TestCase(ElementType.BFloat16, 8, 4, 80)]
+    [TestCase(ElementType.Float32, 4, 4, 192)]
+    public void The_OpenCL_C_compiles_without_undefined_arithmetic(ElementType type, int blockM, int threadsX, int headDim)
     {
         if (OpenClSource.Clang is null)
             Assert.Ignore("No clang on this machine to compile OpenCL C (.ci/run installs it).");
 
-        string diagnostics = OpenClSource.Diagnostics(OpenClSource.Forward(type, new TilePlan(64, 16, 64)));
+        string diagnostics = OpenClSource.Diagnostics(OpenClSource.Forward(type, new TilePlan(blockM, threadsX, headDim)));
 
         Assert.That(diagnostics, Is.Empty);
     }

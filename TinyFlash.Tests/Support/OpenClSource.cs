@@ -40,7 +40,8 @@ internal static class OpenClSource
         try
         {
             using var process = Process.Start(new ProcessStartInfo(Clang!,
-                ["-x", "cl", "-cl-std=CL2.0", "-fsyntax-only", "-Xclang", "-finclude-default-header", path])
+                ["-x", "cl", "-cl-std=CL2.0", "-fsyntax-only", "-Xclang", "-finclude-default-header",
+                 "-Werror=division-by-zero", path])
             {
                 RedirectStandardError = true,
                 RedirectStandardOutput = true,

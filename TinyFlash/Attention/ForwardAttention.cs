@@ -47,11 +47,11 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             HeadsPerKeyValue = shape.QueryHeads / shape.KeyValueHeads,
             QueryLength = shape.QueryLength,
             KeyLength = shape.KeyLength,
-            HeadDim = shape.HeadDim,
             ScaleLog2 = problem.Scale * MathF.Log2(MathF.E),
             DiagonalLow = problem.DiagonalLow,
             DiagonalHigh = problem.DiagonalHigh,
-            Tiling = tile.Layout(queryBlocks),
+            QueryBlocks = queryBlocks,
+            Geometry = tile.Geometry,
         };
 
         int groups = queryBlocks * shape.Batch * shape.QueryHeads;
@@ -85,17 +85,22 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     }
 
     /// <summary>
-    /// The kernel specialised for a storage type, its codec, the plan's output chunk count and where its tiles live:
-    /// dynamic shared memory, or a static block of the plan's size (<see cref="StaticSharedTiles{TFloat4s}"/> says why).
+    /// The kernel specialised for a storage type, its codec and the plan's output chunk count, with its tiles either in
+    /// dynamic shared memory and the geometry as constants (CUDA, CPU), or, for OpenCL, in a static block of the plan's
+    /// size (<see cref="StaticSharedTiles{TFloat4s}"/> says why) with the geometry at run time (<see cref="RuntimeTileShape"/>
+    /// says why).
     /// </summary>
     public static MethodInfo EntryPoint(Type element, Type codec, TilePlan plan, bool staticShared)
     {
         var shared = staticShared
             ? typeof(StaticSharedTiles<>).MakeGenericType(ConstantType(plan.SharedFloat4s))
             : typeof(DynamicSharedTiles);
-        return typeof(FlashForwardKernel<,,,>)
-            .MakeGenericType(element, codec, OutputSliceType(plan.OutputChunks), shared)
-            .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk, DynamicSharedTiles>.Run))!;
+        var tile = staticShared
+            ? typeof(RuntimeTileShape)
+            : typeof(TileShape<,,>).MakeGenericType(ConstantType(plan.BlockM), ConstantType(plan.ThreadsX), ConstantType(plan.HeadDim));
+        return typeof(FlashForwardKernel<,,,,>)
+            .MakeGenericType(element, codec, OutputSliceType(plan.OutputChunks), shared, tile)
+            .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk, DynamicSharedTiles, TileShape<Zero, Zero, Zero>>.Run))!;
     }
 
     /// <summary>The <see cref="IConstant"/> type whose value is <paramref name="value"/>, in binary.</summary>

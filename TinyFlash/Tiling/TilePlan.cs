@@ -4,9 +4,8 @@ using TinyFlash.Kernels.Registers;
 namespace TinyFlash.Tiling;
 
 /// <summary>
-/// The tile geometry of a forward launch: <see cref="BlockM"/> query rows a group, <see cref="ThreadsX"/> threads
-/// across the 4·ThreadsX keys of a tile, and <see cref="OutputChunks"/> four-feature output chunks a thread.
-/// Everything else (shared-memory layout, group size) follows from these and the head dimension.
+/// A forward tile the planner proposes: <see cref="BlockM"/> query rows a group and <see cref="ThreadsX"/> threads
+/// across the 4·ThreadsX keys of a tile, for a head dimension. Everything else follows (<see cref="TileGeometry"/>).
 /// </summary>
 internal sealed record TilePlan
 {
@@ -22,6 +21,9 @@ internal sealed record TilePlan
         HeadDim = headDim;
     }
 
+    /// <summary>The geometry the kernel is specialised on.</summary>
+    public TileGeometry Geometry => new(BlockM, ThreadsX, HeadDim);
+
     /// <summary>Query rows a group owns.</summary>
     public int BlockM { get; }
 
@@ -32,60 +34,24 @@ internal sealed record TilePlan
     public int HeadDim { get; }
 
     /// <summary>Keys per tile.</summary>
-    public int BlockN => 4 * ThreadsX;
+    public int BlockN => Geometry.BlockN;
 
-    /// <summary>Threads a group: four query rows each, times <see cref="ThreadsX"/>.</summary>
-    public int Threads => BlockM / 4 * ThreadsX;
+    /// <summary>Threads a group.</summary>
+    public int Threads => Geometry.Threads;
 
     /// <summary>Four-feature output chunks held by each thread.</summary>
-    public int OutputChunks => (HeadDim + BlockN - 1) / BlockN;
+    public int OutputChunks => Geometry.OutputChunks;
 
     /// <summary>
-    /// Registers a thread of the kernel needs, estimated from <c>ptxas -v</c> on sm_90 (128 with two output chunks,
-    /// no spills): scores, statistics, pipelined operands and addressing take about 90, each chunk about 19. CUDA
-    /// launches also check the compiled kernel's real limit.
+    /// Registers a thread of the kernel needs, estimated from <c>ptxas -v</c> on sm_90 (121 with two output chunks, no
+    /// spills; 255 and a small spill with eight): scores, statistics, pipelined operands and addressing take about 90,
+    /// each chunk about 19. CUDA launches also check the compiled kernel's real limit.
     /// </summary>
     public int EstimatedRegisters => 90 + 19 * OutputChunks;
 
-    /// <summary>Dynamic shared memory of a group, in <see cref="Float4"/> units.</summary>
-    public int SharedFloat4s => Layout(queryBlocks: 1).PartialOffset4 + ThreadsX * RowPitch4;
+    /// <summary>Shared memory of a group, in <see cref="Float4"/> units.</summary>
+    public int SharedFloat4s => Geometry.SharedFloat4s;
 
-    /// <summary>Dynamic shared memory of a group, in bytes.</summary>
+    /// <summary>Shared memory of a group, in bytes.</summary>
     public long SharedBytes => 16L * SharedFloat4s;
-
-    private int RowPitch4 => (BlockM + 4) / 4;
-
-    /// <summary>The kernel's view of this plan for a query length.</summary>
-    /// <remarks>
-    /// Pᵀ takes Kᵀ's place when it fits: every thread has finished reading Kᵀ (its scores are computed) before the
-    /// row-maximum barrier, and P is written after it, so the alias costs no barrier and saves a tile.
-    /// </remarks>
-    public ForwardTiling Layout(int queryBlocks)
-    {
-        int keyPitch4 = (BlockN + 4) / 4;
-        int valuePitch4 = OutputChunks * ThreadsX;
-        int keyOffset = HeadDim * RowPitch4;
-        int keySize = HeadDim * keyPitch4;
-        int valueOffset = keyOffset + keySize;
-        int valueEnd = valueOffset + BlockN * valuePitch4;
-        int probabilitySize = BlockN * RowPitch4;
-        bool aliasKey = probabilitySize <= keySize;
-        int probabilityOffset = aliasKey ? keyOffset : valueEnd;
-        return new ForwardTiling
-        {
-            BlockM = BlockM,
-            BlockN = BlockN,
-            ThreadsX = ThreadsX,
-            Threads = Threads,
-            QueryBlocks = queryBlocks,
-            RowPitch4 = RowPitch4,
-            KeyPitch4 = keyPitch4,
-            ValuePitch4 = valuePitch4,
-            QueryOffset4 = 0,
-            KeyOffset4 = keyOffset,
-            ValueOffset4 = valueOffset,
-            ProbabilityOffset4 = probabilityOffset,
-            PartialOffset4 = aliasKey ? valueEnd : valueEnd + probabilitySize,
-        };
-    }
 }

@@ -10,9 +10,10 @@ namespace TinyFlash.Tiling;
 /// On GPUs every (BlockM, ThreadsX) candidate that respects the group limits (threads, shared memory, registers)
 /// is ranked, in this order, by: the multiprocessors its grid keeps busy (a grid smaller than the device leaves
 /// some idle whatever the tile); the threads it keeps resident on a multiprocessor, capped at 16 warps (enough to
-/// hide shared-memory and FMA latency in measurements on the H100); BlockM up to 128 (each K/V tile serves more
-/// query rows; beyond 128 measurements showed no gain); and the number of independent groups per multiprocessor
-/// (one group's loads overlap another's arithmetic). The CPU accelerator runs one OS thread per simulated thread
+/// hide shared-memory and FMA latency in measurements on the H100); whether at least two groups share a
+/// multiprocessor (one group's loads and barriers overlap another's arithmetic; a lone group stalls at each
+/// barrier); BlockM up to 128 (each K/V tile serves more query rows; beyond 128 measurements showed no gain); and
+/// the number of groups per multiprocessor. The CPU accelerator runs one OS thread per simulated thread
 /// and synchronises groups with OS barriers, so it gets the smallest group that still covers a warp.
 /// </remarks>
 internal static class TilePlanner
@@ -56,6 +57,7 @@ internal static class TilePlanner
             .Where(plan => Fits(plan, device))
             .OrderByDescending(plan => Math.Min(Groups(plan, shape), device.Multiprocessors))
             .ThenByDescending(plan => ResidentThreads(plan, shape, device))
+            .ThenByDescending(plan => GroupsPerMultiprocessor(plan, device) >= 2)
             .ThenByDescending(plan => Math.Min(plan.BlockM, ReuseSaturatingBlockM))
             .ThenByDescending(plan => GroupsPerMultiprocessor(plan, device))
             .ToArray();

@@ -21,13 +21,17 @@ internal struct AttentionParams<T> where T : unmanaged
     /// <summary>Strides of the key and value tensors.</summary>
     public TensorStrides KeyStrides;
 
-    public int QueryHeads, HeadsPerKeyValue, QueryLength, KeyLength, HeadDim;
+    public int QueryHeads, HeadsPerKeyValue, QueryLength, KeyLength;
+
+    /// <summary>Query blocks per (batch, head): ⌈QueryLength / BlockM⌉.</summary>
+    public int QueryBlocks;
+
+    /// <summary>The tile geometry, for kernels that take it at run time (<see cref="RuntimeTileShape"/>).</summary>
+    public TileGeometry Geometry;
 
     /// <summary>Softmax scale times log2(e): scores are kept in base 2 so the exponential is one <c>ex2</c>.</summary>
     public float ScaleLog2;
 
     /// <summary>Key <c>j</c> is visible to query <c>i</c> when <c>DiagonalLow ≤ j − i ≤ DiagonalHigh</c> (and <c>j &lt; KeyLength</c>).</summary>
     public int DiagonalLow, DiagonalHigh;
-
-    public ForwardTiling Tiling;
 }

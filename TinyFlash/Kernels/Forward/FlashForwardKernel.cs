@@ -27,81 +27,84 @@ namespace TinyFlash.Kernels.Forward;
 /// threads in the same pattern in both products, so each thread keeps its rows' running max and partial sum
 /// in registers and only the final sum is reduced. Q and K are stored transposed and padded by 4 floats per row
 /// so every 16-byte shared access of a warp is conflict-free; Pᵀ reuses Kᵀ's space when it fits (Kᵀ is dead once
-/// the row-maximum barrier has passed).
+/// the row-maximum barrier has passed). The geometry (<see cref="TileGeometry"/>) is a compile-time constant on CUDA
+/// and the CPU, so sizes, pitches and offsets fold and shared loads take immediate offsets.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
 /// <typeparam name="TOutput">The thread's output slice: its chunk count is ⌈HeadDim / (4·ThreadsX)⌉.</typeparam>
 /// <typeparam name="TShared">Where the tiles live: dynamic shared memory, or a static block on OpenCL.</typeparam>
-internal static class FlashForwardKernel<T, TCodec, TOutput, TShared>
+/// <typeparam name="TTile">The tile geometry: compile-time constants (every size, pitch and offset folds), or runtime values on OpenCL.</typeparam>
+internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
     where TOutput : struct, IOutputSlice
     where TShared : struct, ISharedTiles
+    where TTile : struct, ITileShape
 {
-    /// <summary>Entry point: one group per (query block, batch·head), <see cref="ForwardTiling.Threads"/> threads.</summary>
+    /// <summary>Entry point: one group per (query block, batch·head), <see cref="TileGeometry.Threads"/> threads.</summary>
     public static void Run(AttentionParams<T> p)
     {
-        ForwardTiling tiling = p.Tiling;
+        TileGeometry g = default(TTile).Resolve(p.Geometry);
         ArrayView<Float4> shared = default(TShared).Block();
-        ArrayView<Float4> queryTile = shared.SubView(tiling.QueryOffset4);
-        ArrayView<Float4> keyTile = shared.SubView(tiling.KeyOffset4);
-        ArrayView<Float4> valueTile = shared.SubView(tiling.ValueOffset4);
-        ArrayView<Float4> probabilityTile = shared.SubView(tiling.ProbabilityOffset4);
-        ArrayView<Float4> partials = shared.SubView(tiling.PartialOffset4);
+        ArrayView<Float4> queryTile = shared.SubView(0);
+        ArrayView<Float4> keyTile = shared.SubView(g.KeyOffset4);
+        ArrayView<Float4> valueTile = shared.SubView(g.ValueOffset4);
+        ArrayView<Float4> probabilityTile = shared.SubView(g.ProbabilityOffset4);
+        ArrayView<Float4> partials = shared.SubView(g.PartialOffset4);
 
         int thread = Group.IdxX;
-        int tx = thread % tiling.ThreadsX;
-        int ty = thread / tiling.ThreadsX;
+        int tx = thread % g.ThreadsX;
+        int ty = thread / g.ThreadsX;
 
         // Latest query block first: under a causal mask it has the most tiles, so the grid's tail is short.
         int block = Grid.IdxX;
-        int queryBlock = tiling.QueryBlocks - 1 - block % tiling.QueryBlocks;
-        int batchHead = block / tiling.QueryBlocks;
+        int queryBlock = p.QueryBlocks - 1 - block % p.QueryBlocks;
+        int batchHead = block / p.QueryBlocks;
         int batch = batchHead / p.QueryHeads;
         int head = batchHead - batch * p.QueryHeads;
         int queryOrigin = p.QueryStrides.Origin(batch, head);
         int keyOrigin = p.KeyStrides.Origin(batch, head / p.HeadsPerKeyValue);
-        int rowStart = queryBlock * tiling.BlockM;
-        int rowEnd = XMath.Min(rowStart + tiling.BlockM, p.QueryLength);
+        int rowStart = queryBlock * g.BlockM;
+        int rowEnd = XMath.Min(rowStart + g.BlockM, p.QueryLength);
 
-        LoadTransposed(p.Query, queryOrigin, p.QueryStrides.Row, rowStart, p.QueryLength, tiling.BlockM,
-            p.HeadDim, p.ScaleLog2, queryTile, tiling.RowPitch4, thread, tiling.Threads);
-        ZeroFeaturePadding(valueTile, tiling, p.HeadDim / 4, thread);
+        LoadTransposed(p.Query, queryOrigin, p.QueryStrides.Row, rowStart, p.QueryLength, g.BlockM,
+            g.HeadDim, p.ScaleLog2, queryTile, g.RowPitch4, thread, g.Threads);
+        ZeroFeaturePadding(valueTile, g, g.HeadDim / 4, thread);
 
         // Visible keys of the block: the union of its rows' bands, and inside it the tiles every row sees whole.
         int firstKey = XMath.Max(0, rowStart + p.DiagonalLow);
         int lastKey = XMath.Min(p.KeyLength - 1, rowEnd - 1 + p.DiagonalHigh);
-        int firstTile = FloorDiv(firstKey, tiling.BlockN);
-        int lastTile = firstKey <= lastKey ? FloorDiv(lastKey, tiling.BlockN) : firstTile - 1;
-        int firstWholeTile = XMath.Max(firstTile, CeilDiv(rowEnd - 1 + p.DiagonalLow, tiling.BlockN));
+        int firstTile = FloorDiv(firstKey, g.BlockN);
+        int lastTile = firstKey <= lastKey ? FloorDiv(lastKey, g.BlockN) : firstTile - 1;
+        int firstWholeTile = XMath.Max(firstTile, CeilDiv(rowEnd - 1 + p.DiagonalLow, g.BlockN));
         int lastWholeTile = XMath.Min(
-            XMath.Min(lastTile, p.KeyLength / tiling.BlockN - 1),
-            FloorDiv(rowStart + p.DiagonalHigh - (tiling.BlockN - 1), tiling.BlockN));
+            XMath.Min(lastTile, p.KeyLength / g.BlockN - 1),
+            FloorDiv(rowStart + p.DiagonalHigh - (g.BlockN - 1), g.BlockN));
 
         TOutput output = default;
         Float4 rowMax = Float4.Broadcast(float.NegativeInfinity);
         Float4 rowSum = default;
         for (int tile = firstTile; tile <= lastTile; tile++)
         {
-            int keyStart = tile * tiling.BlockN;
+            int keyStart = tile * g.BlockN;
             Group.Barrier(); // the previous tile's readers are done with Kᵀ, V, Pᵀ and the partials
-            LoadTransposed(p.Key, keyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, tiling.BlockN,
-                p.HeadDim, 1f, keyTile, tiling.KeyPitch4, thread, tiling.Threads);
-            LoadRows(p.Value, keyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, tiling.BlockN,
-                p.HeadDim / 4, valueTile, tiling.ValuePitch4, thread, tiling.Threads);
+            LoadTransposed(p.Key, keyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, g.BlockN,
+                g.HeadDim, 1f, keyTile, g.KeyPitch4, thread, g.Threads);
+            LoadRows(p.Value, keyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, g.BlockN,
+                g.HeadDim / 4, valueTile, g.ValuePitch4, thread, g.Threads);
             Group.Barrier();
 
-            Tile4x4 scores = QueryKeyProduct(queryTile, keyTile, ty, tx, p.HeadDim, tiling.RowPitch4, tiling.KeyPitch4);
+            Tile4x4 scores = QueryKeyProduct(queryTile, keyTile, g, ty, tx);
             if (tile < firstWholeTile || tile > lastWholeTile)
                 HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), p.DiagonalLow, p.DiagonalHigh,
                     p.KeyLength - (keyStart + 4 * tx));
 
-            partials[tx * tiling.RowPitch4 + ty] = scores.RowMax();
+            partials[tx * g.RowPitch4 + ty] = scores.RowMax();
             Group.Barrier();
             Float4 tileMax = partials[ty];
-            for (int t = 1; t < tiling.ThreadsX; t++)
-                tileMax = tileMax.Max(partials[t * tiling.RowPitch4 + ty]);
+            for (int t = 1; t < g.ThreadsX; t++)
+                tileMax = tileMax.Max(partials[t * g.RowPitch4 + ty]);
 
             // Online softmax: a row that has seen no visible key keeps max −∞; exponentiating against 0 instead
             // keeps its probabilities and correction at exactly 0 rather than NaN.
@@ -114,26 +117,26 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared>
                 output.ScaleRows(correction);
             rowMax = newMax;
 
-            int column = 4 * tx * tiling.RowPitch4 + ty;
+            int column = 4 * tx * g.RowPitch4 + ty;
             probabilityTile[column] = scores.Column0();
-            probabilityTile[column + tiling.RowPitch4] = scores.Column1();
-            probabilityTile[column + 2 * tiling.RowPitch4] = scores.Column2();
-            probabilityTile[column + 3 * tiling.RowPitch4] = scores.Column3();
+            probabilityTile[column + g.RowPitch4] = scores.Column1();
+            probabilityTile[column + 2 * g.RowPitch4] = scores.Column2();
+            probabilityTile[column + 3 * g.RowPitch4] = scores.Column3();
             Group.Barrier();
 
-            AccumulateProbabilityValue(ref output, probabilityTile, valueTile, ty, tx, tiling);
+            AccumulateProbabilityValue(ref output, probabilityTile, valueTile, g, ty, tx);
         }
 
         Group.Barrier();
-        partials[tx * tiling.RowPitch4 + ty] = rowSum;
+        partials[tx * g.RowPitch4 + ty] = rowSum;
         Group.Barrier();
         Float4 total = partials[ty];
-        for (int t = 1; t < tiling.ThreadsX; t++)
-            total = total.Add(partials[t * tiling.RowPitch4 + ty]);
+        for (int t = 1; t < g.ThreadsX; t++)
+            total = total.Add(partials[t * g.RowPitch4 + ty]);
 
         int row = rowStart + 4 * ty;
         output.Store<T, TCodec>(p.Output, queryOrigin + row * p.QueryStrides.Row, p.QueryStrides.Row, rowEnd - row,
-            4 * tx, 4 * tiling.ThreadsX, p.HeadDim, Reciprocal(total));
+            4 * tx, 4 * g.ThreadsX, g.HeadDim, Reciprocal(total));
         if (tx == 0 && p.LogSumExp.Length > 0)
             StoreLogSumExp(p.LogSumExp, batchHead * p.QueryLength + row, rowEnd - row, rowMax, total);
     }
@@ -220,11 +223,15 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared>
 
     /// <summary>Zeroes the feature columns of V past the head dimension, which the last output chunk may read.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ZeroFeaturePadding(ArrayView<Float4> valueTile, ForwardTiling tiling, int featureQuads, int thread)
+    private static void ZeroFeaturePadding(ArrayView<Float4> valueTile, TileGeometry g, int featureQuads, int thread)
     {
-        int padding = tiling.ValuePitch4 - featureQuads;
-        for (int element = thread; element < tiling.BlockN * padding; element += tiling.Threads)
-            valueTile[element / padding * tiling.ValuePitch4 + featureQuads + element % padding] = default;
+        int padding = g.ValuePitch4 - featureQuads;
+        // A compile-time constant: without padding the loop (and its division by zero, which OpenCL C would be
+        // free to treat as unreachable code) is not generated at all.
+        if (padding == 0)
+            return;
+        for (int element = thread; element < g.BlockN * padding; element += g.Threads)
+            valueTile[element / padding * g.ValuePitch4 + featureQuads + element % padding] = default;
     }
 
     /// <summary>
@@ -234,9 +241,10 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared>
     /// The loop walks two sub-views so every load is a base pointer plus a loop-invariant offset.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Tile4x4 QueryKeyProduct(ArrayView<Float4> queryTile, ArrayView<Float4> keyTile, int ty, int tx,
-        int headDim, int queryPitch4, int keyPitch4)
+    private static Tile4x4 QueryKeyProduct(ArrayView<Float4> queryTile, ArrayView<Float4> keyTile, TileGeometry g, int ty, int tx)
     {
+        int headDim = g.HeadDim;
+        int queryPitch4 = g.RowPitch4, keyPitch4 = g.KeyPitch4;
         Tile4x4 scores = default;
         ArrayView<Float4> query = queryTile.SubView(ty);
         ArrayView<Float4> key = keyTile.SubView(tx);
@@ -267,12 +275,12 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared>
     /// <summary>O += P·V for the thread's slice, four keys an iteration (BlockN is a multiple of 8).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AccumulateProbabilityValue(ref TOutput output, ArrayView<Float4> probabilityTile,
-        ArrayView<Float4> valueTile, int ty, int tx, ForwardTiling tiling)
+        ArrayView<Float4> valueTile, TileGeometry g, int ty, int tx)
     {
         ArrayView<Float4> probability = probabilityTile.SubView(ty);
         ArrayView<Float4> value = valueTile.SubView(tx);
-        int p = tiling.RowPitch4, v = tiling.ValuePitch4, stride = tiling.ThreadsX;
-        for (int key = 0; key < tiling.BlockN; key += 4)
+        int p = g.RowPitch4, v = g.ValuePitch4, stride = g.ThreadsX;
+        for (int key = 0; key < g.BlockN; key += 4)
         {
             output.AddProducts(probability[0], value, 0, stride);
             output.AddProducts(probability[p], value, v, stride);
