@@ -8,8 +8,4 @@ internal readonly record struct AttentionProblem(AttentionShape Shape, float Sca
 {
     /// <summary>A diagonal bound beyond any key − query difference a valid shape can have (lengths stay below 2²⁶).</summary>
     public const int Unbounded = 1 << 30;
-
-    /// <summary>Whether key <paramref name="key"/> is visible to query <paramref name="query"/>.</summary>
-    public bool Visible(int query, int key) =>
-        key >= 0 && key < Shape.KeyLength && key - query >= DiagonalLow && key - query <= DiagonalHigh;
 }
