@@ -12,7 +12,7 @@ internal static class SampledCheck
     {
         var shape = workload.Shape;
         var options = workload.Options;
-        float scale = options.Scale ?? 1f / MathF.Sqrt(shape.HeadDim);
+        float scale = ReferenceAttention.Validate(workload.Query, workload.Key, workload.Value, shape, options);
         var random = new Random(7);
         var picks = new HashSet<(int B, int H, int I)>
         {

@@ -40,7 +40,11 @@ public static class NaiveAttention
         AttentionOptions options, float scale, Func<float, float> round, bool softmaxInStorageType,
         int b, int h, int i, float[] scores, Span<float> row)
     {
-        var query = q.Slice(ReferenceAttention.QueryIndex(shape, b, h, i), shape.HeadDim);
+        // The query scaled and rounded to storage once for the row, as a framework computes q·scale before Q·Kᵀ.
+        Span<float> query = stackalloc float[shape.HeadDim];
+        var source = q.Slice(ReferenceAttention.QueryIndex(shape, b, h, i), shape.HeadDim);
+        for (int d = 0; d < shape.HeadDim; d++)
+            query[d] = round(source[d] * scale);
         int kvHead = ReferenceAttention.KeyValueHead(shape, h);
         float max = float.NegativeInfinity;
         for (int j = 0; j < shape.KeyLength; j++)
@@ -53,7 +57,7 @@ public static class NaiveAttention
             var key = k.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
             float dot = 0;
             for (int d = 0; d < shape.HeadDim; d++)
-                dot += round(query[d] * scale) * key[d];
+                dot += query[d] * key[d];
             scores[j] = round(dot);
             max = Math.Max(max, scores[j]);
         }
