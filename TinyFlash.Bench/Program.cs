@@ -9,5 +9,7 @@ var root = new RootCommand("TinyFlash: fused attention for .NET on CUDA, OpenCL 
     AccuracyCommand.Create(),
     PtxCommand.Create(),
     BenchCommand.Create(),
+    SweepCommand.Create(),
+    ReportCommand.Create(),
 };
 return root.Parse(args).Invoke();

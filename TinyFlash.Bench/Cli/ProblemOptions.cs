@@ -21,11 +21,12 @@ internal sealed class ProblemOptions
     public Option<int> WindowRight { get; } = new("--window-right") { Description = "Sliding window: keys visible right of the diagonal (-1: unbounded).", DefaultValueFactory = _ => -1 };
     public Option<int?> BlockM { get; } = new("--block-m") { Description = "Force the query rows of a tile (with --threads-x), instead of the planner's choice." };
     public Option<int?> ThreadsX { get; } = new("--threads-x") { Description = "Force the threads across a key tile (tile keys = 4 x threads-x)." };
+    public Option<string?> TensorTile { get; } = new("--tensor-tile") { Description = "Force the tensor-core kernel (fp16/bf16 on CUDA) with this tile: WARPSxROWTILESxBLOCKN, e.g. 4x2x64." };
 
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { Backend, Batch, Heads, KeyValueHeads, Sequence, QueryLength, KeyLength, HeadDim,
-                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX })
+                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX, TensorTile })
             command.Options.Add(option);
     }
 
@@ -45,9 +46,9 @@ internal sealed class ProblemOptions
         WindowRight = parse.GetValue(WindowRight),
     };
 
-    /// <summary>The forced plan, if both tile options are given.</summary>
-    public TilePlan? Plan(ParseResult parse, int headDim) =>
-        parse.GetValue(BlockM) is int blockM && parse.GetValue(ThreadsX) is int threadsX
-            ? new TilePlan(blockM, threadsX, headDim)
-            : null;
+    /// <summary>The forced plan: a tensor-core tile, or a portable one if both of its options are given.</summary>
+    public ForwardPlan? Plan(ParseResult parse, int headDim) =>
+        parse.GetValue(TensorTile) is string tensorTile ? TensorCorePlan.Parse(tensorTile, headDim)
+        : parse.GetValue(BlockM) is int blockM && parse.GetValue(ThreadsX) is int threadsX ? new TilePlan(blockM, threadsX, headDim)
+        : null;
 }

@@ -17,17 +17,20 @@ internal static partial class PtxCommand
         var headDim = new Option<int>("--head-dim", "-d") { DefaultValueFactory = _ => 128, Description = "Head dimension." };
         var blockM = new Option<int>("--block-m") { DefaultValueFactory = _ => 64, Description = "Query rows a group." };
         var threadsX = new Option<int>("--threads-x") { DefaultValueFactory = _ => 16, Description = "Threads across a key tile." };
+        var tensorTile = new Option<string?>("--tensor-tile") { Description = "The tensor-core kernel (fp16/bf16) with this tile, WARPSxROWTILESxBLOCKN, instead of the portable one." };
         var output = new Option<string?>("--output", "-o") { Description = "Write the PTX to this file." };
         var command = new Command("ptx", "Print a summary of the forward kernel's PTX (sm_90), generated without a GPU.")
-            { type, headDim, blockM, threadsX, output };
+            { type, headDim, blockM, threadsX, tensorTile, output };
         command.SetAction(parse =>
         {
-            var plan = new TilePlan(parse.GetValue(blockM), parse.GetValue(threadsX), parse.GetValue(headDim));
+            ForwardPlan plan = parse.GetValue(tensorTile) is string tile
+                ? TensorCorePlan.Parse(tile, parse.GetValue(headDim))
+                : new TilePlan(parse.GetValue(blockM), parse.GetValue(threadsX), parse.GetValue(headDim));
             using var generator = new PtxGenerator();
             string ptx = generator.Forward(parse.GetValue(type), plan);
             if (parse.GetValue(output) is string path)
                 File.WriteAllText(path, ptx);
-            Console.WriteLine($"Forward kernel, {parse.GetValue(type)}, {plan}: {ptx.Split('\n').Length} lines of PTX");
+            Console.WriteLine($"Forward kernel, {parse.GetValue(type)}, {plan.Describe()} (head dim {plan.HeadDim}): {ptx.Split('\n').Length} lines of PTX");
             foreach (var (name, pattern) in new[]
                      {
                          ("local-memory accesses", @"\b(ld|st)\.local"),
@@ -39,6 +42,10 @@ internal static partial class PtxCommand
                          ("ex2.approx", @"ex2\.approx"),
                          ("barriers", @"bar\.sync"),
                          ("global loads", @"ld\.global"),
+                         ("mma.sync", @"mma\.sync"),
+                         ("ldmatrix", @"ldmatrix"),
+                         ("cp.async copies", @"cp\.async\.cg"),
+                         ("warp shuffles", @"shfl\.sync"),
                      })
                 Console.WriteLine($"  {name,-28} {Regex.Matches(ptx, pattern).Count,6}");
             return 0;

@@ -23,7 +23,7 @@ internal static class RunCommand
             var options = problem.Options(parse);
             var type = parse.GetValue(problem.Type);
             using var engine = FlashEngine.Create(parse.GetValue(problem.Backend));
-            var plan = problem.Plan(parse, shape.HeadDim) ?? engine.Forward.Plan(shape);
+            var plan = problem.Plan(parse, shape.HeadDim) ?? engine.Forward.Plan(shape, type);
             using var workload = AttentionWorkload.Create(engine, shape, options, type);
 
             var timing = Timing.Measure(() => workload.Run(plan), () => engine.Accelerator.Synchronize());
@@ -40,7 +40,7 @@ internal static class RunCommand
                               (options.Causal ? ", causal" : "") +
                               (options.WindowLeft >= 0 || options.WindowRight >= 0 ? $", window ({options.WindowLeft}, {options.WindowRight})" : ""));
             Console.WriteLine($"  dtype  : {RunRecord.DtypeName(type)} storage, fp32 accumulation and softmax statistics");
-            Console.WriteLine($"  tile   : {plan.BlockM} query rows x {plan.BlockN} keys, {plan.Threads} threads, {plan.SharedBytes / 1024.0:F1} KiB shared memory");
+            Console.WriteLine($"  kernel : {plan.Describe()}: {plan.BlockM} query rows a group, {plan.Threads} threads, {plan.SharedBytes / 1024.0:F1} KiB shared memory");
             Console.WriteLine($"  check  : {check.Rows} sampled rows vs double reference: error {check.Error:E2} (bound {check.Bound:E2}" +
                               (type == ElementType.Float32 ? ", relative" : $"; naive {RunRecord.DtypeName(type)}: {check.NaiveError:E2}") +
                               $") {(passed ? "PASS" : "FAIL")}");
@@ -55,7 +55,7 @@ internal static class RunCommand
                     shape.Batch, shape.QueryHeads, shape.KeyValueHeads, shape.QueryLength, shape.KeyLength,
                     options.WindowLeft, options.WindowRight, shape.Layout.ToString().ToLowerInvariant(),
                     timing.MedianMs, tflops, check.Error, DateTime.UtcNow.ToString("yyyy-MM-dd"),
-                    $"{plan.BlockM}x{plan.BlockN}, {plan.Threads} threads").AppendTo(path);
+                    plan.Describe()).AppendTo(path);
             return passed ? 0 : 1;
         });
         return command;

@@ -8,6 +8,10 @@ layout, ms, tflops, max_err, date. max_err is the largest absolute difference fr
 on the first batch element's first two heads. A backend that refuses a shape is recorded with ms = null
 and the error text.
 
+With --grid it runs the grid of `TinyFlash.Bench sweep`; with --compare FOLDER it reads the inputs and outputs
+that `sweep --dump FOLDER` wrote and records the max error, against PyTorch's fp32 math backend on those identical
+inputs, of TinyFlash's output and of each PyTorch backend's.
+
 Example:
   python3 torch_sdpa.py --dtype float16 --head-dim 128 --seq 4096 --batch 4 --heads 16 --causal \
       --backends flash cudnn efficient --out results.jsonl
@@ -16,6 +20,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +67,73 @@ def reference(q, k, v, causal):
     return torch.softmax(scores, dim=-1) @ v
 
 
+def measure(dtype_name, head_dim, seq, batch, heads, causal, backends, out):
+    """Times every backend on one shape; appends one record per backend to the open file out."""
+    torch.manual_seed(0)
+    dtype = DTYPES[dtype_name]
+    shape = (batch, heads, seq, head_dim)
+    q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
+    expected = reference(q, k, v, causal)
+    device = torch.cuda.get_device_name()
+    for name in backends:
+        record = dict(impl=f"torch-{name}", device=device, dtype=dtype_name, head_dim=head_dim,
+                      causal=causal, batch=batch, heads=heads, kv_heads=heads,
+                      seq_q=seq, seq_k=seq, window_left=-1, window_right=-1, layout="bhsd",
+                      date=datetime.date.today().isoformat())
+        try:
+            with sdpa_kernel(BACKENDS[name]):
+                run = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                ms = time_ms(run)
+                err = (run()[:1, :2].double() - expected).abs().max().item()
+            record.update(ms=ms, tflops=flops(batch, heads, seq, seq, head_dim, causal) / ms / 1e9, max_err=err)
+        except RuntimeError as error:
+            record.update(ms=None, tflops=None, max_err=None, error=str(error).splitlines()[0])
+        print(json.dumps(record), flush=True)
+        out.write(json.dumps(record) + "\n")
+    del q, k, v
+    torch.cuda.empty_cache()
+
+
+def compare(folder, out):
+    """For every shape TinyFlash dumped (sweep --dump), the max error against PyTorch's fp32 math backend of
+    TinyFlash's output and of each PyTorch backend's output on the identical inputs."""
+    import glob
+    import numpy as np
+    device = torch.cuda.get_device_name()
+    for header in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        meta = json.load(open(header))
+        base = header[:-len(".json")]
+        dtype = DTYPES[meta["dtype"]]
+        b, h, n, d = meta["batch"], meta["heads"], meta["seq"], meta["head_dim"]
+        dims = (b, h, n, d) if meta["layout"] == "bhsd" else (b, n, h, d)
+
+        def load(suffix, element):
+            raw = torch.from_numpy(np.fromfile(base + suffix, dtype=element).copy())
+            t = raw.view(torch.bfloat16) if meta["dtype"] == "bfloat16" and element == np.int16 else raw
+            t = t.view(torch.float16) if meta["dtype"] == "float16" and element == np.int16 else t
+            t = t.reshape(dims).cuda()
+            return t if meta["layout"] == "bhsd" else t.transpose(1, 2)
+
+        q, k, v = (load(f".{x}.bin", np.int16) for x in "qkv")
+        tinyflash = load(".out.bin", np.float32)
+        with sdpa_kernel(SDPBackend.MATH):
+            exact = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=meta["causal"])
+        results = {"tinyflash": (tinyflash - exact).abs().max().item()}
+        for name in ("flash", "cudnn", "efficient"):
+            try:
+                with sdpa_kernel(BACKENDS[name]):
+                    results[f"torch-{name}"] = (F.scaled_dot_product_attention(q, k, v, is_causal=meta["causal"]).float()
+                                                - exact).abs().max().item()
+            except RuntimeError:
+                pass
+        for impl, err in results.items():
+            record = dict(impl=impl, device=device, dtype=meta["dtype"], head_dim=d, causal=meta["causal"], batch=b,
+                          heads=h, kv_heads=h, seq_q=n, seq_k=n, layout=meta["layout"], reference="torch-math-fp32",
+                          max_err=err, date=datetime.date.today().isoformat())
+            print(json.dumps(record), flush=True)
+            out.write(json.dumps(record) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtype", choices=DTYPES, default="float16")
@@ -70,33 +142,30 @@ def main():
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--heads", type=int, default=16)
     parser.add_argument("--causal", action="store_true")
+    parser.add_argument("--grid", action="store_true",
+                        help="run the grid of TinyFlash.Bench sweep instead of one shape (--dtypes, --head-dims, --seqs, "
+                             "both masks, batch = max(1, tokens / N), heads = width / d)")
+    parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=["float16", "bfloat16"])
+    parser.add_argument("--head-dims", nargs="+", type=int, default=[64, 128])
+    parser.add_argument("--seqs", nargs="+", type=int, default=[512, 1024, 2048, 4096, 8192, 16384, 32768, 65536])
+    parser.add_argument("--tokens", type=int, default=16384)
+    parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["flash", "cudnn", "efficient"])
+    parser.add_argument("--compare", metavar="FOLDER", help="compare outputs on the inputs TinyFlash dumped (sweep --dump)")
     parser.add_argument("--out", required=True, help="JSON-lines file to append to")
     args = parser.parse_args()
 
-    torch.manual_seed(0)
-    dtype = DTYPES[args.dtype]
-    shape = (args.batch, args.heads, args.seq, args.head_dim)
-    q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
-    expected = reference(q, k, v, args.causal)
-    device = torch.cuda.get_device_name()
     with open(args.out, "a") as out:
-        for name in args.backends:
-            record = dict(impl=f"torch-{name}", device=device, dtype=args.dtype, head_dim=args.head_dim,
-                          causal=args.causal, batch=args.batch, heads=args.heads, kv_heads=args.heads,
-                          seq_q=args.seq, seq_k=args.seq, window_left=-1, window_right=-1, layout="bhsd",
-                          date=datetime.date.today().isoformat())
-            try:
-                with sdpa_kernel(BACKENDS[name]):
-                    run = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=args.causal)
-                    ms = time_ms(run)
-                    err = (run()[:1, :2].double() - expected).abs().max().item()
-                record.update(ms=ms, tflops=flops(args.batch, args.heads, args.seq, args.seq, args.head_dim, args.causal) / ms / 1e9,
-                              max_err=err)
-            except RuntimeError as error:
-                record.update(ms=None, tflops=None, max_err=None, error=str(error).splitlines()[0])
-            print(json.dumps(record), flush=True)
-            out.write(json.dumps(record) + "\n")
+        if args.compare:
+            compare(args.compare, out)
+        elif args.grid:
+            for dtype in args.dtypes:
+                for d in args.head_dims:
+                    for causal in (False, True):
+                        for n in args.seqs:
+                            measure(dtype, d, n, max(1, args.tokens // n), args.width // d, causal, args.backends, out)
+        else:
+            measure(args.dtype, args.head_dim, args.seq, args.batch, args.heads, args.causal, args.backends, out)
 
 
 if __name__ == "__main__":

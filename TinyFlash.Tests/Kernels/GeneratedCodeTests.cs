@@ -32,6 +32,54 @@ public class GeneratedCodeTests
             Assert.That(ptx, Does.Contain("cvt.f32.f16"), "fp16 widens through the hardware conversion");
     }
 
+    [TestCase(ElementType.Float16, 4, 2, 128, 64)]
+    [TestCase(ElementType.BFloat16, 4, 2, 64, 128)]
+    [TestCase(ElementType.Float16, 4, 1, 64, 256)]
+    public void The_tensor_core_PTX_uses_mma_ldmatrix_and_cp_async_with_operands_in_registers(
+        ElementType type, int warps, int rowTiles, int blockN, int headDim)
+    {
+        using var generator = new PtxGenerator();
+        string ptx = generator.Forward(type, new TensorCorePlan(warps, rowTiles, blockN, headDim));
+
+        string inputs = type == ElementType.Float16 ? "f16.f16" : "bf16.bf16";
+        // S = Q·Kᵀ: one feature step in the (not unrolled) loop, BlockN/8 columns of mma per row tile;
+        // O += P·V: every 16-key block meets HeadDim/8 columns of mma per row tile.
+        int expected = blockN / 8 * rowTiles + headDim / 8 * rowTiles * (blockN / 16);
+        Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero, "inline-asm operands live in registers");
+        Assert.That(Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{inputs}\.f32").Count,
+            Is.EqualTo(expected), "mma.sync for S and for O");
+        Assert.That(ptx, Does.Contain("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"), "V through ldmatrix.trans");
+        Assert.That(ptx, Does.Contain("cp.async.cg.shared.global"), "global to shared by cp.async");
+        Assert.That(Regex.Matches(ptx, @"bar\.sync").Count, Is.EqualTo(1), "one barrier a key tile");
+    }
+
+    [Test]
+    public void Inline_asm_slots_become_registers_and_other_local_memory_is_kept()
+    {
+        const string ptx = """
+            .local .align 4 .b8 __local_depot0[4];
+            .local .align 4 .b8 __local_depot1[4];
+            .local .align 4 .b8 __local_depot2[16];
+            mov.b64 %rd1, __local_depot0;
+            mov.b64 %rd2, __local_depot1;
+            mov.b64 %rd3, __local_depot2;
+            st.local.f32 [%rd1], %f1;
+            ld.local.f32 %f2, [%rd1];
+            st.local.b32 [%rd2], %r1;
+            add.s64 %rd4, %rd2, 0;
+            ld.local.b32 %r2, [%rd3];
+            """;
+
+        string rewritten = InlinePtxOperands.PromoteToRegisters(ptx);
+
+        Assert.That(rewritten, Does.Contain(".reg .b32 %__local_depot0;"));
+        Assert.That(rewritten, Does.Contain("mov.f32 %__local_depot0, %f1;"));
+        Assert.That(rewritten, Does.Contain("mov.f32 %f2, %__local_depot0;"));
+        Assert.That(rewritten, Does.Not.Contain("mov.b64 %rd1, __local_depot0;"));
+        Assert.That(rewritten, Does.Contain("st.local.b32 [%rd2], %r1;"), "a slot whose address escapes stays in memory");
+        Assert.That(rewritten, Does.Contain("ld.local.b32 %r2, [%rd3];"), "an array stays in memory");
+    }
+
     [TestCase(ElementType.Float32, 64, 16, 64)]
     [TestCase(ElementType.Float16, 64, 16, 80)]
     [TestCase(ElementType.BFloat16, 8, 4, 80)]

@@ -8,11 +8,14 @@ namespace TinyFlash.Tests.Support;
 /// <summary>
 /// A backend the suite runs on: ILGPU's CPU accelerator as its default device (warp size 4, 16 threads a group)
 /// and as its NVIDIA-like device (warp size 32, 1024 threads), the default device again running the kernels OpenCL
-/// gets (tiles in a static shared block), and the first OpenCL device ILGPU lists, if any.
+/// gets (tiles in a static shared block), the NVIDIA-like device again with fp16/bf16 on the tensor-core kernel (its
+/// PTX instructions replaced by their portable twins), and the first OpenCL device ILGPU lists, if any.
 /// Engines are created once per backend and shared (compiling kernels is the slow part of a test).
 /// </summary>
 public sealed class TestBackend
 {
+    private static readonly Lazy<FlashEngine?> TensorCoreEngine = new(() => CreateCpu(CPUDevice.Nvidia, tensorCores: true));
+
     private static readonly Dictionary<string, Lazy<FlashEngine?>> Engines = new()
     {
         ["cpu-warp4"] = new(() => CreateCpu(CPUDevice.Default)),
@@ -35,8 +38,14 @@ public sealed class TestBackend
     /// <summary>The NVIDIA-like CPU device: the one that runs GPU-sized tiles (up to 1024 threads a group).</summary>
     public static TestBackend Warp32 => new("cpu-warp32");
 
+    /// <summary>The NVIDIA-like CPU device with fp16/bf16 on the tensor-core kernel, its instructions emulated.</summary>
+    public static TestBackend TensorCores => new("cpu-tensor-cores");
+
+    // The tensor-core engine is not in All: its emulated mma (32 shuffles each) is slow enough on the CPU that it
+    // gets its own suite of small shapes (TensorCoreKernelTests) rather than the whole matrix.
+
     /// <summary>The backend's shared engine; ignores the test if the backend is not present.</summary>
-    public FlashEngine Engine => Engines[Name].Value ?? IgnoreAbsent();
+    public FlashEngine Engine => (Name == "cpu-tensor-cores" ? TensorCoreEngine : Engines[Name]).Value ?? IgnoreAbsent();
 
     /// <inheritdoc/>
     public override string ToString() => Name;
@@ -48,12 +57,13 @@ public sealed class TestBackend
         return null!;
     }
 
-    private static FlashEngine CreateCpu(CPUDevice device, bool staticSharedMemory = false)
+    private static FlashEngine CreateCpu(CPUDevice device, bool staticSharedMemory = false, bool tensorCores = false)
     {
         var context = Context.Create(builder => builder.CPU(device).EnableAlgorithms()
             .Optimize(OptimizationLevel.O2).Math(MathMode.Fast));
         var engine = FlashEngine.Create(context.GetCPUDevice(0).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel));
         engine.Forward.StaticSharedMemory = staticSharedMemory;
+        engine.Forward.TensorCores = tensorCores;
         return engine;
     }
 

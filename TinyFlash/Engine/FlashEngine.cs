@@ -134,7 +134,7 @@ public sealed class FlashEngine : IDisposable
 
     /// <summary><see cref="Attention{T}"/> with a forced tile plan instead of the planner's, for tile measurements.</summary>
     internal void AttentionWithPlan<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
-        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, TilePlan plan)
+        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, ForwardPlan plan)
         where T : unmanaged =>
         AttentionOnDevice(q, k, v, output, shape, options, logSumExp, plan);
 
@@ -185,7 +185,7 @@ public sealed class FlashEngine : IDisposable
     }
 
     private void AttentionOnDevice<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
-        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, TilePlan? plan)
+        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, ForwardPlan? plan)
         where T : unmanaged
     {
         lock (gate)
@@ -214,7 +214,7 @@ public sealed class FlashEngine : IDisposable
 
     /// <summary>Casts the views to their storage type and launches; <see cref="ForwardAttention.StorageOf"/> picks the codec.</summary>
     private void Launch<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
-        ArrayView<float> logSumExp, AttentionProblem problem, TilePlan? plan) where T : unmanaged
+        ArrayView<float> logSumExp, AttentionProblem problem, ForwardPlan? plan) where T : unmanaged
     {
         if (typeof(T) == typeof(float))
             Forward.Run(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), logSumExp, ElementType.Float32, problem, plan);

@@ -7,7 +7,8 @@ namespace TinyFlash.Engine;
 /// <summary>
 /// Loaded kernels of one accelerator, one per specialised entry point, with their launchers. ILGPU's own cache
 /// holds kernels weakly and never raises CUDA's shared-memory limit, so TinyFlash keeps them here: on CUDA every
-/// kernel is allowed the device's opt-in shared memory (227 KiB on Hopper) once, when it is loaded.
+/// kernel's PTX has its inline-assembly operands moved to registers (<see cref="InlinePtxOperands"/>) before it is
+/// loaded, and it is allowed the device's opt-in shared memory (227 KiB on Hopper) once.
 /// </summary>
 internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimit) : IDisposable
 {
@@ -48,7 +49,9 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
         Kernel kernel;
         try
         {
-            kernel = accelerator.LoadKernel(entryPoint);
+            kernel = accelerator is CudaAccelerator cudaAccelerator
+                ? accelerator.LoadKernel(InlinePtxOperands.Compile(cudaAccelerator, entryPoint))
+                : accelerator.LoadKernel(entryPoint);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -27,12 +27,18 @@ internal sealed class PtxGenerator : IDisposable
         backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_88, nvvmAPI: null);
 
-    /// <summary>The PTX of the portable forward kernel for <paramref name="type"/> under <paramref name="plan"/>.</summary>
-    public string Forward(ElementType type, TilePlan plan)
+    /// <summary>The PTX of the forward kernel for <paramref name="type"/> under <paramref name="plan"/> (either family), as the engine loads it.</summary>
+    public string Forward(ElementType type, ForwardPlan plan)
     {
         var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(ForwardAttention.EntryPoint(element, codec, plan, staticShared: false));
-        return ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
+        var method = plan switch
+        {
+            TensorCorePlan tensorCore => ForwardAttention.TensorCoreEntryPoint(type, tensorCore),
+            TilePlan tile => ForwardAttention.EntryPoint(element, codec, tile, staticShared: false),
+            _ => throw new ArgumentOutOfRangeException(nameof(plan)),
+        };
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        return InlinePtxOperands.PromoteToRegisters(((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly);
     }
 
     public void Dispose()

@@ -58,7 +58,7 @@ public static class AttentionVerifier
         Run(engine, verificationCase, plan: null, seed);
 
     /// <summary>Runs a case with a forced tile plan (or the planner's, for <c>null</c>).</summary>
-    internal static VerificationResult Run(FlashEngine engine, VerificationCase verificationCase, TilePlan? plan, int seed = 1)
+    internal static VerificationResult Run(FlashEngine engine, VerificationCase verificationCase, ForwardPlan? plan, int seed = 1)
     {
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(verificationCase);

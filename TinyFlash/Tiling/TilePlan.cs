@@ -7,7 +7,7 @@ namespace TinyFlash.Tiling;
 /// A forward tile the planner proposes: <see cref="BlockM"/> query rows a group and <see cref="ThreadsX"/> threads
 /// across the 4·ThreadsX keys of a tile, for a head dimension. Everything else follows (<see cref="TileGeometry"/>).
 /// </summary>
-internal sealed record TilePlan
+internal sealed record TilePlan : ForwardPlan
 {
     /// <summary>A plan of <paramref name="blockM"/> query rows (a multiple of 4) and 4·<paramref name="threadsX"/> keys (at least 8).</summary>
     public TilePlan(int blockM, int threadsX, int headDim)
@@ -24,20 +24,20 @@ internal sealed record TilePlan
     /// <summary>The geometry the kernel is specialised on.</summary>
     public TileGeometry Geometry => new(BlockM, ThreadsX, HeadDim);
 
-    /// <summary>Query rows a group owns.</summary>
-    public int BlockM { get; }
+    /// <inheritdoc/>
+    public override int BlockM { get; }
 
     /// <summary>Threads across the keys of a tile (and across the features of the output).</summary>
     public int ThreadsX { get; }
 
-    /// <summary>Features per head.</summary>
-    public int HeadDim { get; }
+    /// <inheritdoc/>
+    public override int HeadDim { get; }
 
     /// <summary>Keys per tile.</summary>
     public int BlockN => Geometry.BlockN;
 
-    /// <summary>Threads a group.</summary>
-    public int Threads => Geometry.Threads;
+    /// <inheritdoc/>
+    public override int Threads => Geometry.Threads;
 
     /// <summary>Four-feature output chunks held by each thread.</summary>
     public int OutputChunks => Geometry.OutputChunks;
@@ -52,6 +52,9 @@ internal sealed record TilePlan
     /// <summary>Shared memory of a group, in <see cref="Float4"/> units.</summary>
     public int SharedFloat4s => Geometry.SharedFloat4s;
 
-    /// <summary>Shared memory of a group, in bytes.</summary>
-    public long SharedBytes => 16L * SharedFloat4s;
+    /// <inheritdoc/>
+    public override long SharedBytes => 16L * SharedFloat4s;
+
+    /// <inheritdoc/>
+    public override string Describe() => $"portable {BlockM}x{ThreadsX}";
 }

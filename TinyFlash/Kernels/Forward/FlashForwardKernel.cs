@@ -57,46 +57,29 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
         int tx = thread % g.ThreadsX;
         int ty = thread / g.ThreadsX;
 
-        // Latest query block first: under a causal mask it has the most tiles, so the grid's tail is short.
-        int block = Grid.IdxX;
-        int queryBlock = p.QueryBlocks - 1 - block % p.QueryBlocks;
-        int batchHead = block / p.QueryBlocks;
-        int batch = batchHead / p.QueryHeads;
-        int head = batchHead - batch * p.QueryHeads;
-        int queryOrigin = p.QueryStrides.Origin(batch, head);
-        int keyOrigin = p.KeyStrides.Origin(batch, head / p.HeadsPerKeyValue);
-        int rowStart = queryBlock * g.BlockM;
-        int rowEnd = XMath.Min(rowStart + g.BlockM, p.QueryLength);
+        var block = QueryBlock.OfGroup(p, g.BlockM);
+        int rowStart = block.RowStart, rowEnd = block.RowEnd;
 
-        LoadTransposed(p.Query, queryOrigin, p.QueryStrides.Row, rowStart, p.QueryLength, g.BlockM,
+        LoadTransposed(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, p.QueryLength, g.BlockM,
             g.HeadDim, p.ScaleLog2, queryTile, g.RowPitch4, thread, g.Threads);
         ZeroFeaturePadding(valueTile, g, g.HeadDim / 4, thread);
-
-        // Visible keys of the block: the union of its rows' bands, and inside it the tiles every row sees whole.
-        int firstKey = XMath.Max(0, rowStart + p.DiagonalLow);
-        int lastKey = XMath.Min(p.KeyLength - 1, rowEnd - 1 + p.DiagonalHigh);
-        int firstTile = FloorDiv(firstKey, g.BlockN);
-        int lastTile = firstKey <= lastKey ? FloorDiv(lastKey, g.BlockN) : firstTile - 1;
-        int firstWholeTile = XMath.Max(firstTile, CeilDiv(rowEnd - 1 + p.DiagonalLow, g.BlockN));
-        int lastWholeTile = XMath.Min(
-            XMath.Min(lastTile, p.KeyLength / g.BlockN - 1),
-            FloorDiv(rowStart + p.DiagonalHigh - (g.BlockN - 1), g.BlockN));
+        var tiles = KeyTileRange.Of(rowStart, rowEnd, p.KeyLength, p.DiagonalLow, p.DiagonalHigh, g.BlockN);
 
         TOutput output = default;
         Float4 rowMax = Float4.Broadcast(float.NegativeInfinity);
         Float4 rowSum = default;
-        for (int tile = firstTile; tile <= lastTile; tile++)
+        for (int tile = tiles.First; tile <= tiles.Last; tile++)
         {
             int keyStart = tile * g.BlockN;
             Group.Barrier(); // the previous tile's readers are done with Kᵀ, V, Pᵀ and the partials
-            LoadTransposed(p.Key, keyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, g.BlockN,
+            LoadTransposed(p.Key, block.KeyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, g.BlockN,
                 g.HeadDim, 1f, keyTile, g.KeyPitch4, thread, g.Threads);
-            LoadRows(p.Value, keyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, g.BlockN,
+            LoadRows(p.Value, block.KeyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, g.BlockN,
                 g.HeadDim / 4, valueTile, g.ValuePitch4, thread, g.Threads);
             Group.Barrier();
 
             Tile4x4 scores = QueryKeyProduct(queryTile, keyTile, g, ty, tx);
-            if (tile < firstWholeTile || tile > lastWholeTile)
+            if (tiles.IsPartial(tile))
                 HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), p.DiagonalLow, p.DiagonalHigh,
                     p.KeyLength - (keyStart + 4 * tx));
 
@@ -135,10 +118,10 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
             total = total.Add(partials[t * g.RowPitch4 + ty]);
 
         int row = rowStart + 4 * ty;
-        output.Store<T, TCodec>(p.Output, queryOrigin + row * p.QueryStrides.Row, p.QueryStrides.Row, rowEnd - row,
+        output.Store<T, TCodec>(p.Output, block.QueryOrigin + row * p.QueryStrides.Row, p.QueryStrides.Row, rowEnd - row,
             4 * tx, 4 * g.ThreadsX, g.HeadDim, Reciprocal(total));
         if (tx == 0 && p.LogSumExp.Length > 0)
-            StoreLogSumExp(p.LogSumExp, batchHead * p.QueryLength + row, rowEnd - row, rowMax, total);
+            StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, rowEnd - row, rowMax, total);
     }
 
     /// <summary>
@@ -336,22 +319,12 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
     private static void StoreLogSumExp(ArrayView<float> logSumExp, int index, int rowsValid, Float4 max, Float4 sum)
     {
         if (rowsValid > 0)
-            logSumExp[index] = LogSumExp(max.X, sum.X);
+            logSumExp[index] = SoftmaxMath.LogSumExp(max.X, sum.X);
         if (rowsValid > 1)
-            logSumExp[index + 1] = LogSumExp(max.Y, sum.Y);
+            logSumExp[index + 1] = SoftmaxMath.LogSumExp(max.Y, sum.Y);
         if (rowsValid > 2)
-            logSumExp[index + 2] = LogSumExp(max.Z, sum.Z);
+            logSumExp[index + 2] = SoftmaxMath.LogSumExp(max.Z, sum.Z);
         if (rowsValid > 3)
-            logSumExp[index + 3] = LogSumExp(max.W, sum.W);
+            logSumExp[index + 3] = SoftmaxMath.LogSumExp(max.W, sum.W);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float LogSumExp(float max, float sum) =>
-        sum > 0f ? max * 0.693147180559945309f + XMath.Log(sum) : float.NegativeInfinity;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int CeilDiv(int a, int b) => -FloorDiv(-a, b);
 }

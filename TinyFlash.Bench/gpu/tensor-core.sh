@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The tensor-core kernel on the GPU machine, in phases (each writes under $OUT):
+#   check  ptxas -v on the PTX files in .gpu/ (registers, spills), then `verify` on CUDA (fp16/bf16 run on tensor cores)
+#   tiles  every candidate tile on fp16 N=4096 (d=64, 128; causal and not) beside PyTorch on the same shapes
+#   full   the sweep grid, PyTorch's grid, the output comparison on identical inputs, and the report
+set -u
+out=${OUT:-out}; mkdir -p "$out"
+export DOTNET_BUNDLE_EXTRACT_BASE_DIR=$(mktemp -d)
+bench=.gpu/TinyFlash.Bench
+torch=TinyFlash.Bench/baselines/torch_sdpa.py
+for phase in "$@"; do
+  case $phase in
+  check)
+    for ptx in .gpu/*.ptx; do
+      echo "== $ptx"; ptxas -arch=sm_90 -v "$ptx" -o /dev/null 2>&1 | grep -E "registers|spill|error" | head -4
+    done > "$out/ptxas.txt" 2>&1
+    $bench verify --backend cuda > "$out/verify-cuda.txt" 2>&1; echo "verify rc=$?" >> "$out/verify-cuda.txt"
+    ;;
+  tiles)
+    for d in 64 128; do
+      case $d in 64) tiles=${TILES64:-4x2x128 4x2x64 4x1x128 4x1x64 8x1x64 8x2x64};; *) tiles=${TILES128:-4x2x64 4x2x32 4x1x64 4x1x32 8x1x64 8x2x32};; esac
+      $bench sweep --backend cuda --dtypes float16 --head-dims $d --seqs ${SEQS:-4096} --tensor-tiles $tiles \
+        --out "$out/tiles.jsonl" >> "$out/tiles.txt" 2>&1
+      for n in ${SEQS:-4096}; do
+        for c in "" --causal; do
+          python3 $torch --dtype float16 --head-dim $d --seq $n --batch $((16384 / n)) --heads $((2048 / d)) $c \
+            --backends flash cudnn --out "$out/tiles-torch.jsonl" > /dev/null 2>> "$out/tiles.txt"
+        done
+      done
+    done
+    ;;
+  full)
+    $bench sweep --backend cuda --out "$out/sweep.jsonl" --dump /tmp/dump --dump-seq 1024 > "$out/sweep.txt" 2>&1
+    python3 $torch --grid --out "$out/torch.jsonl" > /dev/null 2>> "$out/sweep.txt"
+    python3 $torch --compare /tmp/dump --out "$out/compare.jsonl" > /dev/null 2>> "$out/sweep.txt"
+    ;;
+  esac
+done

@@ -1,0 +1,62 @@
+using TinyFlash.Reference;
+using TinyFlash.Tests.Support;
+using TinyFlash.Tiling;
+
+namespace TinyFlash.Tests.Kernels;
+
+/// <summary>
+/// The tensor-core kernel on ILGPU's warp-32 CPU device, where every inline-PTX instruction runs as its portable
+/// twin (shuffles and plain loads): the kernel's fragment indexing, pipelining, masking and online softmax are
+/// checked against the double reference under the fp16/bf16 accuracy rule, on shapes that are not multiples of
+/// any tile, for small tiles (fast on the emulator) and for the tiles the planner picks on the H100.
+/// </summary>
+public class TensorCoreKernelTests
+{
+    private static FlashEngine Engine => TestBackend.TensorCores.Engine;
+
+    private static void AssertCorrect(VerificationCase verificationCase, TensorCorePlan plan)
+    {
+        var result = AttentionVerifier.Run(Engine, verificationCase, plan);
+        Assert.That(result.Passed, Is.True,
+            $"{plan.Describe()}: error {result.Error:E3} (bound {result.Bound:E3}), log-sum-exp error {result.LogSumExpError:E3}");
+    }
+
+    private static IEnumerable<TestCaseData> SmallTiles()
+    {
+        var shapes = new (string Name, AttentionShape Shape, AttentionOptions Options)[]
+        {
+            ("odd lengths", new(1, 1, 1, 37, 45, 32), AttentionOptions.Default),
+            ("causal, more queries than keys", new(1, 2, 1, 50, 21, 32, AttentionLayout.Bhsd), new AttentionOptions { Causal = true }),
+            ("window both sides", new(2, 1, 1, 40, 70, 32), new AttentionOptions { WindowLeft = 9, WindowRight = 3 }),
+            ("single query, single key", new(1, 1, 1, 1, 1, 32), AttentionOptions.Default),
+            ("GQA, causal", new(1, 4, 2, 33, 33, 64), new AttentionOptions { Causal = true }),
+        };
+        foreach (var (warps, rowTiles, blockN) in new[] { (1, 1, 16), (2, 2, 32), (1, 2, 16) })
+            foreach (var (name, shape, options) in shapes)
+                foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
+                    yield return new TestCaseData(warps, rowTiles, blockN, new VerificationCase(name, shape, options, type))
+                        .SetName($"{warps}x{rowTiles}x{blockN}, {name}, d={shape.HeadDim}, {type}");
+    }
+
+    private static IEnumerable<TestCaseData> PlannerTiles()
+    {
+        foreach (int headDim in new[] { 64, 128, 256 })
+        {
+            var planShape = new AttentionShape(4, 2048 / headDim, 2048 / headDim, 4096, 4096, headDim);
+            var plan = TensorCorePlanner.Candidates(planShape, DeviceFacts.H100)[0];
+            var type = headDim % 64 == 0 ? ElementType.Float16 : ElementType.BFloat16;
+            var shape = new AttentionShape(1, 1, 1, 70, 75, headDim, headDim == 128 ? AttentionLayout.Bhsd : AttentionLayout.Bshd);
+            yield return new TestCaseData(plan.Warps, plan.RowTiles, plan.BlockN,
+                    new VerificationCase("H100 tile", shape, new AttentionOptions { Causal = headDim != 64 }, type))
+                .SetName($"{plan.Describe()}, d={headDim}, {type}");
+        }
+    }
+
+    [TestCaseSource(nameof(PlannerTiles))]
+    public void The_planners_H100_tiles_match_the_reference(int warps, int rowTiles, int blockN, VerificationCase verificationCase) =>
+        AssertCorrect(verificationCase, new TensorCorePlan(warps, rowTiles, blockN, verificationCase.Shape.HeadDim));
+
+    [TestCaseSource(nameof(SmallTiles))]
+    public void Small_tiles_match_the_reference(int warps, int rowTiles, int blockN, VerificationCase verificationCase) =>
+        AssertCorrect(verificationCase, new TensorCorePlan(warps, rowTiles, blockN, verificationCase.Shape.HeadDim));
+}

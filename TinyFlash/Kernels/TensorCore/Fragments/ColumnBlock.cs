@@ -1,0 +1,95 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Algorithms;
+using TinyFlash.Kernels.Shared;
+using TinyFlash.Kernels.TensorCore.Instructions;
+
+namespace TinyFlash.Kernels.TensorCore.Fragments;
+
+/// <summary>
+/// One 16-column block of a warp's accumulator: one <see cref="MmaTile"/> per 16-row tile the warp owns
+/// (<typeparamref name="TRowTiles"/> is 1 or 2). With two, every B fragment loaded from shared memory feeds two
+/// <c>mma</c>s, which halves the shared-memory traffic per flop.
+/// </summary>
+internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct, IConstant
+{
+    public MmaTile First, Second;
+
+    private static bool Two => default(TRowTiles).Value == 2;
+
+    /// <inheritdoc/>
+    public readonly int Count => 1;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void MultiplyAccumulate<TElement>(WarpOperand a, SharedBlock shared, uint offset, uint blockStride, bool transposed)
+        where TElement : struct, ITensorElement
+    {
+        Fragment b = transposed ? LdMatrix.X4Transposed(shared, offset) : LdMatrix.X4(shared, offset);
+        First.MultiplyAccumulate<TElement>(a.First, b);
+        if (Two)
+            Second.MultiplyAccumulate<TElement>(a.Second, b);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void MultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+        where TElement : struct, ITensorElement
+        where TOutput : struct, IColumnBlocks
+    {
+        var a = new WarpOperand { First = First.Pack<TElement>() };
+        if (Two)
+            a.Second = Second.Pack<TElement>();
+        output.MultiplyAccumulate<TElement>(a, shared, offset, columnStride, transposed: true);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void RowMax(ref RowValues max)
+    {
+        max.R0 = XMath.Max(max.R0, First.MaxTop);
+        max.R1 = XMath.Max(max.R1, First.MaxBottom);
+        if (Two)
+        {
+            max.R2 = XMath.Max(max.R2, Second.MaxTop);
+            max.R3 = XMath.Max(max.R3, Second.MaxBottom);
+        }
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Exponentiate(float scale, RowValues offsets, ref RowValues sums)
+    {
+        First.Exponentiate(scale, offsets.R0, offsets.R1, ref sums.R0, ref sums.R1);
+        if (Two)
+            Second.Exponentiate(scale, offsets.R2, offsets.R3, ref sums.R2, ref sums.R3);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void ScaleRows(RowValues factors)
+    {
+        First.ScaleRows(factors.R0, factors.R1);
+        if (Two)
+            Second.ScaleRows(factors.R2, factors.R3);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Hide(int diagonal, int low, int high, int keysLeft)
+    {
+        First.Hide(diagonal, low, high, keysLeft);
+        if (Two)
+            Second.Hide(diagonal - 16, low, high, keysLeft);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void Store<TElement>(ArrayView<uint> pairs, int index, int rowStride, int rowsLeft, RowValues factors)
+        where TElement : struct, ITensorElement
+    {
+        First.Store<TElement>(pairs, index, rowStride, rowsLeft > 0, rowsLeft > 8, factors.R0, factors.R1);
+        if (Two)
+            Second.Store<TElement>(pairs, index + 16 * rowStride, rowStride, rowsLeft > 16, rowsLeft > 24, factors.R2, factors.R3);
+    }
+}

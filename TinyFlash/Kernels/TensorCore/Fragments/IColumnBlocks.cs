@@ -1,0 +1,52 @@
+using ILGPU;
+using TinyFlash.Kernels.TensorCore.Instructions;
+
+namespace TinyFlash.Kernels.TensorCore.Fragments;
+
+/// <summary>
+/// A warp's fp32 accumulator over all its rows and a run of 16-column blocks (the scores of a key tile, or the output
+/// over the head dimension), held in registers: a balanced tree of <see cref="ColumnBlock{TRowTiles}"/> leaves
+/// (<see cref="ColumnBlocks{TFirst, TSecond}"/>), because ILGPU does not unroll loops and registers need constant
+/// indices. Every operation walks the tree at compile time; block <c>j</c>'s shared-memory offsets are
+/// <c>offset + j·stride</c>.
+/// </summary>
+internal interface IColumnBlocks
+{
+    /// <summary>Number of 16-column blocks.</summary>
+    int Count { get; }
+
+    /// <summary>
+    /// this += a·B, where block j's B (16 k × 16 columns) comes from one <c>ldmatrix.x4</c> (transposed if
+    /// <paramref name="transposed"/>) at this lane's row address <paramref name="offset"/> + j·<paramref name="blockStride"/>.
+    /// </summary>
+    void MultiplyAccumulate<TElement>(WarpOperand a, SharedBlock shared, uint offset, uint blockStride, bool transposed)
+        where TElement : struct, ITensorElement;
+
+    /// <summary>
+    /// output += this·B, this rounded to 16 bits block by block as the A operand: block j of this (16 keys) meets
+    /// the B rows at <paramref name="offset"/> + j·<paramref name="keyStride"/>, read transposed, output block i at
+    /// + i·<paramref name="columnStride"/>.
+    /// </summary>
+    void MultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+        where TElement : struct, ITensorElement
+        where TOutput : struct, IColumnBlocks;
+
+    /// <summary>Folds this lane's elements of each row into <paramref name="max"/>.</summary>
+    void RowMax(ref RowValues max);
+
+    /// <summary>x → 2^(x·scale − offset of its row); adds the results' row sums to <paramref name="sums"/>.</summary>
+    void Exponentiate(float scale, RowValues offsets, ref RowValues sums);
+
+    /// <summary>Multiplies each row by its factor.</summary>
+    void ScaleRows(RowValues factors);
+
+    /// <summary>−∞ where the mask hides a score: <paramref name="diagonal"/> is key − query of this lane's (g, 2t) in block 0.</summary>
+    void Hide(int diagonal, int low, int high, int keysLeft);
+
+    /// <summary>
+    /// Writes the valid rows times their factors as 16-bit pairs: <paramref name="index"/> is the element index of
+    /// this lane's (g, 2t) in block 0; <paramref name="rowsLeft"/> counts the rows that exist from row g on.
+    /// </summary>
+    void Store<TElement>(ArrayView<uint> pairs, int index, int rowStride, int rowsLeft, RowValues factors)
+        where TElement : struct, ITensorElement;
+}

@@ -1,0 +1,113 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Algorithms;
+using TinyFlash.Kernels.TensorCore.Instructions;
+
+namespace TinyFlash.Kernels.TensorCore.Fragments;
+
+/// <summary>
+/// A warp's 16×16 fp32 accumulator: two m16n8 C fragments side by side. Lane (g = lane / 4, t = lane % 4) holds
+/// rows g (<see cref="C0"/>, <see cref="C1"/>, <see cref="C4"/>, <see cref="C5"/>) and g + 8 (<see cref="C2"/>,
+/// <see cref="C3"/>, <see cref="C6"/>, <see cref="C7"/>), columns 2t, 2t + 1 (C0–C3) and 2t + 8, 2t + 9 (C4–C7).
+/// That is also the layout of an A fragment's rows and k, which is why P never leaves the registers.
+/// </summary>
+internal struct MmaTile
+{
+    public float C0, C1, C2, C3, C4, C5, C6, C7;
+
+    /// <summary>this += a·b, with <paramref name="b"/> holding the B fragments of both 8-column halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void MultiplyAccumulate<TElement>(Fragment a, Fragment b) where TElement : struct, ITensorElement
+    {
+        default(TElement).MultiplyAccumulate(ref C0, ref C1, ref C2, ref C3, a, b.R0, b.R1);
+        default(TElement).MultiplyAccumulate(ref C4, ref C5, ref C6, ref C7, a, b.R2, b.R3);
+    }
+
+    /// <summary>The maximum of this lane's elements of row g.</summary>
+    public readonly float MaxTop => XMath.Max(XMath.Max(C0, C1), XMath.Max(C4, C5));
+
+    /// <summary>The maximum of this lane's elements of row g + 8.</summary>
+    public readonly float MaxBottom => XMath.Max(XMath.Max(C2, C3), XMath.Max(C6, C7));
+
+    /// <summary>Each element x becomes 2^(x·scale − offset of its row); the row sums of the results are added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Exponentiate(float scale, float top, float bottom, ref float sumTop, ref float sumBottom)
+    {
+        C0 = XMath.Exp2(C0 * scale - top);
+        C1 = XMath.Exp2(C1 * scale - top);
+        C4 = XMath.Exp2(C4 * scale - top);
+        C5 = XMath.Exp2(C5 * scale - top);
+        C2 = XMath.Exp2(C2 * scale - bottom);
+        C3 = XMath.Exp2(C3 * scale - bottom);
+        C6 = XMath.Exp2(C6 * scale - bottom);
+        C7 = XMath.Exp2(C7 * scale - bottom);
+        sumTop += C0 + C1 + C4 + C5;
+        sumBottom += C2 + C3 + C6 + C7;
+    }
+
+    /// <summary>Multiplies row g by <paramref name="top"/> and row g + 8 by <paramref name="bottom"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void ScaleRows(float top, float bottom)
+    {
+        C0 *= top;
+        C1 *= top;
+        C4 *= top;
+        C5 *= top;
+        C2 *= bottom;
+        C3 *= bottom;
+        C6 *= bottom;
+        C7 *= bottom;
+    }
+
+    /// <summary>The tile rounded to 16 bits as an A fragment (rows, then k = this tile's columns).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly Fragment Pack<TElement>() where TElement : struct, ITensorElement
+    {
+        var e = default(TElement);
+        return new Fragment(e.Pack(C0, C1), e.Pack(C2, C3), e.Pack(C4, C5), e.Pack(C6, C7));
+    }
+
+    /// <summary>
+    /// Sets to −∞ the scores the mask hides. <paramref name="diagonal"/> is key − query of this lane's element
+    /// (g, 2t); <paramref name="keysLeft"/> counts the keys that exist from column 2t on.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Hide(int diagonal, int low, int high, int keysLeft)
+    {
+        C0 = Visible(diagonal, low, high, keysLeft > 0) ? C0 : float.NegativeInfinity;
+        C1 = Visible(diagonal + 1, low, high, keysLeft > 1) ? C1 : float.NegativeInfinity;
+        C4 = Visible(diagonal + 8, low, high, keysLeft > 8) ? C4 : float.NegativeInfinity;
+        C5 = Visible(diagonal + 9, low, high, keysLeft > 9) ? C5 : float.NegativeInfinity;
+        C2 = Visible(diagonal - 8, low, high, keysLeft > 0) ? C2 : float.NegativeInfinity;
+        C3 = Visible(diagonal - 7, low, high, keysLeft > 1) ? C3 : float.NegativeInfinity;
+        C6 = Visible(diagonal, low, high, keysLeft > 8) ? C6 : float.NegativeInfinity;
+        C7 = Visible(diagonal + 1, low, high, keysLeft > 9) ? C7 : float.NegativeInfinity;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Visible(int diagonal, int low, int high, bool keyExists) =>
+        keyExists & diagonal >= low & diagonal <= high;
+
+    /// <summary>
+    /// Writes rows g (if <paramref name="top"/>) and g + 8 (if <paramref name="bottom"/>) times their factors, as
+    /// packed pairs: <paramref name="index"/> is the element index of (g, 2t), even, in a tensor viewed as pairs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void Store<TElement>(ArrayView<uint> pairs, int index, int rowStride, bool top, bool bottom,
+        float topFactor, float bottomFactor)
+        where TElement : struct, ITensorElement
+    {
+        var e = default(TElement);
+        if (top)
+        {
+            pairs[index / 2] = e.Pack(C0 * topFactor, C1 * topFactor);
+            pairs[index / 2 + 4] = e.Pack(C4 * topFactor, C5 * topFactor);
+        }
+        if (bottom)
+        {
+            int below = (index + 8 * rowStride) / 2;
+            pairs[below] = e.Pack(C2 * bottomFactor, C3 * bottomFactor);
+            pairs[below + 4] = e.Pack(C6 * bottomFactor, C7 * bottomFactor);
+        }
+    }
+}

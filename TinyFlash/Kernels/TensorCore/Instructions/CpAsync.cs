@@ -1,0 +1,55 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace TinyFlash.Kernels.TensorCore.Instructions;
+
+/// <summary>
+/// Asynchronous global → shared copies (<c>cp.async</c>, sm_80+): the copy engine fills shared memory while the warp
+/// computes, which is what lets the next key/value tile load during this tile's math. The twin copies at once.
+/// </summary>
+internal static class CpAsync
+{
+    /// <summary>
+    /// Copies the eight 16-bit elements at <paramref name="index"/> of <paramref name="source"/> (whose device address
+    /// is <paramref name="sourceAddress"/>, 16-byte aligned) to byte <paramref name="offset"/> of shared memory, or
+    /// writes eight zeros when <paramref name="inside"/> is false (then <paramref name="index"/> need only be a valid
+    /// element: nothing is read).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy16(SharedBlock shared, uint offset, ArrayView<ushort> source, ulong sourceAddress, int index, bool inside)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("cp.async.cg.shared.global [%0], [%1], 16, %2;",
+                shared.Address + offset, sourceAddress + 2ul * (uint)index, inside ? 16u : 0u);
+            return;
+        }
+        CopyTwin(shared, offset, source, index, inside);
+    }
+
+    /// <summary>Twin of <see cref="Copy16"/> (out of line: on CUDA its call is removed).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CopyTwin(SharedBlock shared, uint offset, ArrayView<ushort> source, int index, bool inside)
+    {
+        int target = (int)(offset / 2);
+        for (int i = 0; i < 8; i++)
+            shared.View[target + i] = inside ? source[index + i] : (ushort)0;
+    }
+
+    /// <summary>Closes the group of copies issued so far by this thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Commit()
+    {
+        if (CudaAsm.IsSupported)
+            CudaAsm.Emit("cp.async.commit_group;");
+    }
+
+    /// <summary>Waits until every copy this thread issued has landed (other threads' copies need a group barrier after).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WaitAll()
+    {
+        if (CudaAsm.IsSupported)
+            CudaAsm.Emit("cp.async.wait_all;");
+    }
+}

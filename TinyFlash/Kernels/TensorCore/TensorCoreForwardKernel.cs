@@ -1,0 +1,172 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using TinyFlash.Kernels.Forward;
+using TinyFlash.Kernels.TensorCore.Fragments;
+using TinyFlash.Kernels.TensorCore.Instructions;
+
+namespace TinyFlash.Kernels.TensorCore;
+
+/// <summary>
+/// The tensor-core forward pass for fp16 and bf16 (FlashAttention-2 on <c>mma.sync</c> m16n8k16, fp32 accumulators).
+/// <code>
+/// Group: W warps, BlockM = 16·R·W query rows (warp w owns rows 16·R·w … +16·R, R = 1 or 2), key tiles of BlockN.
+/// Shared memory (rows padded by 16 bytes):  Q [BlockM][d]   K₀ V₀ [BlockN][d]   K₁ V₁ [BlockN][d]
+///
+/// prologue   cp.async Q and tile 0 → stage 0
+/// tile i     wait for my copies; barrier (tile i landed everywhere; stage i+1 mod 2 is free)
+///            cp.async tile i+1 → stage (i+1) mod 2                   ← overlaps everything below
+///            S  = Q·Kᵀ     d/16 steps: ldmatrix Q (A) ×R, per 16 keys ldmatrix K (B), 2R mma      S in registers
+///            mask S only if the tile straddles the mask edge
+///            m' = max(m, rowmax S) (quad shuffles); O, l scaled by 2^(m−m')·scale only where m moved
+///            P  = 2^(S·scale·log2 e − m'·scale·log2 e), l += rowsum P (per lane; summed over the quad at the end)
+///            O += P·V      P repacked to 16 bits in registers as the A operand (C and A layouts coincide),
+///                          per 16 keys × 16 features: ldmatrix.trans V (B), 2R mma
+/// epilogue   O / l (0 for rows that saw no key) → 16-bit pairs; log-sum-exp
+/// </code>
+/// S and O live in <typeparamref name="TScores"/> and <typeparamref name="TOutput"/>, trees of 16-column blocks
+/// (<see cref="IColumnBlocks"/>), so every register index is a constant though ILGPU does not unroll. All PTX is in
+/// <see cref="Instructions"/>, whose portable twins run this same kernel on ILGPU's CPU accelerator in the tests.
+/// </summary>
+/// <typeparam name="TElement">fp16 or bf16.</typeparam>
+/// <typeparam name="TScores">BlockN/16 column blocks.</typeparam>
+/// <typeparam name="TOutput">HeadDim/16 column blocks.</typeparam>
+/// <typeparam name="TShape">The geometry as constants.</typeparam>
+internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape>
+    where TElement : struct, ITensorElement
+    where TScores : struct, IColumnBlocks
+    where TOutput : struct, IColumnBlocks
+    where TShape : struct, ITensorCoreShape
+{
+    /// <summary>Entry point: one group per (query block, batch·head), <see cref="TensorCoreGeometry.Threads"/> threads.</summary>
+    public static void Run(TensorCoreParams parameters)
+    {
+        AttentionParams<ushort> p = parameters.Attention;
+        TensorCoreGeometry g = default(TShape).Geometry;
+        SharedBlock shared = SharedBlock.Dynamic();
+        int thread = Group.IdxX;
+        int lane = Warp.LaneIdx;
+        int warpRow = Warp.WarpIdx * 16 * g.RowTiles;
+        uint pitch = (uint)g.PitchBytes;
+
+        var block = QueryBlock.OfGroup(p, g.BlockM);
+        var tiles = KeyTileRange.Of(block.RowStart, block.RowEnd, p.KeyLength, p.DiagonalLow, p.DiagonalHigh, g.BlockN);
+
+        LoadRows(shared, 0, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
+            block.RowStart, p.QueryLength, g.BlockM, g, thread);
+        if (tiles.First <= tiles.Last)
+            LoadKeysValues(parameters, g, shared, 0, block.KeyOrigin, tiles.First * g.BlockN, thread);
+        CpAsync.Commit();
+
+        // This lane's row address for each ldmatrix.x4 (the four 8×8 matrices, lanes 8m … 8m+7):
+        // Q (A, 16 rows × 16 features): rows 0–7 | 8–15 | 0–7 | 8–15, features +0 | +0 | +8 | +8;
+        // K (B, 16 keys × 16 features): keys 0–7 | 0–7 | 8–15 | 8–15, features +0 | +8 | +0 | +8;
+        // V (B transposed, 16 keys × 16 features): keys 0–7 | 8–15 | 0–7 | 8–15, features +0 | +0 | +8 | +8.
+        uint queryLane = (uint)(warpRow + (lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
+        uint keyLane = (uint)((lane & 7) + 8 * (lane >> 4)) * pitch + 2u * (uint)(lane & 8);
+        uint valueLane = (uint)((lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
+        uint sixteenRows = 16 * pitch;
+
+        TOutput output = default;
+        RowValues max = RowValues.Broadcast(float.NegativeInfinity);
+        RowValues sums = default;
+        for (int tile = tiles.First; tile <= tiles.Last; tile++)
+        {
+            CpAsync.WaitAll();
+            Group.Barrier();
+            int stage = (tile - tiles.First) & 1;
+            if (tile < tiles.Last)
+                LoadKeysValues(parameters, g, shared, 1 - stage, block.KeyOrigin, (tile + 1) * g.BlockN, thread);
+            CpAsync.Commit();
+
+            TScores scores = default;
+            uint query = queryLane;
+            uint key = (uint)g.KeyOffset(stage) + keyLane;
+            for (int feature = 0; feature < g.HeadDim; feature += 16)
+            {
+                var q = new WarpOperand { First = LdMatrix.X4(shared, query) };
+                if (g.RowTiles == 2)
+                    q.Second = LdMatrix.X4(shared, query + sixteenRows);
+                scores.MultiplyAccumulate<TElement>(q, shared, key, sixteenRows, transposed: false);
+                query += 32;
+                key += 32;
+            }
+
+            int keyStart = tile * g.BlockN;
+            if (tiles.IsPartial(tile))
+            {
+                int column = keyStart + 2 * (lane & 3);
+                scores.Hide(column - (block.RowStart + warpRow + lane / 4), p.DiagonalLow, p.DiagonalHigh, p.KeyLength - column);
+            }
+
+            // Online softmax in base 2; a row that has seen no visible key keeps max −∞ and exponentiates against 0.
+            RowValues tileMax = RowValues.Broadcast(float.NegativeInfinity);
+            scores.RowMax(ref tileMax);
+            RowValues newMax = max.Max(tileMax.QuadMax());
+            RowValues offsets = newMax.FiniteOrZero().Multiply(p.ScaleLog2);
+            if (!newMax.SameAs(max))
+            {
+                RowValues correction = max.Exp2(p.ScaleLog2, offsets);
+                sums = sums.Multiply(correction);
+                output.ScaleRows(correction);
+                max = newMax;
+            }
+            scores.Exponentiate(p.ScaleLog2, offsets, ref sums);
+            scores.MultiplyInto<TElement, TOutput>(ref output, shared, (uint)g.ValueOffset(stage) + valueLane, sixteenRows, 32);
+        }
+        CpAsync.WaitAll();
+
+        sums = sums.QuadSum();
+        int row = block.RowStart + warpRow + lane / 4;
+        output.Store<TElement>(p.Output.Cast<uint>(), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
+            p.QueryStrides.Row, p.QueryLength - row, sums.Reciprocal());
+        if ((lane & 3) == 0 && p.LogSumExp.Length > 0)
+            StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, p.QueryLength - row,
+                max.FiniteOrZero().Multiply(p.ScaleLog2), sums, g.RowTiles);
+    }
+
+    /// <summary>
+    /// Copies <paramref name="rows"/> rows of <paramref name="source"/> from <paramref name="firstRow"/> into shared
+    /// memory at <paramref name="offset"/>, 16 bytes a copy, consecutive threads along a row; zeros past <paramref name="rowLimit"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadRows(SharedBlock shared, uint offset, ArrayView<ushort> source, ulong address, int origin,
+        int rowStride, int firstRow, int rowLimit, int rows, TensorCoreGeometry g, int thread)
+    {
+        int chunksPerRow = g.HeadDim / 8;
+        for (int chunk = thread; chunk < rows * chunksPerRow; chunk += g.Threads)
+        {
+            int row = chunk / chunksPerRow;
+            int column = chunk - row * chunksPerRow;
+            bool inside = firstRow + row < rowLimit;
+            CpAsync.Copy16(shared, offset + (uint)(row * g.PitchBytes + 16 * column), source, address,
+                inside ? origin + (firstRow + row) * rowStride + 8 * column : origin, inside);
+        }
+    }
+
+    /// <summary>Starts the copies of the key and value tile from <paramref name="keyStart"/> into pipeline stage <paramref name="stage"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadKeysValues(in TensorCoreParams parameters, TensorCoreGeometry g, SharedBlock shared,
+        int stage, int keyOrigin, int keyStart, int thread)
+    {
+        AttentionParams<ushort> p = parameters.Attention;
+        LoadRows(shared, (uint)g.KeyOffset(stage), p.Key, parameters.KeyAddress, keyOrigin, p.KeyStrides.Row,
+            keyStart, p.KeyLength, g.BlockN, g, thread);
+        LoadRows(shared, (uint)g.ValueOffset(stage), p.Value, parameters.ValueAddress, keyOrigin, p.KeyStrides.Row,
+            keyStart, p.KeyLength, g.BlockN, g, thread);
+    }
+
+    /// <summary>Writes the log-sum-exp of this lane's valid rows (g, g + 8, and g + 16, g + 24 with two row tiles).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreLogSumExp(ArrayView<float> logSumExp, int index, int rowsLeft, RowValues maxBase2,
+        RowValues sums, int rowTiles)
+    {
+        if (rowsLeft > 0)
+            logSumExp[index] = SoftmaxMath.LogSumExp(maxBase2.R0, sums.R0);
+        if (rowsLeft > 8)
+            logSumExp[index + 8] = SoftmaxMath.LogSumExp(maxBase2.R1, sums.R1);
+        if (rowTiles == 2 && rowsLeft > 16)
+            logSumExp[index + 16] = SoftmaxMath.LogSumExp(maxBase2.R2, sums.R2);
+        if (rowTiles == 2 && rowsLeft > 24)
+            logSumExp[index + 24] = SoftmaxMath.LogSumExp(maxBase2.R3, sums.R3);
+    }
+}

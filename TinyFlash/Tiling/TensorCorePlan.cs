@@ -1,0 +1,61 @@
+using TinyFlash.Kernels.TensorCore;
+
+namespace TinyFlash.Tiling;
+
+/// <summary>
+/// A tile of the tensor-core kernel (CUDA, fp16/bf16): <see cref="Warps"/> warps a group, each owning
+/// <see cref="RowTiles"/> tiles of 16 query rows, and key tiles of <see cref="BlockN"/>.
+/// </summary>
+internal sealed record TensorCorePlan : ForwardPlan
+{
+    /// <summary>A plan; every size must be one the kernel supports.</summary>
+    public TensorCorePlan(int warps, int rowTiles, int blockN, int headDim)
+    {
+        if (warps is < 1 or > 16)
+            throw new ArgumentOutOfRangeException(nameof(warps), warps, "Warps must be between 1 and 16.");
+        if (rowTiles is not (1 or 2))
+            throw new ArgumentOutOfRangeException(nameof(rowTiles), rowTiles, "Row tiles a warp must be 1 or 2.");
+        if (blockN < 16 || blockN % 16 != 0)
+            throw new ArgumentOutOfRangeException(nameof(blockN), blockN, "BlockN must be a positive multiple of 16.");
+        if (headDim < 16 || headDim % 16 != 0)
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "The tensor-core kernel needs a head dim that is a multiple of 16.");
+        Warps = warps;
+        RowTiles = rowTiles;
+        BlockN = blockN;
+        HeadDim = headDim;
+    }
+
+    public int Warps { get; }
+
+    public int RowTiles { get; }
+
+    public int BlockN { get; }
+
+    /// <inheritdoc/>
+    public override int HeadDim { get; }
+
+    /// <summary>The geometry the kernel is specialised on.</summary>
+    public TensorCoreGeometry Geometry => new(Warps, RowTiles, BlockN, HeadDim);
+
+    /// <inheritdoc/>
+    public override int BlockM => Geometry.BlockM;
+
+    /// <inheritdoc/>
+    public override int Threads => Geometry.Threads;
+
+    /// <inheritdoc/>
+    public override long SharedBytes => Geometry.SharedBytes;
+
+    /// <inheritdoc/>
+    public override string Describe() => $"tensor-core {Warps}x{RowTiles}x{BlockN}";
+
+    /// <summary>Parses <see cref="Describe"/>'s <c>WARPSxROWTILESxBLOCKN</c> part.</summary>
+    public static TensorCorePlan Parse(string text, int headDim)
+    {
+        var parts = text.Split('x');
+        if (parts.Length != 3 || !int.TryParse(parts[0], out int warps) || !int.TryParse(parts[1], out int rowTiles)
+            || !int.TryParse(parts[2], out int blockN))
+            throw new FormatException($"'{text}' is not WARPSxROWTILESxBLOCKN (for example 4x2x64).");
+        return new TensorCorePlan(warps, rowTiles, blockN, headDim);
+    }
+}
