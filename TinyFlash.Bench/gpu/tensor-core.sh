@@ -3,6 +3,8 @@
 #   check  ptxas -v on the PTX files in .gpu/ (registers, spills), then `verify` on CUDA (fp16/bf16 run on tensor cores)
 #   tiles  every candidate tile on fp16 N=4096 (d=64, 128; causal and not) beside PyTorch on the same shapes
 #   full   the sweep grid, PyTorch's grid, the output comparison on identical inputs, and the report
+#   dims   candidate tiles for head dims 32, 96 and 256 (fp16, N=4096) beside PyTorch
+#   profile  Nsight Compute on one launch of the planner's fp16 d=128 and d=64 kernels (N=4096)
 set -u
 out=${OUT:-out}; mkdir -p "$out"
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR=$(mktemp -d)
@@ -33,6 +35,26 @@ for phase in "$@"; do
     $bench sweep --backend cuda --out "$out/sweep.jsonl" --dump /tmp/dump --dump-seq 1024 > "$out/sweep.txt" 2>&1
     python3 $torch --grid --out "$out/torch.jsonl" > /dev/null 2>> "$out/sweep.txt"
     python3 $torch --compare /tmp/dump --out "$out/compare.jsonl" > /dev/null 2>> "$out/sweep.txt"
+    $bench report "$out/sweep.jsonl" "$out/torch.jsonl" "$out/compare.jsonl" --markdown "$out/benchmarks.md" \
+      --plot "$out/tensor-core-h100.svg" --title "Attention forward on the H100: TinyFlash tensor-core kernel vs PyTorch SDPA" >> "$out/sweep.txt" 2>&1
+    ;;
+  dims)
+    for d in 32 96 256; do
+      case $d in 256) tiles="4x1x64 4x1x32 8x1x32 2x1x64";; *) tiles="4x2x128 4x2x64 8x1x64 8x2x64";; esac
+      $bench sweep --backend cuda --dtypes float16 --head-dims $d --seqs 4096 --width $((d == 96 ? 1536 : 2048)) \
+        --tensor-tiles $tiles --out "$out/dims.jsonl" >> "$out/dims.txt" 2>&1
+      for c in "" --causal; do
+        python3 $torch --dtype float16 --head-dim $d --seq 4096 --batch 4 --heads $(( (d == 96 ? 1536 : 2048) / d )) $c \
+          --backends flash cudnn --out "$out/dims-torch.jsonl" > /dev/null 2>> "$out/dims.txt"
+      done
+    done
+    ;;
+  profile)
+    for d in 128 64; do
+      ncu --launch-skip 3 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
+        --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section Occupancy --section LaunchStats \
+        $bench run --backend cuda -b 4 --heads $((2048 / d)) -n 4096 -d $d --dtype float16 --layout bhsd > "$out/ncu-d$d.txt" 2>&1
+    done
     ;;
   esac
 done

@@ -42,9 +42,9 @@ public class GeneratedCodeTests
         string ptx = generator.Forward(type, new TensorCorePlan(warps, rowTiles, blockN, headDim));
 
         string inputs = type == ElementType.Float16 ? "f16.f16" : "bf16.bf16";
-        // S = Q·Kᵀ: one feature step in the (not unrolled) loop, BlockN/8 columns of mma per row tile;
+        // S = Q·Kᵀ: two feature steps in the loop (and a peeled odd one), BlockN/8 columns of mma per row tile;
         // O += P·V: every 16-key block meets HeadDim/8 columns of mma per row tile.
-        int expected = blockN / 8 * rowTiles + headDim / 8 * rowTiles * (blockN / 16);
+        int expected = blockN / 8 * rowTiles * (2 + headDim / 16 % 2) + headDim / 8 * rowTiles * (blockN / 16);
         Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero, "inline-asm operands live in registers");
         Assert.That(Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{inputs}\.f32").Count,
             Is.EqualTo(expected), "mma.sync for S and for O");

@@ -1,6 +1,9 @@
+using ILGPU;
+using ILGPU.Runtime;
 using TinyFlash.Reference;
 using TinyFlash.Tests.Support;
 using TinyFlash.Tiling;
+using Half = System.Half;
 
 namespace TinyFlash.Tests.Kernels;
 
@@ -59,4 +62,38 @@ public class TensorCoreKernelTests
     [TestCaseSource(nameof(SmallTiles))]
     public void Small_tiles_match_the_reference(int warps, int rowTiles, int blockN, VerificationCase verificationCase) =>
         AssertCorrect(verificationCase, new TensorCorePlan(warps, rowTiles, blockN, verificationCase.Shape.HeadDim));
+
+    [Test]
+    public void Tensors_not_16_byte_aligned_run_on_the_portable_kernel_and_a_forced_tensor_core_plan_is_refused()
+    {
+        var engine = Engine;
+        var shape = new AttentionShape(1, 1, 1, 17, 19, 32);
+        var (q, k, v) = Inputs.For(shape);
+        using var qBuffer = engine.Accelerator.Allocate1D<Half>(shape.QueryElements + 1);
+        using var kBuffer = engine.Accelerator.Allocate1D<Half>(shape.KeyValueElements + 1);
+        using var vBuffer = engine.Accelerator.Allocate1D<Half>(shape.KeyValueElements + 1);
+        using var oBuffer = engine.Accelerator.Allocate1D<Half>(shape.QueryElements + 1);
+        // One element in: 2 bytes past a 16-byte boundary, as a slice of a larger tensor can be.
+        var qView = qBuffer.View.BaseView.SubView(1, shape.QueryElements);
+        var kView = kBuffer.View.BaseView.SubView(1, shape.KeyValueElements);
+        var vView = vBuffer.View.BaseView.SubView(1, shape.KeyValueElements);
+        var oView = oBuffer.View.BaseView.SubView(1, shape.QueryElements);
+        qView.CopyFromCPU(Array.ConvertAll(q, x => (Half)x));
+        kView.CopyFromCPU(Array.ConvertAll(k, x => (Half)x));
+        vView.CopyFromCPU(Array.ConvertAll(v, x => (Half)x));
+
+        engine.Attention(qView, kView, vView, oView, shape);
+        var outputHalves = new Half[shape.QueryElements];
+        oView.CopyToCPU(outputHalves);
+        float[] output = Array.ConvertAll(outputHalves, x => (float)x);
+        var rounded = (Q: Array.ConvertAll(q, x => (float)(Half)x), K: Array.ConvertAll(k, x => (float)(Half)x), V: Array.ConvertAll(v, x => (float)(Half)x));
+        double[] reference = ReferenceAttention.Compute(rounded.Q, rounded.K, rounded.V, shape, AttentionOptions.Default);
+        double error = AccuracyRule.MaxAbsoluteError(output, reference);
+
+        Assert.That(error, Is.LessThan(1e-2), "the misaligned call is computed (by the portable kernel)");
+        var refused = Assert.Throws<ArgumentException>(() => engine.AttentionWithPlan(qView, kView, vView, oView, shape,
+            AttentionOptions.Default, default, new TensorCorePlan(1, 1, 16, 32)));
+        Assert.That(refused!.Message, Does.Contain("16-byte aligned"));
+        Inputs.AssertEngineWorks(engine);
+    }
 }

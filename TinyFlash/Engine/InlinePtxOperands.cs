@@ -20,8 +20,20 @@ namespace TinyFlash.Engine;
 /// </summary>
 internal static partial class InlinePtxOperands
 {
-    /// <summary><paramref name="ptx"/> with every promotable local slot turned into a register.</summary>
-    public static string PromoteToRegisters(string ptx)
+    /// <summary>
+    /// <paramref name="ptx"/> with every promotable local slot turned into a register, and the branches on
+    /// <c>CudaAsm.IsSupported</c> resolved: ILGPU folds that predicate only after laying out the code, leaving
+    /// <c>mov.pred %p, 0|1;</c> directly followed by <c>@%p bra</c> around every instruction and its (dead) twin.
+    /// The branch becomes nothing or an unconditional one, so the hot loops are straight-line code for ptxas.
+    /// </summary>
+    public static string PromoteToRegisters(string ptx) => ResolveConstantBranches(PromoteSlots(ptx));
+
+    private static string ResolveConstantBranches(string ptx) =>
+        ConstantBranch().Replace(ptx, m => m.Groups["value"].Value == "0"
+            ? m.Groups["mov"].Value
+            : $"{m.Groups["mov"].Value}\tbra.uni\t{m.Groups["target"].Value};");
+
+    private static string PromoteSlots(string ptx)
     {
         var sizes = new Dictionary<string, int>();
         foreach (Match m in Declaration().Matches(ptx))
@@ -93,6 +105,9 @@ internal static partial class InlinePtxOperands
 
     [GeneratedRegex(@"^\s*(?:(?<op>st)\.local\.(?<type>[a-z]+\d+)\s+\[(?<reg>%rd\d+)\],\s*(?<value>[^;]+);|(?<op>ld)\.local\.(?<type>[a-z]+\d+)\s+(?<value>[^,]+),\s*\[(?<reg>%rd\d+)\];)\s*$")]
     private static partial Regex Access();
+
+    [GeneratedRegex(@"(?<mov>\tmov\.pred\t(?<reg>%p\d+), (?<value>[01]);\n)\t@\k<reg> bra(?:\.uni)?\t(?<target>\w+);")]
+    private static partial Regex ConstantBranch();
 
     [GeneratedRegex(@"%rd\d+\b")]
     private static partial Regex Register();

@@ -1,9 +1,10 @@
 namespace TinyFlash.Tiling;
 
 /// <summary>
-/// Chooses the tile of the tensor-core kernel. Candidates per head-dimension class come first from measurement on the
-/// H100 (<c>docs/tiling.md</c>: the sweep that chose them); those that fit the device's group limits are kept, and a
-/// candidate whose grid keeps every multiprocessor busy is preferred over one whose grid does not.
+/// Chooses the tile of the tensor-core kernel. Candidates per head-dimension class are ordered by measurement on the
+/// H100 (fp16, N = 4096, <c>docs/tiling.md</c> has the sweep): two 16-row tiles a warp wherever the output fits in
+/// registers (each K/V fragment then feeds two <c>mma</c>s), one beyond head dim 128. Those that fit the device's
+/// group limits are kept, and a candidate whose grid keeps every multiprocessor busy is preferred.
 /// </summary>
 internal static class TensorCorePlanner
 {
@@ -14,9 +15,10 @@ internal static class TensorCorePlanner
             return [];
         (int Warps, int RowTiles, int BlockN)[] measured = shape.HeadDim switch
         {
-            <= 64 => [(4, 2, 128), (8, 1, 64), (8, 2, 64), (4, 2, 64), (4, 1, 64)],
-            <= 128 => [(4, 2, 64), (8, 2, 32), (4, 2, 32), (8, 1, 64), (4, 1, 64)],
-            _ => [(4, 1, 64), (4, 1, 32), (2, 1, 32)],
+            <= 64 => [(4, 2, 128), (4, 2, 64), (8, 1, 64)],
+            <= 96 => [(8, 2, 64), (4, 2, 64), (8, 1, 64)],
+            <= 128 => [(4, 2, 64), (8, 2, 32), (4, 1, 64)],
+            _ => [(8, 1, 32), (4, 1, 32), (4, 1, 64)],
         };
         return measured
             .Select(c => new TensorCorePlan(c.Warps, c.RowTiles, c.BlockN, shape.HeadDim))

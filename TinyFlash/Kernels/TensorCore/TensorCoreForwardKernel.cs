@@ -15,7 +15,7 @@ namespace TinyFlash.Kernels.TensorCore;
 /// prologue   cp.async Q and tile 0 → stage 0
 /// tile i     wait for my copies; barrier (tile i landed everywhere; stage i+1 mod 2 is free)
 ///            cp.async tile i+1 → stage (i+1) mod 2                   ← overlaps everything below
-///            S  = Q·Kᵀ     d/16 steps: ldmatrix Q (A) ×R, per 16 keys ldmatrix K (B), 2R mma      S in registers
+///            S  = Q·Kᵀ     d/16 steps (two an iteration): ldmatrix Q (A) ×R, per 16 keys ldmatrix K (B), 2R mma      S in registers
 ///            mask S only if the tile straddles the mask edge
 ///            m' = max(m, rowmax S) (quad shuffles); O, l scaled by 2^(m−m')·scale only where m moved
 ///            P  = 2^(S·scale·log2 e − m'·scale·log2 e), l += rowsum P (per lane; summed over the quad at the end)
@@ -78,18 +78,20 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
                 LoadKeysValues(parameters, g, shared, 1 - stage, block.KeyOrigin, (tile + 1) * g.BlockN, thread);
             CpAsync.Commit();
 
+            // S = Q·Kᵀ, two 16-feature steps an iteration so that ptxas can overlap one step's loads with the
+            // other's mma (ILGPU does not unroll); an odd last step (head dims 80, 208) is peeled off.
             TScores scores = default;
             uint query = queryLane;
             uint key = (uint)g.KeyOffset(stage) + keyLane;
-            for (int feature = 0; feature < g.HeadDim; feature += 16)
+            for (int feature = 32; feature <= g.HeadDim; feature += 32)
             {
-                var q = new WarpOperand { First = LdMatrix.X4(shared, query) };
-                if (g.RowTiles == 2)
-                    q.Second = LdMatrix.X4(shared, query + sixteenRows);
-                scores.MultiplyAccumulate<TElement>(q, shared, key, sixteenRows, transposed: false);
-                query += 32;
-                key += 32;
+                AccumulateScores(ref scores, shared, query, key, sixteenRows, g.RowTiles);
+                AccumulateScores(ref scores, shared, query + 32, key + 32, sixteenRows, g.RowTiles);
+                query += 64;
+                key += 64;
             }
+            if (g.HeadDim % 32 != 0)
+                AccumulateScores(ref scores, shared, query, key, sixteenRows, g.RowTiles);
 
             int keyStart = tile * g.BlockN;
             if (tiles.IsPartial(tile))
@@ -122,6 +124,16 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         if ((lane & 3) == 0 && p.LogSumExp.Length > 0)
             StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, p.QueryLength - row,
                 max.FiniteOrZero().Multiply(p.ScaleLog2), sums, g.RowTiles);
+    }
+
+    /// <summary>S += Q·Kᵀ over one 16-feature step: the warp's Q fragments, then K block by block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateScores(ref TScores scores, SharedBlock shared, uint query, uint key, uint sixteenRows, int rowTiles)
+    {
+        var q = new WarpOperand { First = LdMatrix.X4(shared, query) };
+        if (rowTiles == 2)
+            q.Second = LdMatrix.X4(shared, query + sixteenRows);
+        scores.MultiplyAccumulate<TElement>(q, shared, key, sixteenRows, transposed: false);
     }
 
     /// <summary>
