@@ -50,9 +50,13 @@ for phase in "$@"; do
     done
     ;;
   profile)
+    stalls=$(for r in wait short_scoreboard long_scoreboard math_pipe_throttle mio_throttle barrier not_selected selected \
+      dispatch_stall lg_throttle no_instruction branch_resolving tex_throttle misc; do
+      printf 'smsp__average_warps_issue_stalled_%s_per_issue_active.ratio,' $r; done)
+    conflicts=l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ldsm.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ldsm.sum,smsp__inst_executed_op_ldsm.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ldgsts.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ldgsts.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum
     for d in 128 64; do
       ncu --launch-skip 3 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
-        --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section Occupancy --section LaunchStats \
+        --section WarpStateStats --section Occupancy --section LaunchStats --metrics "${stalls}${conflicts}" \
         $bench run --backend cuda -b 4 --heads $((2048 / d)) -n 4096 -d $d --dtype float16 --layout bhsd > "$out/ncu-d$d.txt" 2>&1
     done
     ;;
