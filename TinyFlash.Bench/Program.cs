@@ -10,6 +10,9 @@ var root = new RootCommand("TinyFlash: fused attention for .NET on CUDA, OpenCL 
     PtxCommand.Create(),
     BenchCommand.Create(),
     SweepCommand.Create(),
+    TuneCommand.Create(),
+    DecodeCommand.Create(),
+    JitCommand.Create(),
     ReportCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -22,11 +22,13 @@ internal sealed class ProblemOptions
     public Option<int?> BlockM { get; } = new("--block-m") { Description = "Force the query rows of a tile (with --threads-x), instead of the planner's choice." };
     public Option<int?> ThreadsX { get; } = new("--threads-x") { Description = "Force the threads across a key tile (tile keys = 4 x threads-x)." };
     public Option<string?> TensorTile { get; } = new("--tensor-tile") { Description = "Force the tensor-core kernel (fp16/bf16 on CUDA) with this tile: WARPSxROWTILESxBLOCKN, e.g. 4x2x64." };
+    public Option<int?> KeySplits { get; } = new("--key-splits") { Description = "With a forced tile: split each query block's keys across this many groups (flash-decoding)." };
+    public Option<int[]?> CacheLengths { get; } = new("--cache-lengths") { AllowMultipleArgumentsPerToken = true, Description = "Valid keys of each sequence (one per batch element), for decode against a partly filled cache." };
 
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { Backend, Batch, Heads, KeyValueHeads, Sequence, QueryLength, KeyLength, HeadDim,
-                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX, TensorTile })
+                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX, TensorTile, KeySplits, CacheLengths })
             command.Options.Add(option);
     }
 
@@ -44,11 +46,18 @@ internal sealed class ProblemOptions
         Causal = parse.GetValue(Causal),
         WindowLeft = parse.GetValue(WindowLeft),
         WindowRight = parse.GetValue(WindowRight),
+        CacheLengths = parse.GetValue(CacheLengths),
     };
 
     /// <summary>The forced plan: a tensor-core tile, or a portable one if both of its options are given.</summary>
-    public ForwardPlan? Plan(ParseResult parse, int headDim) =>
-        parse.GetValue(TensorTile) is string tensorTile ? TensorCorePlan.Parse(tensorTile, headDim)
-        : parse.GetValue(BlockM) is int blockM && parse.GetValue(ThreadsX) is int threadsX ? new TilePlan(blockM, threadsX, headDim)
-        : null;
+    public ExecutionPlan? Plan(ParseResult parse, int headDim)
+    {
+        ForwardPlan? tile = parse.GetValue(TensorTile) is string tensorTile ? TensorCorePlan.Parse(tensorTile, headDim)
+            : parse.GetValue(BlockM) is int blockM && parse.GetValue(ThreadsX) is int threadsX ? new TilePlan(blockM, threadsX, headDim)
+            : null;
+        int? splits = parse.GetValue(KeySplits);
+        if (tile is null && splits is not null)
+            throw new ArgumentException("--key-splits needs a forced tile (--tensor-tile, or --block-m with --threads-x).");
+        return tile is null ? null : new ExecutionPlan(tile, splits ?? 1);
+    }
 }

@@ -23,7 +23,7 @@ internal static class RunCommand
             var options = problem.Options(parse);
             var type = parse.GetValue(problem.Type);
             using var engine = FlashEngine.Create(parse.GetValue(problem.Backend));
-            var plan = problem.Plan(parse, shape.HeadDim) ?? engine.Forward.Plan(shape, type);
+            var plan = problem.Plan(parse, shape.HeadDim) ?? engine.PlanFor(shape, options, type);
             using var workload = AttentionWorkload.Create(engine, shape, options, type);
 
             var timing = Timing.Measure(() => workload.Run(plan), () => engine.Accelerator.Synchronize());
@@ -40,7 +40,7 @@ internal static class RunCommand
                               (options.Causal ? ", causal" : "") +
                               (options.WindowLeft >= 0 || options.WindowRight >= 0 ? $", window ({options.WindowLeft}, {options.WindowRight})" : ""));
             Console.WriteLine($"  dtype  : {RunRecord.DtypeName(type)} storage, fp32 accumulation and softmax statistics");
-            Console.WriteLine($"  kernel : {plan.Describe()}: {plan.BlockM} query rows a group, {plan.Threads} threads, {plan.SharedBytes / 1024.0:F1} KiB shared memory");
+            Console.WriteLine($"  kernel : {plan.Describe()}: {plan.Tile.BlockM} query rows a group, {plan.Tile.Threads} threads, {plan.Tile.SharedBytes / 1024.0:F1} KiB shared memory");
             Console.WriteLine($"  check  : {check.Rows} sampled rows vs double reference: error {check.Error:E2} (bound {check.Bound:E2}" +
                               (type == ElementType.Float32 ? ", relative" : $"; naive {RunRecord.DtypeName(type)}: {check.NaiveError:E2}") +
                               $") {(passed ? "PASS" : "FAIL")}");

@@ -26,11 +26,12 @@ internal static class SweepCommand
         var width = new Option<int>("--width") { DefaultValueFactory = _ => 2048, Description = "Heads·d." };
         var layout = new Option<AttentionLayout>("--layout") { DefaultValueFactory = _ => AttentionLayout.Bhsd, Description = "Tensor layout (PyTorch's is bhsd)." };
         var tiles = new Option<string[]>("--tensor-tiles") { AllowMultipleArgumentsPerToken = true, Description = "Time each of these tensor-core tiles (WARPSxROWTILESxBLOCKN) instead of the planner's choice." };
+        var tuned = new Option<bool>("--tuned") { Description = "Tune each shape first (recording it in the tuning cache), then time the planner's choice (impl tinyflash) and the tuned one (impl tinyflash-tuned)." };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var dump = new Option<string?>("--dump") { Description = "Folder for inputs and outputs of the shapes of --dump-seq (for baselines/torch_sdpa.py --compare)." };
         var dumpSeq = new Option<int>("--dump-seq") { DefaultValueFactory = _ => 1024, Description = "Sequence length whose shapes are dumped." };
         var command = new Command("sweep", "Time a grid of shapes (one JSON record each), checking every output against the reference on sampled rows.")
-            { backend, dtypes, headDims, seqs, causal, tokens, width, layout, tiles, output, dump, dumpSeq };
+            { backend, dtypes, headDims, seqs, causal, tokens, width, layout, tiles, tuned, output, dump, dumpSeq };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -45,13 +46,26 @@ internal static class SweepCommand
                 var shape = new AttentionShape(Math.Max(1, parse.GetValue(tokens) / n), parse.GetValue(width) / d,
                     parse.GetValue(width) / d, n, n, d, parse.GetValue(layout));
                 var options = new AttentionOptions { Causal = isCausal };
-                ForwardPlan?[] plans = parse.GetValue(tiles) is { Length: > 0 } forced
-                    ? forced.Select(t => (ForwardPlan?)TensorCorePlan.Parse(t, d)).ToArray()
-                    : [null];
-                using var workload = AttentionWorkload.Create(engine, shape, options, type);
-                foreach (var plan in plans)
+                var impls = new List<string>();
+                ExecutionPlan?[] plans;
+                if (parse.GetValue(tiles) is { Length: > 0 } forced)
+                    plans = forced.Select(t => (ExecutionPlan?)new ExecutionPlan(TensorCorePlan.Parse(t, d))).ToArray();
+                else if (parse.GetValue(tuned))
                 {
-                    string tile = (plan ?? engine.Forward.Plan(shape, type)).Describe();
+                    var result = engine.Tune(shape, options, type);
+                    Console.WriteLine($"tuned {RunRecord.DtypeName(type)} d={d} {(isCausal ? "causal" : "full")} N={n}: " +
+                                      string.Join(", ", result.Candidates.Select(c => $"{c.Plan} {c.Milliseconds:F4}")));
+                    plans = [engine.DefaultPlanFor(shape, options, type), ExecutionPlan.Parse(result.Plan, d)];
+                    impls.AddRange(["tinyflash", "tinyflash-tuned"]);
+                }
+                else
+                    plans = [null];
+                using var workload = AttentionWorkload.Create(engine, shape, options, type);
+                for (int p = 0; p < plans.Length; p++)
+                {
+                    var plan = plans[p];
+                    string impl = p < impls.Count ? impls[p] : "tinyflash";
+                    string tile = (plan ?? engine.PlanFor(shape, options, type)).Describe();
                     try
                     {
                         var timing = Timing.Measure(() => workload.Run(plan), () => engine.Accelerator.Synchronize());
@@ -60,10 +74,10 @@ internal static class SweepCommand
                         double tflops = AttentionFlops.Count(shape, options) / (timing.MedianMs * 1e-3) / 1e12;
                         bool passed = check.Error <= check.Bound;
                         failures += passed ? 0 : 1;
-                        new RunRecord("tinyflash", engine.DeviceName, RunRecord.DtypeName(type), d, isCausal, shape.Batch,
+                        new RunRecord(impl, engine.DeviceName, RunRecord.DtypeName(type), d, isCausal, shape.Batch,
                             shape.QueryHeads, shape.KeyValueHeads, n, n, -1, -1, shape.Layout.ToString().ToLowerInvariant(),
                             timing.MedianMs, tflops, check.Error, DateTime.UtcNow.ToString("yyyy-MM-dd"), tile).AppendTo(parse.GetValue(output)!);
-                        Console.WriteLine($"{RunRecord.DtypeName(type),-8} d={d,-3} {(isCausal ? "causal" : "full  ")} B={shape.Batch,-2} H={shape.QueryHeads,-2} N={n,-5} " +
+                        Console.WriteLine($"{impl,-16}{RunRecord.DtypeName(type),-8} d={d,-3} {(isCausal ? "causal" : "full  ")} B={shape.Batch,-2} H={shape.QueryHeads,-2} N={n,-5} " +
                                           $"{tile,-22} {timing.MedianMs,9:F3} ms {tflops,7:F1} TFLOP/s  err {check.Error:E2} {(passed ? "" : "FAIL")}");
                         if (parse.GetValue(dump) is string folder && n == parse.GetValue(dumpSeq) && plan == plans[0])
                             Dump(folder, workload, result);

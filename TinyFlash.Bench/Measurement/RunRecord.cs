@@ -5,8 +5,8 @@ namespace TinyFlash.Bench.Measurement;
 
 /// <summary>
 /// One measured attention call, in the schema every benchmark tool of the project writes (the PyTorch baseline
-/// script writes the same fields), one JSON object a line. <see cref="Tile"/> names TinyFlash's tile plan
-/// ("BlockM x BlockN, threads").
+/// script writes the same fields), one JSON object a line. <see cref="Tile"/> names TinyFlash's configuration
+/// (tile and key splits); <see cref="Tbps"/> is the key/value bandwidth of decode runs (terabytes a second).
 /// </summary>
 internal sealed record RunRecord(
     string Impl,
@@ -26,12 +26,14 @@ internal sealed record RunRecord(
     double Tflops,
     double MaxErr,
     string Date,
-    string? Tile = null)
+    string? Tile = null,
+    double? Tbps = null)
 {
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
     /// <summary>The dtype name PyTorch uses for a storage type.</summary>

@@ -8,7 +8,7 @@ layout, ms, tflops, max_err, date. max_err is the largest absolute difference fr
 on the first batch element's first two heads. A backend that refuses a shape is recorded with ms = null
 and the error text.
 
-With --grid it runs the grid of `TinyFlash.Bench sweep`; with --compare FOLDER it reads the inputs and outputs
+With --grid it runs the grid of `TinyFlash.Bench sweep`; with --decode the decode grid of `TinyFlash.Bench decode`; with --compare FOLDER it reads the inputs and outputs
 that `sweep --dump FOLDER` wrote and records the max error, against PyTorch's fp32 math backend on those identical
 inputs, of TinyFlash's output and of each PyTorch backend's.
 
@@ -96,6 +96,40 @@ def measure(dtype_name, head_dim, seq, batch, heads, causal, backends, out):
     torch.cuda.empty_cache()
 
 
+def decode(dtype_name, head_dim, heads, kv_heads, queries, batches, keys, backends, out):
+    """Decode: `queries` new positions against a key/value cache of each length in `keys` for each batch size, through
+    each backend with enable_gqa (the key/value heads are read once, not expanded). Records ms, TB/s of K and V read
+    (2*B*Hkv*Sk*d*bytes) and TFLOP/s, in the schema of TinyFlash.Bench decode."""
+    dtype = DTYPES[dtype_name]
+    device = torch.cuda.get_device_name()
+    for batch in batches:
+        for seq_k in keys:
+            torch.manual_seed(0)
+            q = torch.randn((batch, heads, queries, head_dim), device="cuda", dtype=dtype)
+            k, v = (torch.randn((batch, kv_heads, seq_k, head_dim), device="cuda", dtype=dtype) for _ in range(2))
+            expected = F.scaled_dot_product_attention(q[:1].double(), k[:1].double().repeat_interleave(heads // kv_heads, 1),
+                                                      v[:1].double().repeat_interleave(heads // kv_heads, 1))
+            for name in backends:
+                record = dict(impl=f"torch-{name}", device=device, dtype=dtype_name, head_dim=head_dim, causal=True,
+                              batch=batch, heads=heads, kv_heads=kv_heads, seq_q=queries, seq_k=seq_k, window_left=-1,
+                              window_right=-1, layout="bhsd", date=datetime.date.today().isoformat())
+                try:
+                    with sdpa_kernel(BACKENDS[name]):
+                        # One query position sees every key of the cache: causal and no mask are the same here.
+                        run = lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+                        ms = time_ms(run, warmup=5, repeat=50)
+                        err = (run()[:1].double() - expected).abs().max().item()
+                    bytes_kv = 2.0 * batch * kv_heads * seq_k * head_dim * q.element_size()
+                    record.update(ms=ms, tbps=bytes_kv / ms / 1e9,
+                                  tflops=flops(batch, heads, queries, seq_k, head_dim, False) / ms / 1e9, max_err=err)
+                except RuntimeError as error:
+                    record.update(ms=None, tflops=None, max_err=None, error=str(error).splitlines()[0])
+                print(json.dumps(record), flush=True)
+                out.write(json.dumps(record) + "\n")
+            del q, k, v, expected
+            torch.cuda.empty_cache()
+
+
 def compare(folder, out):
     """For every shape TinyFlash dumped (sweep --dump), the max error against PyTorch's fp32 math backend of
     TinyFlash's output and of each PyTorch backend's output on the identical inputs."""
@@ -154,12 +188,22 @@ def main():
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["flash", "cudnn", "efficient"])
     parser.add_argument("--compare", metavar="FOLDER", help="compare outputs on the inputs TinyFlash dumped (sweep --dump)")
+    parser.add_argument("--decode", action="store_true",
+                        help="decode instead: --queries new positions, --heads query heads over --kv-heads, for each of "
+                             "--batches and --keys (cache lengths), with enable_gqa")
+    parser.add_argument("--kv-heads", type=int, default=8)
+    parser.add_argument("--queries", type=int, default=1)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--keys", nargs="+", type=int, default=[4096, 32768])
     parser.add_argument("--out", required=True, help="JSON-lines file to append to")
     args = parser.parse_args()
 
     with open(args.out, "a") as out:
         if args.compare:
             compare(args.compare, out)
+        elif args.decode:
+            decode(args.dtype, args.head_dim, args.heads, args.kv_heads, args.queries, args.batches, args.keys,
+                   [b for b in args.backends if b != "math"], out)
         elif args.grid:
             for dtype in args.dtypes:
                 for d in args.head_dims:

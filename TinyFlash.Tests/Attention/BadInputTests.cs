@@ -50,16 +50,20 @@ public class BadInputTests
         yield return Case(new AttentionOptions { Scale = -0.5f }, "options.Scale", "finite and positive");
         yield return Case(new AttentionOptions { WindowLeft = -2 }, "options.WindowLeft", "-1 (unbounded) or at least 0");
         yield return Case(new AttentionOptions { WindowRight = -7 }, "options.WindowRight", "-1 (unbounded) or at least 0");
+        yield return Case(new AttentionOptions { CacheLengths = [-1] }, "options.CacheLengths[0]", "between 0 and shape.KeyLength (13)");
+        yield return Case(new AttentionOptions { CacheLengths = [14] }, "options.CacheLengths[0]", "between 0 and shape.KeyLength (13)");
+        yield return Case(new AttentionOptions { CacheLengths = [3, 4] }, "options.CacheLengths", "one per sequence (shape.Batch = 1)");
+        yield return Case(new AttentionOptions { CacheLengths = [] }, "options.CacheLengths", "one per sequence (shape.Batch = 1)");
 
         static TestCaseData Case(AttentionOptions options, string names, string expects) =>
-            new TestCaseData(options, names, expects).SetName($"Options with bad {names} ({options.Scale?.ToString() ?? $"{options.WindowLeft},{options.WindowRight}"}) are rejected");
+            new TestCaseData(options, names, expects).SetName($"Options with bad {names} ({options.Scale?.ToString() ?? $"{options.WindowLeft},{options.WindowRight}"}{(options.CacheLengths is { } l ? $", lengths [{string.Join(",", l)}]" : "")}) are rejected");
     }
 
     [TestCaseSource(nameof(BadOptions))]
     public void Bad_options_are_rejected_with_the_argument_named(AttentionOptions options, string names, string expects)
     {
         var (q, k, v) = Inputs.For(Good);
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => Engine.Attention(q, k, v, Good, options))!;
+        var error = (ArgumentException)Assert.Throws(Is.InstanceOf<ArgumentException>(), () => Engine.Attention(q, k, v, Good, options))!;
         Assert.That(error.Message, Does.Contain(names).And.Contain(expects));
         Assert.That(error.ParamName, Is.EqualTo("options"));
     }

@@ -16,7 +16,7 @@ public class GpuTilePlanTests
         foreach (int headDim in new[] { 32, 64, 80, 96, 128, 160, 192, 256 })
         {
             var planShape = new AttentionShape(4, 2048 / headDim, 2048 / headDim, 4096, 4096, headDim);
-            foreach (var plan in TilePlanner.Candidates(planShape, DeviceFacts.H100).Take(2))
+            foreach (var plan in PortableTilePlanner.Candidates(planShape, DeviceFacts.H100).Take(2))
             foreach (bool causal in new[] { false, true })
             {
                 var type = (ElementType)((headDim / 32 + (causal ? 1 : 0)) % 3);
@@ -32,7 +32,7 @@ public class GpuTilePlanTests
     {
         var plan = new TilePlan(blockM, threadsX, verificationCase.Shape.HeadDim);
 
-        var result = AttentionVerifier.Run(TestBackend.Warp32.Engine, verificationCase, plan: plan);
+        var result = AttentionVerifier.Run(TestBackend.Warp32.Engine, verificationCase, plan: new ExecutionPlan(plan));
 
         Assert.That(result.Passed, Is.True,
             $"error {result.Error:E3} (bound {result.Bound:E3}), log-sum-exp error {result.LogSumExpError:E3}");

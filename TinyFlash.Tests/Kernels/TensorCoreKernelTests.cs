@@ -19,7 +19,7 @@ public class TensorCoreKernelTests
 
     private static void AssertCorrect(VerificationCase verificationCase, TensorCorePlan plan)
     {
-        var result = AttentionVerifier.Run(Engine, verificationCase, plan);
+        var result = AttentionVerifier.Run(Engine, verificationCase, new ExecutionPlan(plan));
         Assert.That(result.Passed, Is.True,
             $"{plan.Describe()}: error {result.Error:E3} (bound {result.Bound:E3}), log-sum-exp error {result.LogSumExpError:E3}");
     }
@@ -92,7 +92,7 @@ public class TensorCoreKernelTests
 
         Assert.That(error, Is.LessThan(1e-2), "the misaligned call is computed (by the portable kernel)");
         var refused = Assert.Throws<ArgumentException>(() => engine.AttentionWithPlan(qView, kView, vView, oView, shape,
-            AttentionOptions.Default, default, new TensorCorePlan(1, 1, 16, 32)));
+            AttentionOptions.Default, default, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32))));
         Assert.That(refused!.Message, Does.Contain("16-byte aligned"));
         Inputs.AssertEngineWorks(engine);
     }

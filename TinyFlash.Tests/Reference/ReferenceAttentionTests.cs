@@ -53,7 +53,7 @@ public class ReferenceAttentionTests
     {
         var shape = new AttentionShape(1, 1, 1, 4, 8, 32);
         var options = new AttentionOptions { Causal = causal, WindowLeft = left, WindowRight = right };
-        Assert.That(ReferenceAttention.Visible(shape, options, query, key), Is.EqualTo(visible));
+        Assert.That(ReferenceAttention.Visible(shape, options, 0, query, key), Is.EqualTo(visible));
     }
 
     [Test]

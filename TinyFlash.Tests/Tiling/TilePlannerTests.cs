@@ -4,98 +4,115 @@ using TinyFlash.Tiling;
 
 namespace TinyFlash.Tests.Tiling;
 
-/// <summary>The planner's decisions, pinned for real and synthetic devices, and its limits checked exhaustively.</summary>
+/// <summary>
+/// The planner's whole decision (tile and key splits) pinned for the H100 on the shapes the targets name, and its
+/// limits checked on real and synthetic devices: no plan exceeds a device limit or the workspace bound.
+/// </summary>
 public class TilePlannerTests
 {
+    private const long Workspace = 512L << 20;
+
     private static readonly DeviceFacts CpuDefault = new("CPUAccelerator", AcceleratorType.CPU, 4, 16, int.MaxValue, 1, int.MaxValue, int.MaxValue, 16);
-    private static readonly DeviceFacts CpuNvidia = new("CPUAccelerator", AcceleratorType.CPU, 32, 1024, int.MaxValue, 1, int.MaxValue, int.MaxValue, 1024);
     private static readonly DeviceFacts PoclCpu = new("cpu-skylake-avx512", AcceleratorType.OpenCL, 4096, 4096, 2 << 20, 16, 2 << 20, int.MaxValue, 4096);
-    private static readonly DeviceFacts CudaWithoutOptIn = new("48 KiB CUDA", AcceleratorType.Cuda, 32, 1024, 48 * 1024, 16, 64 * 1024, 65536, 2048);
+    private static readonly DeviceFacts SmallSharedCuda = new("48 KiB CUDA", AcceleratorType.Cuda, 32, 1024, 48 * 1024, 16, 64 * 1024, 65536, 2048);
     private static readonly DeviceFacts AmdLikeOpenCL = new("64 KiB OpenCL GPU", AcceleratorType.OpenCL, 64, 256, 64 * 1024, 60, 64 * 1024, int.MaxValue, 2560);
-    private static readonly DeviceFacts TinyOpenCL = new("tiny", AcceleratorType.OpenCL, 8, 64, 8 * 1024, 4, 8 * 1024, int.MaxValue, 256);
 
-    private static DeviceFacts[] Devices => [DeviceFacts.H100, CpuDefault, CpuNvidia, PoclCpu, CudaWithoutOptIn, AmdLikeOpenCL, TinyOpenCL];
+    private static PlanRequest Request(AttentionShape shape, AttentionOptions? options = null, ElementType type = ElementType.Float16, bool tensorCores = true) =>
+        new PlanRequest(ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, options)), type,
+            AttentionValidator.Validate(shape, options).Mask, options?.CacheLengths is not null, tensorCores);
 
-    [TestCase(64, 128, 8)]
-    [TestCase(128, 64, 16)]
-    [TestCase(256, 128, 8)]
-    [TestCase(32, 128, 8)]
-    public void On_the_H100_a_long_sequence_gets_the_measured_best_tile(int headDim, int blockM, int threadsX)
+    [Test]
+    public void A_grid_that_fills_the_H100_is_not_split()
     {
-        var plan = TilePlanner.PlanForward(new AttentionShape(4, 2048 / headDim, 2048 / headDim, 4096, 4096, headDim), DeviceFacts.H100);
-        Assert.That((plan.BlockM, plan.ThreadsX), Is.EqualTo((blockM, threadsX)));
+        var plan = TilePlanner.Plan(Request(new AttentionShape(4, 16, 16, 4096, 4096, 128)), DeviceFacts.H100, Workspace);
+        Assert.That(plan.Describe(), Is.EqualTo("tensor-core 4x2x64"));
     }
 
     [Test]
-    public void On_the_H100_a_small_grid_trades_tile_size_for_busy_multiprocessors()
+    public void Batch_1_with_8_heads_at_2048_is_split_in_two_to_fill_the_H100()
     {
-        var plan = TilePlanner.PlanForward(new AttentionShape(1, 8, 8, 2048, 2048, 128), DeviceFacts.H100);
-        Assert.That(plan.BlockM, Is.EqualTo(64), "16 blocks of 128 rows x 8 heads would leave 4 of 132 multiprocessors idle; 64 rows fill all");
+        // 16 blocks x 8 heads = 128 groups; 2 resident a multiprocessor on 132 makes 264 slots: half a wave.
+        var plan = TilePlanner.Plan(Request(new AttentionShape(1, 8, 8, 2048, 2048, 128)), DeviceFacts.H100, Workspace);
+        Assert.That(plan.Describe(), Is.EqualTo("tensor-core 4x2x64, 2 key splits"));
+    }
+
+    [TestCase(8, 32768, 6)]
+    [TestCase(1, 4096, 32)]
+    [TestCase(1, 32768, 40)]
+    public void Decode_with_grouped_heads_gets_one_warp_per_key_value_head_and_enough_splits_to_fill_the_H100(int batch, int keys, int splits)
+    {
+        var plan = TilePlanner.Plan(Request(new AttentionShape(batch, 32, 8, 1, keys, 128), new AttentionOptions { Causal = true }),
+            DeviceFacts.H100, Workspace);
+        Assert.That(plan.Tile.Describe(), Is.EqualTo("tensor-core 1x1x64"), "4 packed query heads need one 16-row warp");
+        Assert.That(plan.KeySplits, Is.EqualTo(splits));
     }
 
     [Test]
-    public void The_CPU_accelerator_gets_the_smallest_group_covering_a_warp()
+    public void The_CPU_accelerator_is_never_split()
     {
-        var shape = new AttentionShape(1, 1, 1, 100, 100, 64);
-        Assert.That(TilePlanner.PlanForward(shape, CpuDefault).Threads, Is.EqualTo(16));
-        Assert.That(TilePlanner.PlanForward(shape, CpuNvidia).Threads, Is.EqualTo(32));
+        var request = Request(new AttentionShape(1, 1, 1, 1, 4096, 64), type: ElementType.Float32, tensorCores: false);
+        Assert.That(TilePlanner.Candidates(request, CpuDefault, Workspace).Select(p => p.KeySplits), Is.All.EqualTo(1));
     }
 
     [Test]
-    public void No_plan_exceeds_a_limit_of_any_device()
+    public void A_small_workspace_bound_caps_the_splits()
     {
-        foreach (var device in Devices)
+        var shape = new AttentionShape(1, 8, 8, 2048, 2048, 128);
+        long bound = TilePlanner.WorkspaceBytes(shape, 2) - 1;
+        foreach (var plan in TilePlanner.Candidates(Request(shape), DeviceFacts.H100, bound))
+            Assert.That(plan.KeySplits, Is.EqualTo(1), plan.Describe());
+    }
+
+    [Test]
+    public void No_candidate_exceeds_a_device_limit_or_the_workspace_bound()
+    {
+        foreach (var device in new[] { DeviceFacts.H100, CpuDefault, PoclCpu, SmallSharedCuda, AmdLikeOpenCL })
         foreach (int headDim in AttentionValidator.SupportedHeadDims)
-        foreach (int length in new[] { 1, 100, 4096 })
+        foreach (var (batch, heads, queries, keys) in new[] { (1, 8, 1, 4096), (8, 32, 1, 32768), (1, 8, 2048, 2048), (4, 16, 4096, 4096), (2, 2, 100, 7) })
+        foreach (bool tensorCores in new[] { false, true })
         {
-            var shape = new AttentionShape(2, 4, 4, length, length, headDim);
-            foreach (var plan in TilePlanner.Candidates(shape, device))
+            var shape = new AttentionShape(batch, heads, Math.Max(1, heads / 4), queries, keys, headDim);
+            var launch = ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, null));
+            var request = Request(shape, tensorCores: tensorCores && TensorCorePlanner.Candidates(launch, device).Count > 0);
+            if (!request.TensorCores && !PortableTilePlanner.Candidates(launch, device).Any())
             {
-                Assert.That(plan.Threads, Is.LessThanOrEqualTo(device.MaxGroupSize), $"{device.Name} d={headDim}: {plan}");
-                Assert.That(plan.SharedBytes, Is.LessThanOrEqualTo(device.MaxSharedMemoryPerGroup), $"{device.Name} d={headDim}: {plan}");
+                Assert.Throws<NotSupportedException>(() => TilePlanner.Candidates(request, device, Workspace), "no tile fits: said, not guessed");
+                continue;
+            }
+            foreach (var plan in TilePlanner.Candidates(request, device, Workspace))
+            {
+                string what = $"{device.Name} {shape} {plan.Describe()}";
+                Assert.That(plan.Tile.Threads, Is.LessThanOrEqualTo(device.MaxGroupSize), what);
+                Assert.That(plan.Tile.SharedBytes, Is.LessThanOrEqualTo(device.MaxSharedMemoryPerGroup), what);
+                Assert.That(TilePlanner.WorkspaceBytes(request.Shape, plan.KeySplits), Is.LessThanOrEqualTo(Workspace), what);
+                Assert.That(plan.KeySplits, Is.InRange(1, TilePlanner.MaxKeySplits), what);
                 if (device.Type == AcceleratorType.Cuda)
-                    Assert.That((long)plan.EstimatedRegisters * plan.Threads, Is.LessThanOrEqualTo(device.RegistersPerMultiprocessor));
-                Assert.That(plan.OutputChunks * plan.BlockN, Is.GreaterThanOrEqualTo(headDim), "the output chunks cover every feature");
+                    Assert.That((long)plan.Tile.EstimatedRegisters * plan.Tile.Threads, Is.LessThanOrEqualTo(device.RegistersPerMultiprocessor), what);
             }
         }
     }
 
     [Test]
-    public void Every_head_dim_has_a_plan_on_an_OpenCL_GPU_with_64_KiB_of_local_memory()
+    public void Candidates_start_with_the_planners_choice_and_hold_no_duplicates()
     {
-        foreach (int headDim in AttentionValidator.SupportedHeadDims)
-            Assert.That(TilePlanner.PlanForward(new AttentionShape(1, 1, 1, 64, 64, headDim), AmdLikeOpenCL).SharedBytes, Is.LessThanOrEqualTo(64 * 1024));
+        var request = Request(new AttentionShape(1, 8, 8, 2048, 2048, 128));
+        var candidates = TilePlanner.Candidates(request, DeviceFacts.H100, Workspace);
+        Assert.That(candidates[0], Is.EqualTo(TilePlanner.Plan(request, DeviceFacts.H100, Workspace)));
+        Assert.That(candidates, Is.Unique);
+        Assert.That(candidates.Select(c => c.KeySplits), Does.Contain(1), "no split is always a candidate on a GPU");
     }
 
-    [Test]
-    public void A_CUDA_device_without_opt_in_shared_memory_plans_head_dims_up_to_128_and_refuses_larger_ones_clearly()
-    {
-        foreach (int headDim in AttentionValidator.SupportedHeadDims.Where(d => d <= 128))
-            Assert.That(TilePlanner.PlanForward(new AttentionShape(1, 1, 1, 64, 64, headDim), CudaWithoutOptIn).SharedBytes, Is.LessThanOrEqualTo(48 * 1024));
-        var error = Assert.Throws<NotSupportedException>(() =>
-            TilePlanner.PlanForward(new AttentionShape(1, 1, 1, 64, 64, 256), CudaWithoutOptIn))!;
-        Assert.That(error.Message, Does.Contain("head dim 256").And.Contain("49152 bytes"));
-    }
+    [TestCase("tensor-core 4x2x64")]
+    [TestCase("tensor-core 1x1x64, 6 key splits")]
+    [TestCase("portable 64x16, 2 key splits")]
+    public void A_plan_reads_back_from_its_description(string text) =>
+        Assert.That(ExecutionPlan.Parse(text, 128).Describe(), Is.EqualTo(text));
 
-    [Test]
-    public void A_device_too_small_for_any_tile_is_refused_with_its_limits()
-    {
-        var error = Assert.Throws<NotSupportedException>(() =>
-            TilePlanner.PlanForward(new AttentionShape(1, 1, 1, 64, 64, 256), TinyOpenCL))!;
-        Assert.That(error.Message, Does.Contain("head dim 256").And.Contain("8192 bytes"));
-    }
-
-    [Test]
-    public void The_probability_tile_reuses_the_key_tile_when_it_fits()
-    {
-        var aliased = new TilePlan(64, 16, 128).Geometry;
-        var separate = new TilePlan(128, 8, 32).Geometry;
-        Assert.That(aliased.ProbabilityOffset4, Is.EqualTo(aliased.KeyOffset4));
-        Assert.That(separate.ProbabilityOffset4, Is.GreaterThan(separate.ValueOffset4));
-    }
-
-    [TestCase(6, 8)]
-    [TestCase(64, 1)]
-    public void An_invalid_tile_is_refused(int blockM, int threadsX) =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new TilePlan(blockM, threadsX, 64));
+    [TestCase("tensor-core 4x2")]
+    [TestCase("tensor-core 4x2x64, 0 key splits")]
+    [TestCase("portable 64x16, many key splits")]
+    [TestCase("wgmma 64x128")]
+    [TestCase("tensor-core 3x3x64")]
+    public void A_malformed_description_is_a_format_error(string text) =>
+        Assert.Throws<FormatException>(() => ExecutionPlan.Parse(text, 128));
 }

@@ -28,6 +28,19 @@ public sealed record AttentionOptions
     /// </summary>
     public int WindowRight { get; init; } = -1;
 
+    /// <summary>
+    /// Valid key/value positions of each sequence, one entry per batch element (a key/value cache filled to different
+    /// lengths, as when decoding a batch of prompts): sequence <c>b</c> attends to keys <c>[0, CacheLengths[b])</c>
+    /// of the key and value tensors, whose <c>KeyLength</c> is then the cache's capacity, and causal and window
+    /// masks align bottom-right to its own length. Each length is between 0 and <c>KeyLength</c>; a sequence of
+    /// length 0 gets zeros and a log-sum-exp of −∞. <c>null</c>: every sequence has <c>KeyLength</c> keys.
+    /// </summary>
+    /// <example>
+    /// <code>// 3 sequences sharing a cache of 4096 positions, one new token each:
+    /// var options = new AttentionOptions { Causal = true, CacheLengths = [1000, 4096, 17] };</code>
+    /// </example>
+    public IReadOnlyList<int>? CacheLengths { get; init; }
+
     /// <summary>The options used when a call passes none: no mask, scale <c>1/sqrt(HeadDim)</c>.</summary>
     public static AttentionOptions Default { get; } = new();
 }

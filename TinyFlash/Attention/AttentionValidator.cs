@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TinyFlash.Tiling;
 
 namespace TinyFlash.Attention;
 
@@ -46,15 +47,34 @@ internal static class AttentionValidator
             throw new ArgumentOutOfRangeException(nameof(options), options.WindowRight,
                 $"options.WindowRight must be -1 (unbounded) or at least 0; got {options.WindowRight}.");
 
+        if (options.CacheLengths is { } lengths)
+            RequireCacheLengths(lengths, shape);
+
         // Bottom-right alignment: query i sits on key diagonal i + (KeyLength - QueryLength).
         long offset = (long)shape.KeyLength - shape.QueryLength;
         long low = options.WindowLeft >= 0 ? offset - options.WindowLeft : -AttentionProblem.Unbounded;
         long high = options.WindowRight >= 0 ? offset + options.WindowRight : AttentionProblem.Unbounded;
         if (options.Causal)
             high = Math.Min(high, offset);
+        var mask = options.WindowLeft >= 0 || options.WindowRight >= 0 ? MaskKind.Window
+            : options.Causal ? MaskKind.Causal
+            : MaskKind.None;
         return new AttentionProblem(shape, scale,
             (int)Math.Clamp(low, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
-            (int)Math.Clamp(high, -AttentionProblem.Unbounded, AttentionProblem.Unbounded));
+            (int)Math.Clamp(high, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
+            mask, options.CacheLengths is { } given ? [.. given] : null);
+    }
+
+    /// <summary>One length per sequence, each between 0 and the tensors' key length.</summary>
+    private static void RequireCacheLengths(IReadOnlyList<int> lengths, AttentionShape shape)
+    {
+        if (lengths.Count != shape.Batch)
+            throw new ArgumentException(
+                $"options.CacheLengths has {lengths.Count} entries; it needs one per sequence (shape.Batch = {shape.Batch}).", "options");
+        for (int b = 0; b < lengths.Count; b++)
+            if (lengths[b] < 0 || lengths[b] > shape.KeyLength)
+                throw new ArgumentOutOfRangeException("options", lengths[b],
+                    $"options.CacheLengths[{b}] is {lengths[b]}; a cache length must be between 0 and shape.KeyLength ({shape.KeyLength}), the key/value tensors' capacity.");
     }
 
     /// <summary>Requires a host span to hold exactly the elements the shape describes.</summary>

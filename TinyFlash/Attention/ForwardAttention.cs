@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
@@ -16,11 +17,26 @@ namespace TinyFlash.Attention;
 
 /// <summary>
 /// The forward operator: from a validated problem and device views to a launch of the tensor-core kernel (CUDA,
-/// fp16/bf16) or the portable one, with the planner's tile (or one forced by a caller that measures tiles) and the
-/// kernel specialised on it.
+/// fp16/bf16) or the portable one, with the tile and key splits of an <see cref="ExecutionPlan"/> and the kernel
+/// specialised on the tile; with key splits, the partial rows go to the engine's workspace and
+/// <see cref="SplitCombineKernel{T, TCodec}"/> merges them into the output.
 /// </summary>
-internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device)
+/// <remarks>
+/// Decode with grouped-query attention: a single query position whose heads share key/value heads, under a mask that
+/// hides no key of its sequence (causal, or no mask), is launched with each key/value head's query heads as the rows
+/// of one block. The group then reads each key/value byte once for all of them (FlashAttention-2 does the same).
+/// With one position, the query heads of a key/value head lie HeadDim apart in both layouts, so this is only a
+/// change of strides.
+/// </remarks>
+internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device, WorkspacePool workspace)
 {
+    // Resolving a kernel's generic instantiation costs microseconds of reflection; calls (decode above all) must not
+    // pay it every time, so the entry points are resolved once per configuration.
+    private static readonly ConcurrentDictionary<(ElementType Type, TensorCorePlan Plan), MethodInfo> TensorCoreEntryPoints = new();
+    private static readonly ConcurrentDictionary<(Type Element, Type Codec, TilePlan Plan, bool StaticShared), MethodInfo> PortableEntryPoints = new();
+    private static readonly ConcurrentDictionary<(Type Storage, Type Codec), MethodInfo> CombineEntryPoints = new();
+    private readonly ConcurrentDictionary<(int HeadDim, bool FewQueries), bool> tensorCoreTiles = new();
+
     /// <summary>
     /// Whether kernels take their tiles from a static shared block (OpenCL; see <see cref="StaticSharedTiles{TFloat4s}"/>)
     /// rather than dynamic shared memory. Tests set it on a CPU engine to run OpenCL's kernels where CI can.
@@ -35,77 +51,161 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     public bool TensorCores { get; set; } =
         accelerator is CudaAccelerator cuda && cuda.Architecture is { Major: >= 8 };
 
-    /// <summary>The tile the planner chooses for <paramref name="shape"/> in <paramref name="type"/> on this device.</summary>
-    public ForwardPlan Plan(AttentionShape shape, ElementType type) =>
-        UsesTensorCores(shape, type)
-            ? TensorCorePlanner.Candidates(shape, device)[0]
-            : TilePlanner.PlanForward(shape, device);
-
     /// <summary>
-    /// Launches the forward pass on the accelerator's default stream (asynchronously on GPUs): the tensor-core kernel
-    /// for fp16/bf16 where <see cref="TensorCores"/> allows it and every tensor is 16-byte aligned, else the portable one.
+    /// What the plan of a call depends on: the launch shape (query heads packed as rows for grouped-query decode),
+    /// the mask kind and whether the tensor-core kernel may run (fp16/bf16 where <see cref="TensorCores"/> allows it,
+    /// every tensor 16-byte aligned, a tile for the head dim).
     /// </summary>
-    /// <typeparam name="T">Storage: <see cref="float"/> for fp32, <see cref="ushort"/> bits for fp16 and bf16.</typeparam>
-    /// <exception cref="ArgumentException">A forced plan that does not fit the shape, the device or the tensors.</exception>
-    public void Run<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output,
-        ArrayView<float> logSumExp, ElementType type, AttentionProblem problem, ForwardPlan? plan = null)
-        where T : unmanaged
+    public PlanRequest Request(AttentionProblem problem, ElementType type, bool aligned)
     {
-        bool aligned = Aligned(query) && Aligned(key) && Aligned(value) && Aligned(output);
-        if (plan is TensorCorePlan forced)
-        {
-            if (type == ElementType.Float32 || !aligned || !TensorCorePlanner.Fits(forced, device))
-                throw new ArgumentException(
-                    $"Tile plan {forced.Describe()} needs fp16/bf16 tensors at 16-byte aligned addresses on a device with warp size 32.", nameof(plan));
-            RunTensorCore(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(), logSumExp, type, problem, forced);
-        }
-        else if (plan is null && aligned && UsesTensorCores(problem.Shape, type))
-            RunTensorCore(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(), logSumExp, type, problem, null);
-        else
-            RunPortable(query, key, value, output, logSumExp, type, problem, (TilePlan?)plan);
+        var shape = LaunchShape(problem);
+        bool tensorCores = aligned && TensorCores && type != ElementType.Float32
+            && tensorCoreTiles.GetOrAdd((shape.HeadDim, shape.QueryLength <= 64),
+                static (key, device) => TensorCorePlanner.Candidates(
+                    new AttentionShape(1, 1, 1, key.FewQueries ? 1 : 1024, 1024, key.HeadDim), device).Count > 0, device);
+        return new PlanRequest(shape, type, problem.Mask, problem.KeyLengths is not null, tensorCores);
     }
 
-    private bool UsesTensorCores(AttentionShape shape, ElementType type) =>
-        TensorCores && type != ElementType.Float32 && TensorCorePlanner.Candidates(shape, device).Count > 0;
+    /// <summary>Whether every view starts at a 16-byte boundary (what <c>cp.async</c> needs).</summary>
+    public static bool Aligned<T>(params ReadOnlySpan<ArrayView<T>> views) where T : unmanaged
+    {
+        foreach (var view in views)
+            if (view.LoadEffectiveAddressAsPtr() % 16 != 0)
+                return false;
+        return true;
+    }
 
-    private static bool Aligned<T>(ArrayView<T> view) where T : unmanaged =>
-        view.LoadEffectiveAddressAsPtr() % 16 == 0;
-
-    private void RunPortable<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output,
-        ArrayView<float> logSumExp, ElementType type, AttentionProblem problem, TilePlan? plan)
+    /// <summary>
+    /// Launches the forward pass on the accelerator's default stream (asynchronously on GPUs) with
+    /// <paramref name="plan"/>, which must suit <paramref name="request"/> (<see cref="Request"/> of the same call).
+    /// </summary>
+    /// <typeparam name="T">Storage: <see cref="float"/> for fp32, <see cref="ushort"/> bits for fp16 and bf16.</typeparam>
+    /// <exception cref="ArgumentException">A plan that does not fit the shape, the device or the tensors.</exception>
+    public void Run<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output,
+        ArrayView<float> logSumExp, ElementType type, AttentionProblem problem, PlanRequest request, ExecutionPlan plan)
         where T : unmanaged
     {
-        var (launch, tile) = Select<T>(problem.Shape, StorageOf(type, accelerator.AcceleratorType).Codec, plan);
-        var parameters = Parameters(query, key, value, output, logSumExp, problem, tile.BlockM, tile.Geometry);
+        var shape = request.Shape;
+        if (plan.Tile.HeadDim != shape.HeadDim)
+            throw new ArgumentException($"Tile plan {plan.Describe()} is for head dim {plan.Tile.HeadDim}, not {shape.HeadDim}.", nameof(plan));
+        long workspaceBytes = TilePlanner.WorkspaceBytes(shape, plan.KeySplits);
+        if (workspaceBytes > workspace.LimitBytes)
+            throw new ArgumentException(
+                $"Plan {plan.Describe()} needs {workspaceBytes} bytes of workspace; the engine's bound is {workspace.LimitBytes}.", nameof(plan));
+        if (plan.Tile is TensorCorePlan tensorCoreTile && (!request.TensorCores || !TensorCorePlanner.Fits(tensorCoreTile, device)))
+            throw new ArgumentException(
+                $"Tile plan {tensorCoreTile.Describe()} needs fp16/bf16 tensors at 16-byte aligned addresses on a device with warp size 32.", nameof(plan));
+
+        var keyLengths = problem.KeyLengths is { } lengths ? workspace.KeyLengths(lengths) : default;
+        var splitWorkspace = plan.KeySplits > 1 ? workspace.Floats(workspaceBytes / 4) : default;
+        if (plan.Tile is TensorCorePlan tile)
+        {
+            var parameters = Parameters(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(),
+                logSumExp, problem, shape, tile.BlockM, default, keyLengths, plan.KeySplits, splitWorkspace);
+            RunTensorCore(query, key, value, type, parameters, tile);
+            if (plan.KeySplits > 1)
+                Combine(parameters, type);
+        }
+        else
+        {
+            var portable = (TilePlan)plan.Tile;
+            var parameters = Parameters(query, key, value, output, logSumExp, problem, shape, portable.BlockM,
+                portable.Geometry, keyLengths, plan.KeySplits, splitWorkspace);
+            RunPortable(parameters, type, portable);
+            if (plan.KeySplits > 1)
+                Combine(parameters, type);
+        }
+    }
+
+    /// <summary>Compiles and loads the kernels a call with <paramref name="plan"/> would launch, without launching them.</summary>
+    public void Compile(ElementType type, PlanRequest request, ExecutionPlan plan)
+    {
+        var (storage, codec) = StorageOf(type, accelerator.AcceleratorType);
+        var launcher = typeof(Action<,,>).MakeGenericType(typeof(AcceleratorStream), typeof(KernelConfig),
+            typeof(AttentionParams<>).MakeGenericType(storage));
+        if (plan.Tile is TensorCorePlan tile)
+            kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(TensorCoreEntryPoint(type, tile));
+        else
+            kernels.Load(EntryPoint(storage, codec, (TilePlan)plan.Tile, StaticSharedMemory), launcher);
+        if (plan.KeySplits > 1)
+            kernels.Load(CombineEntryPoint(storage, codec), launcher);
+    }
+
+    /// <summary>
+    /// The shape the kernels see: for a single query position of grouped-query attention under a mask that hides no
+    /// key of the sequence, KeyValueHeads heads of QueryHeads/KeyValueHeads rows each (see the remarks); else the shape.
+    /// </summary>
+    public static AttentionShape LaunchShape(AttentionProblem problem)
+    {
+        var s = problem.Shape;
+        return PacksQueryHeads(problem)
+            ? s with { QueryHeads = s.KeyValueHeads, QueryLength = s.QueryHeads / s.KeyValueHeads }
+            : s;
+    }
+
+    /// <summary>
+    /// One query position, several query heads a key/value head, and no key of the sequence hidden: with one position
+    /// the causal bound is the last key, so only a left window (DiagonalLow &gt; 0) can hide one.
+    /// </summary>
+    private static bool PacksQueryHeads(AttentionProblem problem) =>
+        problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
+
+    private void RunPortable<T>(AttentionParams<T> parameters, ElementType type, TilePlan tile) where T : unmanaged
+    {
+        var launch = LoadPortable<T>(StorageOf(type, accelerator.AcceleratorType).Codec, tile);
         launch(accelerator.DefaultStream,
-            new KernelConfig(new Index1D(parameters.QueryBlocks * problem.Shape.Batch * problem.Shape.QueryHeads), new Index1D(tile.Threads),
+            new KernelConfig(new Index1D(Groups(parameters)), new Index1D(tile.Threads),
                 StaticSharedMemory ? SharedMemoryConfig.Empty : SharedMemoryConfig.RequestDynamic<float>(4 * tile.SharedFloat4s)),
             parameters);
     }
 
-    private void RunTensorCore(ArrayView<ushort> query, ArrayView<ushort> key, ArrayView<ushort> value, ArrayView<ushort> output,
-        ArrayView<float> logSumExp, ElementType type, AttentionProblem problem, TensorCorePlan? forced)
+    private void RunTensorCore<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ElementType type,
+        AttentionParams<ushort> attention, TensorCorePlan tile) where T : unmanaged
     {
-        var (launch, tile) = SelectTensorCore(problem.Shape, type, forced);
+        var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(TensorCoreEntryPoint(type, tile));
+        if (tile.Threads > maxThreads)
+            throw new ArgumentException(
+                $"Tile plan {tile.Describe()} needs {tile.Threads} threads a group; the compiled kernel allows {maxThreads}.", "plan");
         var parameters = new TensorCoreParams
         {
-            Attention = Parameters(query, key, value, output, logSumExp, problem, tile.BlockM, default),
+            Attention = attention,
             QueryAddress = (ulong)query.LoadEffectiveAddressAsPtr(),
             KeyAddress = (ulong)key.LoadEffectiveAddressAsPtr(),
             ValueAddress = (ulong)value.LoadEffectiveAddressAsPtr(),
         };
         launch(accelerator.DefaultStream,
-            new KernelConfig(new Index1D(parameters.Attention.QueryBlocks * problem.Shape.Batch * problem.Shape.QueryHeads),
-                new Index1D(tile.Threads), SharedMemoryConfig.RequestDynamic<ushort>(tile.Geometry.SharedBytes / 2)),
+            new KernelConfig(new Index1D(Groups(attention)), new Index1D(tile.Threads),
+                SharedMemoryConfig.RequestDynamic<ushort>(tile.Geometry.SharedBytes / 2)),
             parameters);
     }
 
-    /// <summary>The launch argument both kernel families share.</summary>
+    /// <summary>Merges the key splits in the workspace into the output, stored as <paramref name="type"/>.</summary>
+    private void Combine<T>(AttentionParams<T> parameters, ElementType type) where T : unmanaged
+    {
+        var entryPoint = CombineEntryPoint(typeof(T), StorageOf(type, accelerator.AcceleratorType).Codec);
+        var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, AttentionParams<T>>>(entryPoint);
+        long threads = SplitCombineKernel<float, Float32Codec>.Threads(parameters.SplitLogSumExp.Length / parameters.KeySplits, parameters.HeadDim);
+        int groupSize = Math.Min(256, maxThreads);
+        launch(accelerator.DefaultStream,
+            new KernelConfig(new Index1D((int)((threads + groupSize - 1) / groupSize)), new Index1D(groupSize)), parameters);
+    }
+
+    private static MethodInfo CombineEntryPoint(Type storage, Type codec) =>
+        CombineEntryPoints.GetOrAdd((storage, codec), static key =>
+            typeof(SplitCombineKernel<,>).MakeGenericType(key.Storage, key.Codec).GetMethod(nameof(SplitCombineKernel<float, Float32Codec>.Run))!);
+
+    private static int Groups<T>(AttentionParams<T> parameters) where T : unmanaged =>
+        parameters.KeySplits * parameters.QueryBlocks * parameters.BatchHeads;
+
+    /// <summary>The launch argument every forward kernel (and the combine) shares.</summary>
     private static AttentionParams<T> Parameters<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value,
-        ArrayView<T> output, ArrayView<float> logSumExp, AttentionProblem problem, int blockM, TileGeometry geometry)
+        ArrayView<T> output, ArrayView<float> logSumExp, AttentionProblem problem, AttentionShape launch, int blockM,
+        TileGeometry geometry, ArrayView<int> keyLengths, int keySplits, ArrayView<float> splitWorkspace)
         where T : unmanaged
     {
         var shape = problem.Shape;
+        bool packed = launch.QueryHeads != shape.QueryHeads;
+        long splitRows = (long)launch.Batch * launch.QueryHeads * launch.QueryLength * keySplits;
         return new AttentionParams<T>
         {
             Query = query,
@@ -113,41 +213,33 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             Value = value,
             Output = output,
             LogSumExp = logSumExp,
-            QueryStrides = Strides(shape.Layout, shape.QueryHeads, shape.QueryLength, shape.HeadDim),
+            // Packed decode rows are query heads HeadDim apart: the Bhsd strides of the launch shape.
+            QueryStrides = Strides(packed ? AttentionLayout.Bhsd : shape.Layout, launch.QueryHeads, launch.QueryLength, shape.HeadDim),
             KeyStrides = Strides(shape.Layout, shape.KeyValueHeads, shape.KeyLength, shape.HeadDim),
-            QueryHeads = shape.QueryHeads,
-            HeadsPerKeyValue = shape.QueryHeads / shape.KeyValueHeads,
-            QueryLength = shape.QueryLength,
+            QueryHeads = launch.QueryHeads,
+            HeadsPerKeyValue = launch.QueryHeads / launch.KeyValueHeads,
+            QueryLength = launch.QueryLength,
             KeyLength = shape.KeyLength,
+            HeadDim = shape.HeadDim,
+            BatchHeads = launch.Batch * launch.QueryHeads,
             ScaleLog2 = problem.Scale * MathF.Log2(MathF.E),
-            DiagonalLow = problem.DiagonalLow,
-            DiagonalHigh = problem.DiagonalHigh,
-            QueryBlocks = (shape.QueryLength + blockM - 1) / blockM,
+            // A packed row sees every key of its sequence (PacksQueryHeads): no band.
+            DiagonalLow = packed ? -AttentionProblem.Unbounded : problem.DiagonalLow,
+            DiagonalHigh = packed ? AttentionProblem.Unbounded : problem.DiagonalHigh,
+            QueryBlocks = (launch.QueryLength + blockM - 1) / blockM,
             Geometry = geometry,
+            KeyLengths = keyLengths,
+            KeySplits = keySplits,
+            SplitOutput = keySplits > 1 ? splitWorkspace.SubView(0, splitRows * shape.HeadDim) : default,
+            SplitLogSumExp = keySplits > 1 ? splitWorkspace.SubView(splitRows * shape.HeadDim, splitRows) : default,
         };
     }
 
-    /// <summary>The forced plan, or the planner's best candidate whose compiled kernel can run a group of its size.</summary>
-    private (Action<AcceleratorStream, KernelConfig, TensorCoreParams> Launch, TensorCorePlan Plan) SelectTensorCore(
-        AttentionShape shape, ElementType type, TensorCorePlan? forced)
-    {
-        foreach (var plan in forced is null ? TensorCorePlanner.Candidates(shape, device) : [forced])
-        {
-            if (plan.HeadDim != shape.HeadDim)
-                throw new ArgumentException($"Tile plan {plan.Describe()} is for head dim {plan.HeadDim}, not {shape.HeadDim}.", "plan");
-            var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(
-                TensorCoreEntryPoint(type, plan));
-            if (plan.Threads <= maxThreads)
-                return (launch, plan);
-            if (forced is not null)
-                throw new ArgumentException(
-                    $"Tile plan {plan.Describe()} needs {plan.Threads} threads a group; the compiled kernel allows {maxThreads}.", "plan");
-        }
-        throw new NotSupportedException($"No tensor-core tile for head dim {shape.HeadDim} can be launched on '{device.Name}'.");
-    }
-
     /// <summary>The tensor-core kernel specialised for an element type and a plan: scores and output as column-block trees, geometry as constants.</summary>
-    public static MethodInfo TensorCoreEntryPoint(ElementType type, TensorCorePlan plan)
+    public static MethodInfo TensorCoreEntryPoint(ElementType type, TensorCorePlan plan) =>
+        TensorCoreEntryPoints.GetOrAdd((type, plan), static key => BuildTensorCoreEntryPoint(key.Type, key.Plan));
+
+    private static MethodInfo BuildTensorCoreEntryPoint(ElementType type, TensorCorePlan plan)
     {
         var rowTiles = ConstantType(plan.RowTiles);
         var shape = typeof(TensorCoreShape<,,,>).MakeGenericType(
@@ -163,27 +255,18 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         ? typeof(ColumnBlock<>).MakeGenericType(rowTiles)
         : typeof(ColumnBlocks<,>).MakeGenericType(ColumnBlocksType(count / 2, rowTiles), ColumnBlocksType(count - count / 2, rowTiles));
 
-    /// <summary>
-    /// The forced plan, or the planner's best portable candidate whose compiled kernel can run a group of its size
-    /// (the register estimate is checked against what the compiler really used).
-    /// </summary>
-    private (Action<AcceleratorStream, KernelConfig, AttentionParams<T>> Launch, TilePlan Plan) Select<T>(
-        AttentionShape shape, Type codec, TilePlan? forced)
+    /// <summary>The portable kernel for <paramref name="tile"/>, checking that its compiled form can run a group of the tile's size.</summary>
+    private Action<AcceleratorStream, KernelConfig, AttentionParams<T>> LoadPortable<T>(Type codec, TilePlan tile)
         where T : unmanaged
     {
-        foreach (var plan in forced is null ? TilePlanner.Candidates(shape, device) : [forced])
-        {
-            if (plan.HeadDim != shape.HeadDim || !TilePlanner.Fits(plan, device))
-                throw new ArgumentException($"Tile plan {plan} does not fit head dim {shape.HeadDim} on '{device.Name}'.", nameof(forced));
-            var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, AttentionParams<T>>>(
-                EntryPoint(typeof(T), codec, plan, StaticSharedMemory));
-            if (plan.Threads <= maxThreads)
-                return (launch, plan);
-            if (forced is not null)
-                throw new ArgumentException(
-                    $"Tile plan {plan} needs {plan.Threads} threads a group; the compiled kernel allows {maxThreads}.", nameof(forced));
-        }
-        throw new NotSupportedException($"No attention tile for head dim {shape.HeadDim} can be launched on '{device.Name}'.");
+        if (!PortableTilePlanner.Fits(tile, device))
+            throw new ArgumentException($"Tile plan {tile.Describe()} does not fit device '{device.Name}'.", "plan");
+        var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, AttentionParams<T>>>(
+            EntryPoint(typeof(T), codec, tile, StaticSharedMemory));
+        if (tile.Threads > maxThreads)
+            throw new ArgumentException(
+                $"Tile plan {tile.Describe()} needs {tile.Threads} threads a group; the compiled kernel allows {maxThreads}.", "plan");
+        return launch;
     }
 
     /// <summary>
@@ -192,7 +275,11 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// size (<see cref="StaticSharedTiles{TFloat4s}"/> says why) with the geometry at run time (<see cref="RuntimeTileShape"/>
     /// says why).
     /// </summary>
-    public static MethodInfo EntryPoint(Type element, Type codec, TilePlan plan, bool staticShared)
+    public static MethodInfo EntryPoint(Type element, Type codec, TilePlan plan, bool staticShared) =>
+        PortableEntryPoints.GetOrAdd((element, codec, plan, staticShared),
+            static key => BuildEntryPoint(key.Element, key.Codec, key.Plan, key.StaticShared));
+
+    private static MethodInfo BuildEntryPoint(Type element, Type codec, TilePlan plan, bool staticShared)
     {
         var shared = staticShared
             ? typeof(StaticSharedTiles<>).MakeGenericType(ConstantType(plan.SharedFloat4s))

@@ -1,8 +1,13 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
 using TinyFlash.Attention;
 using TinyFlash.Engine;
+using TinyFlash.Kernels;
+using TinyFlash.Reference;
 using TinyFlash.Tiling;
 using Half = System.Half;
 
@@ -13,8 +18,11 @@ namespace TinyFlash;
 /// materialising the score matrix, with fp32 softmax statistics whatever the storage type.
 /// </summary>
 /// <remarks>
-/// An engine compiles each kernel variant once (the first call of a shape family pays the JIT) and keeps it.
-/// Calls on one engine are serialised; use one engine per thread for concurrency.
+/// An engine compiles each kernel variant once (the first call of a shape family pays the JIT; <see cref="Warmup"/>
+/// pays it ahead of time) and keeps it. Each call's configuration (tile, key splits) comes from the tuning cache if
+/// <see cref="Tune"/> recorded one for its shape bucket on this device, else from the planner; it is remembered per
+/// shape. Scratch memory for key splits is pooled and reused. Calls on one engine are serialised; use one engine per
+/// thread for concurrency.
 /// </remarks>
 /// <example>
 /// <code>
@@ -28,29 +36,37 @@ public sealed class FlashEngine : IDisposable
     private readonly Context? ownedContext;
     private readonly bool ownsAccelerator;
     private readonly KernelCache kernels;
+    private readonly WorkspacePool workspace;
+    private readonly FlashEngineOptions options;
+    private readonly Dictionary<PlanRequest, ExecutionPlan> plans = [];
+    private readonly Lazy<TuningCache> tuningCache;
     private readonly Lock gate = new();
     private bool disposed;
 
-    private FlashEngine(Accelerator accelerator, Context? ownedContext)
+    private FlashEngine(Accelerator accelerator, Context? ownedContext, FlashEngineOptions? options)
     {
+        this.options = options ?? FlashEngineOptions.Default;
+        ArgumentOutOfRangeException.ThrowIfNegative(this.options.WorkspaceLimitBytes, "options.WorkspaceLimitBytes");
         Accelerator = accelerator;
         this.ownedContext = ownedContext;
         ownsAccelerator = ownedContext is not null;
         Facts = AcceleratorCatalog.Facts(accelerator);
         kernels = new KernelCache(accelerator, Facts.MaxSharedMemoryPerGroup);
         Allocator = new DeviceAllocator(accelerator);
-        Forward = new ForwardAttention(accelerator, kernels, Facts);
+        workspace = new WorkspacePool(accelerator, Allocator, this.options.WorkspaceLimitBytes);
+        Forward = new ForwardAttention(accelerator, kernels, Facts, workspace);
+        tuningCache = new(() => new TuningCache(this.options.TuningCachePath ?? TuningCache.DefaultPath(), Warn));
     }
 
     /// <summary>Creates an engine on the best device of <paramref name="backend"/>, owning its accelerator.</summary>
     /// <exception cref="BackendNotAvailableException">No device of that backend is present; the message lists those that are.</exception>
-    public static FlashEngine Create(BackendKind backend = BackendKind.Auto)
+    public static FlashEngine Create(BackendKind backend = BackendKind.Auto, FlashEngineOptions? options = null)
     {
         var context = AcceleratorCatalog.CreateContext();
         try
         {
             var device = AcceleratorCatalog.Select(context, backend);
-            return new FlashEngine(AcceleratorCatalog.Create(context, device), context);
+            return new FlashEngine(AcceleratorCatalog.Create(context, device), context, options);
         }
         catch
         {
@@ -64,10 +80,10 @@ public sealed class FlashEngine : IDisposable
     /// <see cref="Context"/> must be built with <c>EnableAlgorithms()</c>; TinyFlash's kernels are tuned for
     /// <c>Optimize(OptimizationLevel.O2)</c> and <c>Math(MathMode.Fast)</c>.
     /// </summary>
-    public static FlashEngine Create(Accelerator accelerator)
+    public static FlashEngine Create(Accelerator accelerator, FlashEngineOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(accelerator);
-        return new FlashEngine(accelerator, ownedContext: null);
+        return new FlashEngine(accelerator, ownedContext: null, options);
     }
 
     /// <summary>Every accelerator ILGPU finds on this machine, with the limits the planner uses.</summary>
@@ -97,6 +113,20 @@ public sealed class FlashEngine : IDisposable
 
     /// <summary>Kernels compiled so far by this engine.</summary>
     internal int CompiledKernels => kernels.Count;
+
+    /// <summary>The engine's scratch memory for key splits and key lengths.</summary>
+    internal WorkspacePool Workspace => workspace;
+
+    /// <summary>The tuning cache file this engine reads and writes.</summary>
+    public string TuningCachePath => tuningCache.Value.FilePath;
+
+    /// <summary>The device's driver, as tuning-cache keys record it.</summary>
+    internal string DriverVersion => Accelerator switch
+    {
+        CudaAccelerator cuda => $"CUDA {cuda.DriverVersion}",
+        CLAccelerator cl => cl.PlatformVersion.ToString(),
+        _ => $"ILGPU {typeof(Accelerator).Assembly.GetName().Version}",
+    };
 
     /// <summary>
     /// Attention on host data in fp32: copies <paramref name="q"/>, <paramref name="k"/> and <paramref name="v"/>
@@ -132,13 +162,83 @@ public sealed class FlashEngine : IDisposable
         where T : unmanaged =>
         AttentionOnDevice(q, k, v, output, shape, options, logSumExp, plan: null);
 
-    /// <summary><see cref="Attention{T}"/> with a forced tile plan instead of the planner's, for tile measurements.</summary>
+    /// <summary><see cref="Attention{T}"/> with a forced configuration instead of the tuned or planned one, for measurements.</summary>
     internal void AttentionWithPlan<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
-        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, ForwardPlan plan)
+        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, ExecutionPlan plan)
         where T : unmanaged =>
         AttentionOnDevice(q, k, v, output, shape, options, logSumExp, plan);
 
-    /// <summary>Unloads the kernels and, if the engine created it, releases the accelerator.</summary>
+    /// <summary>
+    /// Times the configurations the planner deems legal for <paramref name="shape"/> on this device (tiles and key
+    /// splits) on random tensors, and records the fastest in the tuning cache under the shape's bucket (device,
+    /// driver, kernel version, storage type, head dim, mask kind, lengths rounded to powers of two). Later calls in
+    /// that bucket, in this process and later ones, use it. Takes a few seconds per bucket on a GPU.
+    /// </summary>
+    /// <param name="shape">The shape to tune for; its tensors are allocated for the run (compact shapes tune faster).</param>
+    /// <param name="options">Mask and scale, as for <see cref="Attention{T}"/>.</param>
+    /// <param name="type">Storage type.</param>
+    /// <param name="progress">Receives each candidate's time as it is measured.</param>
+    /// <exception cref="ArgumentException">The shape or options are invalid (the same rules as a call).</exception>
+    /// <exception cref="ObjectDisposedException">The engine is disposed.</exception>
+    /// <exception cref="DeviceOutOfMemoryException">The device cannot hold the tensors.</exception>
+    public TuningResult Tune(AttentionShape shape, AttentionOptions? options = null, ElementType type = ElementType.Float16,
+        IProgress<TuningProgress>? progress = null)
+    {
+        PlanRequest request;
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            RequireDefined(type);
+            request = Forward.Request(AttentionValidator.Validate(shape, options), type, aligned: true);
+        }
+        using var workload = AttentionWorkload.Create(this, shape, options ?? AttentionOptions.Default, type);
+        var result = RunTuning(request, plan => TimeMilliseconds(() => workload.Run(plan)), progress);
+        lock (gate)
+            plans[request] = ExecutionPlan.Parse(result.Plan, shape.HeadDim);
+        return result;
+    }
+
+    /// <summary>
+    /// Compiles, ahead of a first call, the kernels a call of <paramref name="shape"/> would run (JIT costs tens to
+    /// hundreds of milliseconds per kernel variant; see docs/tiling.md), and returns how long that took (zero when
+    /// they were compiled already).
+    /// </summary>
+    /// <exception cref="ArgumentException">The shape or options are invalid.</exception>
+    /// <exception cref="ObjectDisposedException">The engine is disposed.</exception>
+    public TimeSpan Warmup(AttentionShape shape, AttentionOptions? options = null, ElementType type = ElementType.Float16)
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            RequireDefined(type);
+            var request = Forward.Request(AttentionValidator.Validate(shape, options), type, aligned: true);
+            var watch = Stopwatch.StartNew();
+            Forward.Compile(type, request, ChoosePlan(request, timeCallersTensors: null));
+            return watch.Elapsed;
+        }
+    }
+
+    /// <summary>The planner's configuration for a call, ignoring the tuning cache (the baseline tuning is measured against).</summary>
+    internal ExecutionPlan DefaultPlanFor(AttentionShape shape, AttentionOptions? options, ElementType type)
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            return TilePlanner.Plan(Forward.Request(AttentionValidator.Validate(shape, options), type, aligned: true), Facts, this.options.WorkspaceLimitBytes);
+        }
+    }
+
+    /// <summary>The configuration a call of <paramref name="shape"/> in <paramref name="type"/> runs with (tuned or planned).</summary>
+    internal ExecutionPlan PlanFor(AttentionShape shape, AttentionOptions? options, ElementType type)
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            return ChoosePlan(Forward.Request(AttentionValidator.Validate(shape, options), type, aligned: true), timeCallersTensors: null);
+        }
+    }
+
+    /// <summary>Unloads the kernels, frees the workspace and, if the engine created it, releases the accelerator.</summary>
     public void Dispose()
     {
         lock (gate)
@@ -146,6 +246,7 @@ public sealed class FlashEngine : IDisposable
             if (disposed)
                 return;
             disposed = true;
+            workspace.Dispose();
             kernels.Dispose();
             if (ownsAccelerator)
                 Accelerator.Dispose();
@@ -171,7 +272,7 @@ public sealed class FlashEngine : IDisposable
                 buffers[0].View.CopyFromCPU(ref MemoryMarshal.GetReference(q), q.Length);
                 buffers[1].View.CopyFromCPU(ref MemoryMarshal.GetReference(k), k.Length);
                 buffers[2].View.CopyFromCPU(ref MemoryMarshal.GetReference(v), v.Length);
-                Launch<TElement>(buffers[0].View, buffers[1].View, buffers[2].View, buffers[3].View, default, problem, plan: null);
+                Launch<TElement>(buffers[0].View, buffers[1].View, buffers[2].View, buffers[3].View, default, problem, forced: null);
                 var result = new TElement[q.Length];
                 buffers[3].View.CopyToCPU(ref result[0], result.Length);
                 return result;
@@ -185,7 +286,7 @@ public sealed class FlashEngine : IDisposable
     }
 
     private void AttentionOnDevice<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
-        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, ForwardPlan? plan)
+        AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, ExecutionPlan? plan)
         where T : unmanaged
     {
         lock (gate)
@@ -212,15 +313,141 @@ public sealed class FlashEngine : IDisposable
         }
     }
 
-    /// <summary>Casts the views to their storage type and launches; <see cref="ForwardAttention.StorageOf"/> picks the codec.</summary>
+    /// <summary>
+    /// Chooses the configuration (the forced one, else the remembered, tuned or planned one) and launches with the
+    /// views cast to their storage type.
+    /// </summary>
     private void Launch<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
-        ArrayView<float> logSumExp, AttentionProblem problem, ForwardPlan? plan) where T : unmanaged
+        ArrayView<float> logSumExp, AttentionProblem problem, ExecutionPlan? forced) where T : unmanaged
     {
-        if (typeof(T) == typeof(float))
-            Forward.Run(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), logSumExp, ElementType.Float32, problem, plan);
+        var type = typeof(T) == typeof(float) ? ElementType.Float32 : typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16;
+        var request = Forward.Request(problem, type, ForwardAttention.Aligned(q, k, v, output));
+        void Run(ExecutionPlan plan)
+        {
+            if (type == ElementType.Float32)
+                Forward.Run(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), logSumExp, type, problem, request, plan);
+            else
+                Forward.Run(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp, type, problem, request, plan);
+        }
+        Run(forced ?? ChoosePlan(request, plan => TimeMilliseconds(() => Run(plan))));
+    }
+
+    /// <summary>
+    /// The configuration for <paramref name="request"/>: remembered from an earlier call, else the tuning cache's entry
+    /// for its bucket, else (with <see cref="FlashEngineOptions.TuneOnFirstUse"/>) tuned now on the caller's tensors
+    /// through <paramref name="timeCallersTensors"/>, else the planner's.
+    /// </summary>
+    private ExecutionPlan ChoosePlan(PlanRequest request, Func<ExecutionPlan, double>? timeCallersTensors)
+    {
+        if (plans.TryGetValue(request, out var chosen))
+            return chosen;
+        chosen = Tuned(request);
+        if (chosen is null && options.TuneOnFirstUse && timeCallersTensors is not null)
+            chosen = ExecutionPlan.Parse(RunTuning(request, timeCallersTensors, progress: null).Plan, request.Shape.HeadDim);
+        chosen ??= TilePlanner.Plan(request, Facts, options.WorkspaceLimitBytes);
+        plans[request] = chosen;
+        return chosen;
+    }
+
+    /// <summary>The tuning cache's configuration for the request's bucket, if there is one this call can run.</summary>
+    private ExecutionPlan? Tuned(PlanRequest request)
+    {
+        if (!options.UseTuningCache)
+            return null;
+        var key = KeyOf(request);
+        if (tuningCache.Value.Find(key) is not { } entry)
+            return null;
+        try
+        {
+            var plan = ExecutionPlan.Parse(entry.Plan, request.Shape.HeadDim);
+            bool fits = plan.Tile switch
+            {
+                TensorCorePlan tile => request.TensorCores && TensorCorePlanner.Fits(tile, Facts),
+                TilePlan tile => PortableTilePlanner.Fits(tile, Facts),
+                _ => false,
+            };
+            if (fits && TilePlanner.WorkspaceBytes(request.Shape, plan.KeySplits) <= options.WorkspaceLimitBytes)
+                return plan;
+            Warn($"TinyFlash: the tuned configuration '{entry.Plan}' for {key} does not fit this call; using the planner's.");
+        }
+        catch (FormatException e)
+        {
+            Warn($"TinyFlash: the tuning cache holds an unreadable configuration for {key} ({e.Message}); using the planner's.");
+        }
+        return null;
+    }
+
+    /// <summary>Times every candidate, records the fastest in the tuning cache and returns the result.</summary>
+    private TuningResult RunTuning(PlanRequest request, Func<ExecutionPlan, double> time, IProgress<TuningProgress>? progress)
+    {
+        var candidates = TilePlanner.Candidates(request, Facts, options.WorkspaceLimitBytes);
+        var timed = new List<TuningCandidate>();
+        foreach (var plan in candidates)
+        {
+            TuningCandidate candidate;
+            try
+            {
+                candidate = new TuningCandidate(plan.Describe(), time(plan), null);
+            }
+            catch (Exception e) when (e is ArgumentException or NotSupportedException or TinyFlashException)
+            {
+                candidate = new TuningCandidate(plan.Describe(), null, e.Message);
+            }
+            timed.Add(candidate);
+            progress?.Report(new TuningProgress(timed.Count, candidates.Count, candidate));
+        }
+        var best = timed.Where(c => c.Milliseconds is not null).MinBy(c => c.Milliseconds)
+                   ?? throw new TinyFlashException($"No configuration for {request.Shape} could run: {timed[0].Error}");
+        var key = KeyOf(request);
+        var result = new TuningResult(best.Plan, best.Milliseconds!.Value, timed[0].Plan,
+            timed[0].Milliseconds ?? double.NaN, timed, key.ToString());
+        try
+        {
+            tuningCache.Value.Store(key, result);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Warn($"TinyFlash: could not write the tuning cache '{tuningCache.Value.FilePath}' ({e.Message}); the result holds for this engine only.");
+        }
+        return result;
+    }
+
+    /// <summary>Median milliseconds of <paramref name="run"/> over 5 samples after a warm-up, each sample about 2 ms of calls.</summary>
+    private double TimeMilliseconds(Action run)
+    {
+        run();
+        Accelerator.Synchronize();
+        var probe = Stopwatch.StartNew();
+        run();
+        Accelerator.Synchronize();
+        int calls = Math.Clamp((int)(2.0 / Math.Max(probe.Elapsed.TotalMilliseconds, 1e-3)), 1, 200);
+        var samples = new double[5];
+        for (int i = 0; i < samples.Length; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            for (int c = 0; c < calls; c++)
+                run();
+            Accelerator.Synchronize();
+            samples[i] = watch.Elapsed.TotalMilliseconds / calls;
+        }
+        Array.Sort(samples);
+        return samples[samples.Length / 2];
+    }
+
+    private TuningKey KeyOf(PlanRequest request) => TuningKey.For(request, DeviceName, DriverVersion, KernelVersion.Current);
+
+    private void Warn(string message)
+    {
+        if (options.Warning is { } warning)
+            warning(message);
         else
-            Forward.Run(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), logSumExp,
-                typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16, problem, plan);
+            Trace.TraceWarning(message);
+    }
+
+    private static void RequireDefined(ElementType type)
+    {
+        if (!Enum.IsDefined(type))
+            throw new ArgumentOutOfRangeException(nameof(type), type, "type must be Float32, Float16 or BFloat16.");
     }
 
     private static void RequireSupportedElement<T>()

@@ -23,14 +23,21 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
     /// <exception cref="TinyFlashException">ILGPU could not compile the kernel for this accelerator.</exception>
     public (TLauncher Launcher, int MaxThreads) Load<TLauncher>(MethodInfo entryPoint) where TLauncher : Delegate
     {
+        var (launcher, maxThreads) = Load(entryPoint, typeof(TLauncher));
+        return ((TLauncher)launcher, maxThreads);
+    }
+
+    /// <summary><see cref="Load{TLauncher}"/> with the launcher's delegate type given at run time (for warm-up).</summary>
+    public (Delegate Launcher, int MaxThreads) Load(MethodInfo entryPoint, Type launcherType)
+    {
         lock (gate)
         {
             if (!kernels.TryGetValue(entryPoint, out var entry))
             {
-                entry = Compile<TLauncher>(entryPoint);
+                entry = Compile(entryPoint, launcherType);
                 kernels.Add(entryPoint, entry);
             }
-            return ((TLauncher)entry.Launcher, entry.MaxThreads);
+            return entry;
         }
     }
 
@@ -44,7 +51,7 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
         }
     }
 
-    private (Delegate, int) Compile<TLauncher>(MethodInfo entryPoint) where TLauncher : Delegate
+    private (Delegate, int) Compile(MethodInfo entryPoint, Type launcherType)
     {
         Kernel kernel;
         try
@@ -66,8 +73,12 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
                 CudaDriver.AllowDynamicSharedMemory(cuda.FunctionPtr, (int)sharedMemoryLimit);
             maxThreads = CudaDriver.MaxThreadsPerGroup(cuda.FunctionPtr);
         }
-        return (kernel.CreateLauncherDelegate<TLauncher>(), maxThreads);
+        var launcher = (Delegate)CreateLauncher.MakeGenericMethod(launcherType).Invoke(kernel, null)!;
+        return (launcher, maxThreads);
     }
+
+    private static readonly MethodInfo CreateLauncher =
+        typeof(Kernel).GetMethod(nameof(Kernel.CreateLauncherDelegate), Type.EmptyTypes)!;
 
     private static string Describe(MethodInfo method) =>
         method.DeclaringType is { } type ? $"{type.Name}.{method.Name}" : method.Name;

@@ -12,7 +12,8 @@ public static class AttentionVerifier
     /// <summary>
     /// The correctness matrix: every head dimension in every storage type, lengths that are not multiples of any
     /// tile (1, 7, 63, 65, 129, 200), queries fewer and more than keys, causal and window masks (left, right,
-    /// both, zero), fully masked rows, GQA and MQA, both layouts and batch &gt; 1.
+    /// both, zero), fully masked rows, GQA and MQA, both layouts and batch &gt; 1, and decode against caches of
+    /// different lengths (with the query heads packed as rows, and with key splits where the device's planner splits).
     /// </summary>
     public static IReadOnlyList<VerificationCase> StandardMatrix()
     {
@@ -50,6 +51,12 @@ public static class AttentionVerifier
         Add("batch > 1, Bshd", Shape(63, 65, 64, b: 3, hq: 2, hkv: 1));
         Add("batch > 1, Bhsd", Shape(65, 63, 128, b: 2, hq: 4, hkv: 2, layout: AttentionLayout.Bhsd), new AttentionOptions { Causal = true }, ElementType.Float16);
         Add("custom scale", Shape(65, 65), new AttentionOptions { Scale = 0.5f }, ElementType.BFloat16);
+        Add("decode, GQA 4:1, caches of different lengths", Shape(1, 1000, 128, b: 2, hq: 8, hkv: 2),
+            new AttentionOptions { Causal = true, CacheLengths = [1000, 333] }, ElementType.Float16);
+        Add("decode, 5 tokens, caches of different lengths, Bhsd", Shape(5, 300, 64, b: 2, hq: 4, hkv: 2, layout: AttentionLayout.Bhsd),
+            new AttentionOptions { Causal = true, CacheLengths = [300, 17] }, ElementType.BFloat16);
+        Add("an empty cache beside a full one", Shape(3, 50, 32, b: 2), new AttentionOptions { CacheLengths = [0, 50] });
+        Add("few queries, many keys (key splits on a GPU)", Shape(33, 1500, 64, hq: 2, hkv: 1), new AttentionOptions { WindowLeft = 900 }, ElementType.Float16);
         return cases;
     }
 
@@ -58,7 +65,7 @@ public static class AttentionVerifier
         Run(engine, verificationCase, plan: null, seed);
 
     /// <summary>Runs a case with a forced tile plan (or the planner's, for <c>null</c>).</summary>
-    internal static VerificationResult Run(FlashEngine engine, VerificationCase verificationCase, ForwardPlan? plan, int seed = 1)
+    internal static VerificationResult Run(FlashEngine engine, VerificationCase verificationCase, ExecutionPlan? plan, int seed = 1)
     {
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(verificationCase);

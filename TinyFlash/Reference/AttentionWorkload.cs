@@ -33,7 +33,7 @@ internal abstract class AttentionWorkload : IDisposable
     public abstract long DeviceBytes { get; }
 
     /// <summary>Launches one attention call (asynchronously on GPUs), with the planner's tile or a forced one.</summary>
-    public abstract void Run(ForwardPlan? plan = null);
+    public abstract void Run(ExecutionPlan? plan = null);
 
     /// <summary>Copies the output back, widened to float.</summary>
     public abstract float[] DownloadOutput();
@@ -85,7 +85,7 @@ internal abstract class AttentionWorkload : IDisposable
         public override long DeviceBytes =>
             q.LengthInBytes + k.LengthInBytes + v.LengthInBytes + output.LengthInBytes + logSumExp.LengthInBytes;
 
-        public override void Run(ForwardPlan? plan = null)
+        public override void Run(ExecutionPlan? plan = null)
         {
             if (plan is null)
                 engine.Attention<T>(q.View, k.View, v.View, output.View, Shape, Options, logSumExp.View);

@@ -48,10 +48,16 @@ public static class ReferenceAttention
         return result;
     }
 
-    /// <summary>Whether query <paramref name="i"/> may see key <paramref name="j"/>, as FlashAttention-2 documents it.</summary>
-    public static bool Visible(AttentionShape shape, AttentionOptions options, int i, int j)
+    /// <summary>
+    /// Whether query <paramref name="i"/> of sequence <paramref name="b"/> may see key <paramref name="j"/>, as
+    /// FlashAttention-2 documents it (<c>flash_attn_with_kvcache</c> for a sequence with its own cache length).
+    /// </summary>
+    public static bool Visible(AttentionShape shape, AttentionOptions options, int b, int i, int j)
     {
-        long diagonal = (long)i + shape.KeyLength - shape.QueryLength;
+        int keyLength = options.CacheLengths is { } lengths ? lengths[b] : shape.KeyLength;
+        if (j >= keyLength)
+            return false;
+        long diagonal = (long)i + keyLength - shape.QueryLength;
         if (options.Causal && j > diagonal)
             return false;
         if (options.WindowLeft >= 0 && j < diagonal - options.WindowLeft)
@@ -94,7 +100,7 @@ public static class ReferenceAttention
         double max = double.NegativeInfinity;
         for (int j = 0; j < shape.KeyLength; j++)
         {
-            if (!Visible(shape, options, i, j))
+            if (!Visible(shape, options, b, i, j))
             {
                 scores[j] = double.NegativeInfinity;
                 continue;

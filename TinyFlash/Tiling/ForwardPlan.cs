@@ -18,6 +18,21 @@ internal abstract record ForwardPlan
     /// <summary>Shared memory a group, in bytes.</summary>
     public abstract long SharedBytes { get; }
 
+    /// <summary>Registers a thread needs, estimated from <c>ptxas -v</c> on sm_90 (the planner's occupancy model).</summary>
+    public abstract int EstimatedRegisters { get; }
+
     /// <summary>A short description for records and logs, e.g. <c>portable 128x16</c> or <c>tensor-core 4x2x64</c>.</summary>
     public abstract string Describe();
+
+    /// <summary>Parses <see cref="Describe"/>'s text back into a plan for <paramref name="headDim"/>.</summary>
+    /// <exception cref="FormatException">The text names no kernel family or its sizes do not parse.</exception>
+    public static ForwardPlan ParseDescription(string text, int headDim)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.StartsWith("tensor-core ", StringComparison.Ordinal))
+            return TensorCorePlan.Parse(text["tensor-core ".Length..], headDim);
+        if (text.StartsWith("portable ", StringComparison.Ordinal))
+            return TilePlan.Parse(text["portable ".Length..], headDim);
+        throw new FormatException($"'{text}' is not a tile plan ('tensor-core WxRxN' or 'portable MxT').");
+    }
 }

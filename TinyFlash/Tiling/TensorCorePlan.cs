@@ -46,6 +46,13 @@ internal sealed record TensorCorePlan : ForwardPlan
     /// <inheritdoc/>
     public override long SharedBytes => Geometry.SharedBytes;
 
+    /// <summary>
+    /// Accumulators (S: BlockN/16 column blocks, O: HeadDim/16, 8 floats per block and row tile) plus about 72 for
+    /// fragments, statistics and addresses; fitted to <c>ptxas -v</c> on sm_90 (4x2x64 at d = 128: 255 with a small
+    /// spill; 8x1x32 at d = 256: 233; 8x2x64 at d = 96: 231).
+    /// </summary>
+    public override int EstimatedRegisters => Math.Min(255, 72 + 8 * RowTiles * (BlockN / 16 + HeadDim / 16));
+
     /// <inheritdoc/>
     public override string Describe() => $"tensor-core {Warps}x{RowTiles}x{BlockN}";
 
@@ -56,6 +63,13 @@ internal sealed record TensorCorePlan : ForwardPlan
         if (parts.Length != 3 || !int.TryParse(parts[0], out int warps) || !int.TryParse(parts[1], out int rowTiles)
             || !int.TryParse(parts[2], out int blockN))
             throw new FormatException($"'{text}' is not WARPSxROWTILESxBLOCKN (for example 4x2x64).");
-        return new TensorCorePlan(warps, rowTiles, blockN, headDim);
+        try
+        {
+            return new TensorCorePlan(warps, rowTiles, blockN, headDim);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new FormatException($"'{text}' is not a valid tensor-core tile: {e.Message}", e);
+        }
     }
 }

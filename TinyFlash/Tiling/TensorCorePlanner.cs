@@ -3,8 +3,10 @@ namespace TinyFlash.Tiling;
 /// <summary>
 /// Chooses the tile of the tensor-core kernel. Candidates per head-dimension class are ordered by measurement on the
 /// H100 (fp16, N = 4096, <c>docs/tiling.md</c> has the sweep): two 16-row tiles a warp wherever the output fits in
-/// registers (each K/V fragment then feeds two <c>mma</c>s), one beyond head dim 128. Those that fit the device's
-/// group limits are kept, and a candidate whose grid keeps every multiprocessor busy is preferred.
+/// registers (each K/V fragment then feeds two <c>mma</c>s), one beyond head dim 128; query lengths of 64 and less
+/// (decode) get the smallest block covering them first. Those that fit the device's group limits are kept. A grid
+/// too small for the device keeps the best tile and gets key splits (<see cref="TilePlanner"/>) rather than a smaller
+/// tile: one 16-row tile a warp ran at 0.65 of two on the H100.
 /// </summary>
 internal static class TensorCorePlanner
 {
@@ -20,10 +22,19 @@ internal static class TensorCorePlanner
             <= 128 => [(4, 2, 64), (8, 2, 32), (4, 1, 64)],
             _ => [(8, 1, 32), (4, 1, 32), (4, 1, 64)],
         };
-        return measured
+        // A few query rows a head (decode, or decode with a key/value head's query heads packed as rows): the
+        // smallest block that covers them, since the rest of a larger block would be padding.
+        int blockN = shape.HeadDim <= 128 ? 64 : 32;
+        (int Warps, int RowTiles, int BlockN)[] small = shape.QueryLength switch
+        {
+            <= 16 => [(1, 1, blockN), (1, 1, 2 * blockN)],
+            <= 32 => [(2, 1, blockN)],
+            <= 64 => [(4, 1, blockN)],
+            _ => [],
+        };
+        return small.Concat(measured)
             .Select(c => new TensorCorePlan(c.Warps, c.RowTiles, c.BlockN, shape.HeadDim))
             .Where(plan => Fits(plan, device))
-            .OrderByDescending(plan => Math.Min(Groups(plan, shape), device.Multiprocessors))
             .ToArray();
     }
 
@@ -32,7 +43,4 @@ internal static class TensorCorePlanner
         device.WarpSize == 32 &&
         plan.Threads <= device.MaxGroupSize &&
         plan.SharedBytes <= device.MaxSharedMemoryPerGroup;
-
-    private static long Groups(TensorCorePlan plan, AttentionShape shape) =>
-        (long)(shape.QueryLength + plan.BlockM - 1) / plan.BlockM * shape.Batch * shape.QueryHeads;
 }

@@ -47,7 +47,7 @@ internal sealed record TilePlan : ForwardPlan
     /// spills; 255 and a small spill with eight): scores, statistics, pipelined operands and addressing take about 90,
     /// each chunk about 19. CUDA launches also check the compiled kernel's real limit.
     /// </summary>
-    public int EstimatedRegisters => 90 + 19 * OutputChunks;
+    public override int EstimatedRegisters => 90 + 19 * OutputChunks;
 
     /// <summary>Shared memory of a group, in <see cref="Float4"/> units.</summary>
     public int SharedFloat4s => Geometry.SharedFloat4s;
@@ -57,4 +57,20 @@ internal sealed record TilePlan : ForwardPlan
 
     /// <inheritdoc/>
     public override string Describe() => $"portable {BlockM}x{ThreadsX}";
+
+    /// <summary>Parses <see cref="Describe"/>'s <c>BLOCKMxTHREADSX</c> part.</summary>
+    public static TilePlan Parse(string text, int headDim)
+    {
+        var parts = text.Split('x');
+        if (parts.Length != 2 || !int.TryParse(parts[0], out int blockM) || !int.TryParse(parts[1], out int threadsX))
+            throw new FormatException($"'{text}' is not BLOCKMxTHREADSX (for example 64x16).");
+        try
+        {
+            return new TilePlan(blockM, threadsX, headDim);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new FormatException($"'{text}' is not a valid portable tile: {e.Message}", e);
+        }
+    }
 }

@@ -3,92 +3,128 @@ using ILGPU.Runtime;
 namespace TinyFlash.Tiling;
 
 /// <summary>
-/// Chooses the tile geometry of the portable forward kernel from the shape and the device's limits. This is the one
-/// place tile sizes come from; kernels only read the plan. The cost model is written down in <c>docs/tiling.md</c>.
+/// The one place a forward call's configuration comes from: the tile (through <see cref="TensorCorePlanner"/> for the
+/// tensor-core kernel and <see cref="PortableTilePlanner"/> for the portable one) and the number of key splits. The
+/// cost model is written down in <c>docs/tiling.md</c>.
 /// </summary>
 /// <remarks>
-/// On GPUs every (BlockM, ThreadsX) candidate that respects the group limits (threads, shared memory, registers)
-/// is ranked, in this order, by: the multiprocessors its grid keeps busy (a grid smaller than the device leaves
-/// some idle whatever the tile); the threads it keeps resident on a multiprocessor, capped at 16 warps (enough to
-/// hide shared-memory and FMA latency in measurements on the H100); whether at least two groups share a
-/// multiprocessor (one group's loads and barriers overlap another's arithmetic; a lone group stalls at each
-/// barrier); BlockM up to 128 (each K/V tile serves more query rows; beyond 128 measurements showed no gain); and
-/// the number of groups per multiprocessor. The CPU accelerator runs one OS thread per simulated thread
-/// and synchronises groups with OS barriers, so it gets the smallest group that still covers a warp.
+/// Key splits follow FlashAttention-2's heuristic. A grid of G groups on a device with M multiprocessors, each
+/// holding R resident groups of the tile (shared memory, registers and threads decide R), runs in G/(M·R) waves;
+/// the last one is partly idle, so the useful fraction is waves / ⌈waves⌉. A grid that fills 80% of one wave
+/// already is not split (a split costs a combine pass and writes fp32 partials). Otherwise each split count s from 1
+/// to <see cref="MaxKeySplits"/> (and at most the key tiles a block visits) gives G·s groups; counts that do not
+/// change the tiles per split are skipped, and the smallest s whose efficiency is within 85% of the best wins. The
+/// workspace the partials need (rows·s·(d + 1) floats) must stay under the engine's bound. The CPU accelerator gains
+/// nothing from splits (its groups run one after another) and never gets them unless forced.
 /// </remarks>
 internal static class TilePlanner
 {
+    /// <summary>Most groups one query block's keys are split across.</summary>
+    public const int MaxKeySplits = 128;
+
     /// <summary>Shared memory the CUDA runtime reserves per resident group (sm_80 and later).</summary>
     private const int ReservedSharedMemoryPerGroup = 1024;
 
-    /// <summary>Threads per multiprocessor (16 warps) beyond which more residency stopped paying in measurements (H100).</summary>
-    private const int SaturatingThreads = 512;
+    /// <summary>The planner's choice: its best tile and the key splits for it.</summary>
+    /// <exception cref="NotSupportedException">No tile of the kernel family fits the device.</exception>
+    public static ExecutionPlan Plan(PlanRequest request, DeviceFacts device, long workspaceLimitBytes) =>
+        Candidates(request, device, workspaceLimitBytes)[0];
 
-    /// <summary>Query rows a tile beyond which a larger tile stopped paying in measurements (H100).</summary>
-    private const int ReuseSaturatingBlockM = 128;
-
-    /// <summary>Registers a CUDA thread can address; a kernel estimated above this would spill to local memory.</summary>
-    private const int MaxRegistersPerThread = 255;
-
-    /// <summary>Candidate (BlockM, ThreadsX) pairs for GPUs.</summary>
-    private static readonly (int BlockM, int ThreadsX)[] GpuCandidates =
-    [
-        (128, 16), (64, 16), (32, 16), (256, 8), (128, 8), (64, 8), (32, 8), (16, 8), (16, 4), (8, 4), (4, 4), (4, 2),
-    ];
-
-    /// <summary>The plan for a forward pass of <paramref name="shape"/> on <paramref name="device"/>.</summary>
-    /// <exception cref="NotSupportedException">No candidate fits the device's limits.</exception>
-    public static TilePlan PlanForward(AttentionShape shape, DeviceFacts device) =>
-        Candidates(shape, device).FirstOrDefault() ?? throw new NotSupportedException(
-            $"No attention tile for head dim {shape.HeadDim} fits device '{device.Name}' " +
-            $"({device.MaxGroupSize} threads and {device.MaxSharedMemoryPerGroup} bytes of shared memory a group).");
-
-    /// <summary>Every plan that fits <paramref name="device"/>, best first.</summary>
-    public static IEnumerable<TilePlan> Candidates(AttentionShape shape, DeviceFacts device)
+    /// <summary>
+    /// The configurations worth timing, the planner's choice first: the best few tiles, each with the planner's split
+    /// count for it, and for the best tile also no split and twice and half the splits. All fit the device.
+    /// </summary>
+    /// <exception cref="NotSupportedException">No tile of the kernel family fits the device.</exception>
+    public static IReadOnlyList<ExecutionPlan> Candidates(PlanRequest request, DeviceFacts device, long workspaceLimitBytes)
     {
-        if (device.Type == AcceleratorType.CPU)
+        var shape = request.Shape;
+        IReadOnlyList<ForwardPlan> tiles = request.TensorCores
+            ? TensorCorePlanner.Candidates(shape, device)
+            : PortableTilePlanner.Candidates(shape, device).ToArray();
+        if (tiles.Count == 0)
+            throw new NotSupportedException(
+                $"No {(request.TensorCores ? "tensor-core" : "portable")} tile for head dim {shape.HeadDim} fits device '{device.Name}'.");
+        var plans = new List<ExecutionPlan>();
+        void Add(ForwardPlan tile, int splits)
         {
-            int threads = Math.Min(device.MaxGroupSize, Math.Max(16, device.WarpSize));
-            int threadsX = threads >= 16 ? 4 : 2;
-            return [new TilePlan(4 * (threads / threadsX), threadsX, shape.HeadDim)];
+            splits = Math.Clamp(splits, 1, MaxUsefulSplits(tile, shape, workspaceLimitBytes));
+            var plan = new ExecutionPlan(tile, splits);
+            if (!plans.Contains(plan))
+                plans.Add(plan);
         }
-        return GpuCandidates
-            .Select(c => new TilePlan(c.BlockM, c.ThreadsX, shape.HeadDim))
-            .Where(plan => Fits(plan, device))
-            .OrderByDescending(plan => Math.Min(Groups(plan, shape), device.Multiprocessors))
-            .ThenByDescending(plan => ResidentThreads(plan, shape, device))
-            .ThenByDescending(plan => GroupsPerMultiprocessor(plan, device) >= 2)
-            .ThenByDescending(plan => Math.Min(plan.BlockM, ReuseSaturatingBlockM))
-            .ThenByDescending(plan => GroupsPerMultiprocessor(plan, device))
-            .ToArray();
+        for (int i = 0; i < Math.Min(3, tiles.Count); i++)
+        {
+            int splits = KeySplits(tiles[i], shape, device, workspaceLimitBytes);
+            Add(tiles[i], splits);
+            if (i == 0 && device.Type != AcceleratorType.CPU)
+            {
+                Add(tiles[i], 1);
+                Add(tiles[i], 2 * splits);
+                Add(tiles[i], splits / 2);
+            }
+        }
+        return plans;
     }
 
-    /// <summary>Whether <paramref name="plan"/> respects every per-group limit of <paramref name="device"/>.</summary>
-    public static bool Fits(TilePlan plan, DeviceFacts device) =>
-        plan.Threads <= device.MaxGroupSize &&
-        plan.SharedBytes <= device.MaxSharedMemoryPerGroup &&
-        (device.Type != AcceleratorType.Cuda ||
-         plan.EstimatedRegisters <= MaxRegistersPerThread &&
-         (long)plan.EstimatedRegisters * plan.Threads <= device.RegistersPerMultiprocessor);
-
-    /// <summary>Groups of <paramref name="plan"/> that fit on one multiprocessor at once.</summary>
-    public static int GroupsPerMultiprocessor(TilePlan plan, DeviceFacts device)
+    /// <summary>The planner's split count for <paramref name="tile"/> on <paramref name="shape"/> (see the remarks).</summary>
+    public static int KeySplits(ForwardPlan tile, AttentionShape shape, DeviceFacts device, long workspaceLimitBytes)
     {
-        long bySharedMemory = device.SharedMemoryPerMultiprocessor / (plan.SharedBytes + ReservedSharedMemoryPerGroup);
-        long byRegisters = device.RegistersPerMultiprocessor / ((long)plan.EstimatedRegisters * plan.Threads);
-        long byThreads = device.MaxThreadsPerMultiprocessor / plan.Threads;
+        if (device.Type == AcceleratorType.CPU)
+            return 1;
+        long groups = Groups(tile, shape);
+        long capacity = (long)device.Multiprocessors * ResidentGroups(tile, device);
+        if (groups >= 0.8 * capacity)
+            return 1;
+        int keyTiles = KeyTiles(tile, shape);
+        int maxSplits = MaxUsefulSplits(tile, shape, workspaceLimitBytes);
+        var efficiency = new double[maxSplits + 1];
+        double best = 0;
+        for (int s = 1; s <= maxSplits; s++)
+        {
+            if (s > 1 && CeilDiv(keyTiles, s) == CeilDiv(keyTiles, s - 1))
+                continue;
+            double waves = (double)groups * s / capacity;
+            efficiency[s] = waves / Math.Ceiling(waves);
+            best = Math.Max(best, efficiency[s]);
+        }
+        for (int s = 1; s <= maxSplits; s++)
+            if (efficiency[s] >= 0.85 * best)
+                return s;
+        return 1;
+    }
+
+    /// <summary>Groups of <paramref name="tile"/> that fit on one multiprocessor at once (shared memory, registers, threads).</summary>
+    public static int ResidentGroups(ForwardPlan tile, DeviceFacts device)
+    {
+        long bySharedMemory = device.SharedMemoryPerMultiprocessor / (tile.SharedBytes + ReservedSharedMemoryPerGroup);
+        long byRegisters = device.RegistersPerMultiprocessor / ((long)tile.EstimatedRegisters * tile.Threads);
+        long byThreads = device.MaxThreadsPerMultiprocessor / tile.Threads;
         return (int)Math.Max(1, Math.Min(bySharedMemory, Math.Min(byRegisters, byThreads)));
     }
 
-    /// <summary>Groups the grid of <paramref name="plan"/> has for <paramref name="shape"/>.</summary>
-    private static long Groups(TilePlan plan, AttentionShape shape) =>
-        (long)(shape.QueryLength + plan.BlockM - 1) / plan.BlockM * shape.Batch * shape.QueryHeads;
+    /// <summary>Bytes of workspace <paramref name="splits"/> key splits need: fp32 partial rows and their log-sum-exp.</summary>
+    public static long WorkspaceBytes(AttentionShape shape, int splits) =>
+        splits == 1 ? 0 : 4L * shape.Batch * shape.QueryHeads * shape.QueryLength * splits * (shape.HeadDim + 1);
 
-    /// <summary>Resident threads a busy multiprocessor gets, capped where more stopped helping, for this grid.</summary>
-    private static long ResidentThreads(TilePlan plan, AttentionShape shape, DeviceFacts device)
+    /// <summary>Splits beyond which a split would get no key tile, or the workspace would pass its bound.</summary>
+    private static int MaxUsefulSplits(ForwardPlan tile, AttentionShape shape, long workspaceLimitBytes)
     {
-        long resident = GroupsPerMultiprocessor(plan, device) * plan.Threads;
-        long available = Math.Max(plan.Threads, Groups(plan, shape) * plan.Threads / Math.Max(1, device.Multiprocessors));
-        return Math.Min(SaturatingThreads, Math.Min(resident, available));
+        long perSplit = WorkspaceBytes(shape, 2) / 2;
+        long byWorkspace = perSplit == 0 ? MaxKeySplits : workspaceLimitBytes / perSplit;
+        return (int)Math.Max(1, Math.Min(Math.Min(MaxKeySplits, KeyTiles(tile, shape)), byWorkspace));
     }
+
+    private static long Groups(ForwardPlan tile, AttentionShape shape) =>
+        (long)CeilDiv(shape.QueryLength, tile.BlockM) * shape.Batch * shape.QueryHeads;
+
+    private static int KeyTiles(ForwardPlan tile, AttentionShape shape) => CeilDiv(shape.KeyLength, BlockN(tile));
+
+    private static int BlockN(ForwardPlan tile) => tile switch
+    {
+        TensorCorePlan tensorCore => tensorCore.BlockN,
+        TilePlan portable => portable.BlockN,
+        _ => throw new ArgumentException($"Unknown tile kind {tile.GetType().Name}.", nameof(tile)),
+    };
+
+    private static int CeilDiv(int a, int b) => (a + b - 1) / b;
 }

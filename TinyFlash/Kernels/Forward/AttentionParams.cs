@@ -21,10 +21,32 @@ internal struct AttentionParams<T> where T : unmanaged
     /// <summary>Strides of the key and value tensors.</summary>
     public TensorStrides KeyStrides;
 
-    public int QueryHeads, HeadsPerKeyValue, QueryLength, KeyLength;
+    public int QueryHeads, HeadsPerKeyValue, QueryLength, KeyLength, HeadDim;
+
+    /// <summary>
+    /// Valid keys of each batch's sequence, [batch] (a key/value cache filled to different lengths): sequence b sees
+    /// keys [0, KeyLengths[b]) and its mask aligns to that length. Empty: every sequence has <see cref="KeyLength"/>.
+    /// </summary>
+    public ArrayView<int> KeyLengths;
+
+    /// <summary>
+    /// Groups each query block's visible key tiles are split across (flash-decoding); 1 for none. With more, a group
+    /// writes its rows normalised by its own sum to <see cref="SplitOutput"/> and their log-sum-exp to
+    /// <see cref="SplitLogSumExp"/> instead of the output, and <see cref="SplitCombineKernel{T, TCodec}"/> merges them.
+    /// </summary>
+    public int KeySplits;
+
+    /// <summary>Partial outputs, fp32, [batch·head][row][split][feature] (a row's splits are adjacent for the combine).</summary>
+    public ArrayView<float> SplitOutput;
+
+    /// <summary>Partial natural-log log-sum-exp, [batch·head][row][split]; −∞ for a split that saw no key of the row.</summary>
+    public ArrayView<float> SplitLogSumExp;
 
     /// <summary>Query blocks per (batch, head): ⌈QueryLength / BlockM⌉.</summary>
     public int QueryBlocks;
+
+    /// <summary>Batch · query heads of the launch (the grid has KeySplits · QueryBlocks · BatchHeads groups).</summary>
+    public int BatchHeads;
 
     /// <summary>The tile geometry, for kernels that take it at run time (<see cref="RuntimeTileShape"/>).</summary>
     public TileGeometry Geometry;

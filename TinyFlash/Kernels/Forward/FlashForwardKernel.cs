@@ -20,7 +20,8 @@ namespace TinyFlash.Kernels.Forward;
 ///   V  [BlockN][d]   Pᵀ [BlockN][BlockM]   O += P·V  [BlockM][d]         thread (ty, tx) holds rows 4ty..4ty+3 ×
 ///                                                                          features 4(tx + c·ThreadsX)..+3, c &lt; chunks
 /// </code>
-/// Per tile: load Kᵀ and V (zero past the last key), S = Qᵀ·Kᵀ from shared memory, mask only if the tile straddles
+/// With key splits (flash-decoding) a group visits one share of the block's tiles and writes fp32 partial rows with
+/// their log-sum-exp for <see cref="SplitCombineKernel{T, TCodec}"/>. Per tile: load Kᵀ and V (zero past the last key), S = Qᵀ·Kᵀ from shared memory, mask only if the tile straddles
 /// the mask edge, row maxima through shared memory (no warp shuffles, so any warp size and OpenCL work), online
 /// softmax in fp32 (O rescaled only where a row maximum moved), P through shared memory, O += P·V. Q is scaled by
 /// scale·log2(e) once on load so the exponential is <c>ex2</c>. Tiles the mask hides are never loaded. Rows share
@@ -63,7 +64,8 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
         LoadTransposed(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, p.QueryLength, g.BlockM,
             g.HeadDim, p.ScaleLog2, queryTile, g.RowPitch4, thread, g.Threads);
         ZeroFeaturePadding(valueTile, g, g.HeadDim / 4, thread);
-        var tiles = KeyTileRange.Of(rowStart, rowEnd, p.KeyLength, p.DiagonalLow, p.DiagonalHigh, g.BlockN);
+        var tiles = KeyTileRange.Of(rowStart, rowEnd, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, g.BlockN)
+            .Split(block.Split, p.KeySplits);
 
         TOutput output = default;
         Float4 rowMax = Float4.Broadcast(float.NegativeInfinity);
@@ -72,16 +74,16 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
         {
             int keyStart = tile * g.BlockN;
             Group.Barrier(); // the previous tile's readers are done with Kᵀ, V, Pᵀ and the partials
-            LoadTransposed(p.Key, block.KeyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, g.BlockN,
+            LoadTransposed(p.Key, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, g.BlockN,
                 g.HeadDim, 1f, keyTile, g.KeyPitch4, thread, g.Threads);
-            LoadRows(p.Value, block.KeyOrigin, p.KeyStrides.Row, keyStart, p.KeyLength, g.BlockN,
+            LoadRows(p.Value, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, g.BlockN,
                 g.HeadDim / 4, valueTile, g.ValuePitch4, thread, g.Threads);
             Group.Barrier();
 
             Tile4x4 scores = QueryKeyProduct(queryTile, keyTile, g, ty, tx);
             if (tiles.IsPartial(tile))
-                HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), p.DiagonalLow, p.DiagonalHigh,
-                    p.KeyLength - (keyStart + 4 * tx));
+                HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), block.DiagonalLow, block.DiagonalHigh,
+                    block.KeyLength - (keyStart + 4 * tx));
 
             partials[tx * g.RowPitch4 + ty] = scores.RowMax();
             Group.Barrier();
@@ -118,10 +120,19 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
             total = total.Add(partials[t * g.RowPitch4 + ty]);
 
         int row = rowStart + 4 * ty;
+        if (p.KeySplits > 1)
+        {
+            int splitRow = (block.BatchHead * p.QueryLength + row) * p.KeySplits + block.Split;
+            output.Store<float, Float32Codec>(p.SplitOutput, splitRow * g.HeadDim, p.KeySplits * g.HeadDim, rowEnd - row,
+                4 * tx, 4 * g.ThreadsX, g.HeadDim, Reciprocal(total));
+            if (tx == 0)
+                StoreLogSumExp(p.SplitLogSumExp, splitRow, p.KeySplits, rowEnd - row, rowMax, total);
+            return;
+        }
         output.Store<T, TCodec>(p.Output, block.QueryOrigin + row * p.QueryStrides.Row, p.QueryStrides.Row, rowEnd - row,
             4 * tx, 4 * g.ThreadsX, g.HeadDim, Reciprocal(total));
         if (tx == 0 && p.LogSumExp.Length > 0)
-            StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, rowEnd - row, rowMax, total);
+            StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, 1, rowEnd - row, rowMax, total);
     }
 
     /// <summary>
@@ -314,17 +325,20 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
         sum.Z > 0f ? 1f / sum.Z : 0f,
         sum.W > 0f ? 1f / sum.W : 0f);
 
-    /// <summary>Writes ln Σ exp(scores) = max·ln 2 + ln(sum) for the valid rows; −∞ where no key was visible.</summary>
+    /// <summary>
+    /// Writes ln Σ exp(scores) = max·ln 2 + ln(sum) for the valid rows, <paramref name="rowStride"/> apart; −∞ where
+    /// no key was visible.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreLogSumExp(ArrayView<float> logSumExp, int index, int rowsValid, Float4 max, Float4 sum)
+    private static void StoreLogSumExp(ArrayView<float> logSumExp, int index, int rowStride, int rowsValid, Float4 max, Float4 sum)
     {
         if (rowsValid > 0)
             logSumExp[index] = SoftmaxMath.LogSumExp(max.X, sum.X);
         if (rowsValid > 1)
-            logSumExp[index + 1] = SoftmaxMath.LogSumExp(max.Y, sum.Y);
+            logSumExp[index + rowStride] = SoftmaxMath.LogSumExp(max.Y, sum.Y);
         if (rowsValid > 2)
-            logSumExp[index + 2] = SoftmaxMath.LogSumExp(max.Z, sum.Z);
+            logSumExp[index + 2 * rowStride] = SoftmaxMath.LogSumExp(max.Z, sum.Z);
         if (rowsValid > 3)
-            logSumExp[index + 3] = SoftmaxMath.LogSumExp(max.W, sum.W);
+            logSumExp[index + 3 * rowStride] = SoftmaxMath.LogSumExp(max.W, sum.W);
     }
 }

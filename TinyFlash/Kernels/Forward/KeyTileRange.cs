@@ -40,6 +40,18 @@ internal readonly struct KeyTileRange
         return new KeyTileRange(first, last, firstWhole, lastWhole);
     }
 
+    /// <summary>
+    /// Share <paramref name="split"/> of <paramref name="splits"/> near-equal runs of this range's tiles (flash-decoding:
+    /// several groups cover one query block's keys); empty when the range has fewer tiles than splits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public KeyTileRange Split(int split, int splits)
+    {
+        int perSplit = (Last - First + splits) / splits;
+        int first = First + split * perSplit;
+        return new KeyTileRange(first, XMath.Min(Last, first + perSplit - 1), FirstWhole, LastWhole);
+    }
+
     /// <summary>Whether some score of <paramref name="tile"/> is hidden or past the last key.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool IsPartial(int tile) => tile < FirstWhole || tile > LastWhole;

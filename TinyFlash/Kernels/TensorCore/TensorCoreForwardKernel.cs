@@ -22,6 +22,9 @@ namespace TinyFlash.Kernels.TensorCore;
 ///            O += P·V      P repacked to 16 bits in registers as the A operand (C and A layouts coincide),
 ///                          per 16 keys × 16 features: ldmatrix.trans V (B), 2R mma
 /// epilogue   O / l (0 for rows that saw no key) → 16-bit pairs; log-sum-exp
+///
+/// With key splits (flash-decoding, for grids too small to fill the device) group (split, block) visits one share of
+/// the block's tiles and writes its rows in fp32 with their log-sum-exp; SplitCombineKernel merges the shares.
 /// </code>
 /// S and O live in <typeparamref name="TScores"/> and <typeparamref name="TOutput"/>, trees of 16-column blocks
 /// (<see cref="IColumnBlocks"/>), so every register index is a constant though ILGPU does not unroll. All PTX is in
@@ -49,12 +52,13 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         uint pitch = (uint)g.PitchBytes;
 
         var block = QueryBlock.OfGroup(p, g.BlockM);
-        var tiles = KeyTileRange.Of(block.RowStart, block.RowEnd, p.KeyLength, p.DiagonalLow, p.DiagonalHigh, g.BlockN);
+        var tiles = KeyTileRange.Of(block.RowStart, block.RowEnd, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, g.BlockN)
+            .Split(block.Split, p.KeySplits);
 
         LoadRows(shared, 0, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
             block.RowStart, p.QueryLength, g.BlockM, g, thread);
         if (tiles.First <= tiles.Last)
-            LoadKeysValues(parameters, g, shared, 0, block.KeyOrigin, tiles.First * g.BlockN, thread);
+            LoadKeysValues(parameters, g, shared, 0, block, tiles.First * g.BlockN, thread);
         CpAsync.Commit();
 
         // This lane's row address for each ldmatrix.x4 (the four 8×8 matrices, lanes 8m … 8m+7):
@@ -75,7 +79,7 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             Group.Barrier();
             int stage = (tile - tiles.First) & 1;
             if (tile < tiles.Last)
-                LoadKeysValues(parameters, g, shared, 1 - stage, block.KeyOrigin, (tile + 1) * g.BlockN, thread);
+                LoadKeysValues(parameters, g, shared, 1 - stage, block, (tile + 1) * g.BlockN, thread);
             CpAsync.Commit();
 
             // S = Q·Kᵀ, two 16-feature steps an iteration so that ptxas can overlap one step's loads with the
@@ -97,7 +101,7 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             if (tiles.IsPartial(tile))
             {
                 int column = keyStart + 2 * (lane & 3);
-                scores.Hide(column - (block.RowStart + warpRow + lane / 4), p.DiagonalLow, p.DiagonalHigh, p.KeyLength - column);
+                scores.Hide(column - (block.RowStart + warpRow + lane / 4), block.DiagonalLow, block.DiagonalHigh, block.KeyLength - column);
             }
 
             // Online softmax in base 2; a row that has seen no visible key keeps max −∞ and exponentiates against 0.
@@ -119,11 +123,20 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
 
         sums = sums.QuadSum();
         int row = block.RowStart + warpRow + lane / 4;
-        output.Store<TElement>(p.Output.Cast<uint>(), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
+        RowValues maxBase2 = max.FiniteOrZero().Multiply(p.ScaleLog2);
+        if (p.KeySplits > 1)
+        {
+            int splitRow = (block.BatchHead * p.QueryLength + row) * p.KeySplits + block.Split;
+            output.Store(new FloatPairs(p.SplitOutput), splitRow * g.HeadDim + 2 * (lane & 3), p.KeySplits * g.HeadDim,
+                p.QueryLength - row, sums.Reciprocal());
+            if ((lane & 3) == 0)
+                StoreLogSumExp(p.SplitLogSumExp, splitRow, p.KeySplits, p.QueryLength - row, maxBase2, sums, g.RowTiles);
+            return;
+        }
+        output.Store(new PackedPairs<TElement>(p.Output.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
             p.QueryStrides.Row, p.QueryLength - row, sums.Reciprocal());
         if ((lane & 3) == 0 && p.LogSumExp.Length > 0)
-            StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, p.QueryLength - row,
-                max.FiniteOrZero().Multiply(p.ScaleLog2), sums, g.RowTiles);
+            StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, 1, p.QueryLength - row, maxBase2, sums, g.RowTiles);
     }
 
     /// <summary>S += Q·Kᵀ over one 16-feature step: the warp's Q fragments, then K block by block.</summary>
@@ -158,27 +171,30 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
     /// <summary>Starts the copies of the key and value tile from <paramref name="keyStart"/> into pipeline stage <paramref name="stage"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void LoadKeysValues(in TensorCoreParams parameters, TensorCoreGeometry g, SharedBlock shared,
-        int stage, int keyOrigin, int keyStart, int thread)
+        int stage, in QueryBlock block, int keyStart, int thread)
     {
         AttentionParams<ushort> p = parameters.Attention;
-        LoadRows(shared, (uint)g.KeyOffset(stage), p.Key, parameters.KeyAddress, keyOrigin, p.KeyStrides.Row,
-            keyStart, p.KeyLength, g.BlockN, g, thread);
-        LoadRows(shared, (uint)g.ValueOffset(stage), p.Value, parameters.ValueAddress, keyOrigin, p.KeyStrides.Row,
-            keyStart, p.KeyLength, g.BlockN, g, thread);
+        LoadRows(shared, (uint)g.KeyOffset(stage), p.Key, parameters.KeyAddress, block.KeyOrigin, p.KeyStrides.Row,
+            keyStart, block.KeyLength, g.BlockN, g, thread);
+        LoadRows(shared, (uint)g.ValueOffset(stage), p.Value, parameters.ValueAddress, block.KeyOrigin, p.KeyStrides.Row,
+            keyStart, block.KeyLength, g.BlockN, g, thread);
     }
 
-    /// <summary>Writes the log-sum-exp of this lane's valid rows (g, g + 8, and g + 16, g + 24 with two row tiles).</summary>
+    /// <summary>
+    /// Writes the log-sum-exp of this lane's valid rows (g, g + 8, and g + 16, g + 24 with two row tiles), row r at
+    /// <paramref name="index"/> + r·<paramref name="rowStride"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreLogSumExp(ArrayView<float> logSumExp, int index, int rowsLeft, RowValues maxBase2,
+    private static void StoreLogSumExp(ArrayView<float> logSumExp, int index, int rowStride, int rowsLeft, RowValues maxBase2,
         RowValues sums, int rowTiles)
     {
         if (rowsLeft > 0)
             logSumExp[index] = SoftmaxMath.LogSumExp(maxBase2.R0, sums.R0);
         if (rowsLeft > 8)
-            logSumExp[index + 8] = SoftmaxMath.LogSumExp(maxBase2.R1, sums.R1);
+            logSumExp[index + 8 * rowStride] = SoftmaxMath.LogSumExp(maxBase2.R1, sums.R1);
         if (rowTiles == 2 && rowsLeft > 16)
-            logSumExp[index + 16] = SoftmaxMath.LogSumExp(maxBase2.R2, sums.R2);
+            logSumExp[index + 16 * rowStride] = SoftmaxMath.LogSumExp(maxBase2.R2, sums.R2);
         if (rowTiles == 2 && rowsLeft > 24)
-            logSumExp[index + 24] = SoftmaxMath.LogSumExp(maxBase2.R3, sums.R3);
+            logSumExp[index + 24 * rowStride] = SoftmaxMath.LogSumExp(maxBase2.R3, sums.R3);
     }
 }

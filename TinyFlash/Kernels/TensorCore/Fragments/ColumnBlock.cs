@@ -85,11 +85,11 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void Store<TElement>(ArrayView<uint> pairs, int index, int rowStride, int rowsLeft, RowValues factors)
-        where TElement : struct, ITensorElement
+    public readonly void Store<TSink>(TSink sink, int index, int rowStride, int rowsLeft, RowValues factors)
+        where TSink : struct, IPairSink
     {
-        First.Store<TElement>(pairs, index, rowStride, rowsLeft > 0, rowsLeft > 8, factors.R0, factors.R1);
+        First.Store(sink, index, rowStride, rowsLeft > 0, rowsLeft > 8, factors.R0, factors.R1);
         if (Two)
-            Second.Store<TElement>(pairs, index + 16 * rowStride, rowStride, rowsLeft > 16, rowsLeft > 24, factors.R2, factors.R3);
+            Second.Store(sink, index + 16 * rowStride, rowStride, rowsLeft > 16, rowsLeft > 24, factors.R2, factors.R3);
     }
 }

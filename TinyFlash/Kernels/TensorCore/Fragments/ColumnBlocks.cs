@@ -73,10 +73,10 @@ internal struct ColumnBlocks<TFirst, TSecond> : IColumnBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void Store<TElement>(ArrayView<uint> pairs, int index, int rowStride, int rowsLeft, RowValues factors)
-        where TElement : struct, ITensorElement
+    public readonly void Store<TSink>(TSink sink, int index, int rowStride, int rowsLeft, RowValues factors)
+        where TSink : struct, IPairSink
     {
-        First.Store<TElement>(pairs, index, rowStride, rowsLeft, factors);
-        Second.Store<TElement>(pairs, index + 16 * FirstCount, rowStride, rowsLeft, factors);
+        First.Store(sink, index, rowStride, rowsLeft, factors);
+        Second.Store(sink, index + 16 * FirstCount, rowStride, rowsLeft, factors);
     }
 }

@@ -44,9 +44,10 @@ internal interface IColumnBlocks
     void Hide(int diagonal, int low, int high, int keysLeft);
 
     /// <summary>
-    /// Writes the valid rows times their factors as 16-bit pairs: <paramref name="index"/> is the element index of
-    /// this lane's (g, 2t) in block 0; <paramref name="rowsLeft"/> counts the rows that exist from row g on.
+    /// Writes the valid rows times their factors, two columns at a time, to <paramref name="sink"/>: <paramref name="index"/>
+    /// is the element index of this lane's (g, 2t) in block 0; <paramref name="rowsLeft"/> counts the rows that exist
+    /// from row g on.
     /// </summary>
-    void Store<TElement>(ArrayView<uint> pairs, int index, int rowStride, int rowsLeft, RowValues factors)
-        where TElement : struct, ITensorElement;
+    void Store<TSink>(TSink sink, int index, int rowStride, int rowsLeft, RowValues factors)
+        where TSink : struct, IPairSink;
 }

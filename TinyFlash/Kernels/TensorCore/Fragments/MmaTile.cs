@@ -89,25 +89,24 @@ internal struct MmaTile
         keyExists & diagonal >= low & diagonal <= high;
 
     /// <summary>
-    /// Writes rows g (if <paramref name="top"/>) and g + 8 (if <paramref name="bottom"/>) times their factors, as
-    /// packed pairs: <paramref name="index"/> is the element index of (g, 2t), even, in a tensor viewed as pairs.
+    /// Writes rows g (if <paramref name="top"/>) and g + 8 (if <paramref name="bottom"/>) times their factors, a pair
+    /// of columns at a time: <paramref name="index"/> is the element index of (g, 2t), even.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void Store<TElement>(ArrayView<uint> pairs, int index, int rowStride, bool top, bool bottom,
+    public readonly void Store<TSink>(TSink sink, int index, int rowStride, bool top, bool bottom,
         float topFactor, float bottomFactor)
-        where TElement : struct, ITensorElement
+        where TSink : struct, IPairSink
     {
-        var e = default(TElement);
         if (top)
         {
-            pairs[index / 2] = e.Pack(C0 * topFactor, C1 * topFactor);
-            pairs[index / 2 + 4] = e.Pack(C4 * topFactor, C5 * topFactor);
+            sink.Write(index, C0 * topFactor, C1 * topFactor);
+            sink.Write(index + 8, C4 * topFactor, C5 * topFactor);
         }
         if (bottom)
         {
-            int below = (index + 8 * rowStride) / 2;
-            pairs[below] = e.Pack(C2 * bottomFactor, C3 * bottomFactor);
-            pairs[below + 4] = e.Pack(C6 * bottomFactor, C7 * bottomFactor);
+            int below = index + 8 * rowStride;
+            sink.Write(below, C2 * bottomFactor, C3 * bottomFactor);
+            sink.Write(below + 8, C6 * bottomFactor, C7 * bottomFactor);
         }
     }
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Issue 4 on the GPU machine (planner, key splits, decode, tuner, compile cost), in phases; every result under $OUT
+# in at most eight files (the device tool brings back eight):
+#   verify   ptxas -v on the PTX files in .gpu/, then `verify` on CUDA (the matrix includes decode and key-split cases)
+#   decode   TinyFlash decode (Hq=32, Hkv=8, d=128, fp16; B 1 and 8; Sk 4096 and 32768; implicit and explicit cache
+#            lengths) and PyTorch's flash and cuDNN backends on the same grid, into one file
+#   small    B=1, H=8, N=2048, d=128, fp16 (too few groups to fill 132 multiprocessors without splits): planner and
+#            tuned, causal and not, beside PyTorch
+#   tuned    `sweep --tuned`: tuned against planner on the fp16 grid (d 64 and 128, N 1024, 4096, 16384, both masks)
+#   jit      compile cost per kernel variant, cold and warm
+set -u
+out=${OUT:-out}; mkdir -p "$out"
+export DOTNET_BUNDLE_EXTRACT_BASE_DIR=$(mktemp -d)
+export TINYFLASH_CACHE_DIR=$(mktemp -d)
+bench=.gpu/TinyFlash.Bench
+torch=TinyFlash.Bench/baselines/torch_sdpa.py
+log="$out/log.txt"
+for phase in "$@"; do
+  echo "=== $phase $(date -u +%FT%TZ)" >> "$log"
+  case $phase in
+  verify)
+    for ptx in .gpu/*.ptx; do
+      echo "== $ptx"; ptxas -arch=sm_90 -v "$ptx" -o /dev/null 2>&1 | grep -E "registers|spill|error" | head -4
+    done > "$out/ptxas.txt" 2>&1
+    $bench verify --backend cuda > "$out/verify-cuda.txt" 2>&1; echo "verify rc=$?" >> "$out/verify-cuda.txt"
+    ;;
+  decode)
+    $bench decode --backend cuda --out "$out/decode.jsonl" >> "$log" 2>&1
+    $bench decode --backend cuda --cache-lengths full --out "$out/decode.jsonl" >> "$log" 2>&1
+    python3 $torch --decode --backends flash cudnn --out "$out/decode.jsonl" >> "$log" 2>&1
+    ;;
+  small)
+    $bench sweep --backend cuda --tuned --dtypes float16 --head-dims 128 --seqs 2048 --tokens 2048 --width 1024 \
+      --out "$out/small.jsonl" >> "$log" 2>&1
+    for c in "" --causal; do
+      python3 $torch --dtype float16 --head-dim 128 --seq 2048 --batch 1 --heads 8 $c --backends flash cudnn \
+        --out "$out/small.jsonl" >> "$log" 2>&1
+    done
+    ;;
+  tuned)
+    $bench sweep --backend cuda --tuned --dtypes float16 --head-dims 64 128 --seqs 1024 4096 16384 \
+      --out "$out/tuned.jsonl" >> "$log" 2>&1
+    cp "$TINYFLASH_CACHE_DIR/tuning.json" "$out/tuning.json"
+    ;;
+  jit)
+    $bench jit --backend cuda --out "$out/jit.jsonl" >> "$log" 2>&1
+    ;;
+  esac
+done
+echo "=== done $(date -u +%FT%TZ)" >> "$log"

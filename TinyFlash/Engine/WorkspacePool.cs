@@ -1,0 +1,69 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace TinyFlash.Engine;
+
+/// <summary>
+/// The engine's scratch memory on the device: the fp32 partial outputs and log-sum-exp of key splits, and the
+/// per-sequence key lengths of a call. Each buffer grows to the largest request seen (at least doubling, so growth
+/// is rare) and is reused by every later call, so that a steady stream of calls allocates nothing. The float buffer
+/// never exceeds <see cref="LimitBytes"/> (the planner keeps split counts under it). Calls on an engine are
+/// serialised and run in order on its stream, so one buffer serves them all. Freed with the engine.
+/// </summary>
+internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator allocator, long limitBytes) : IDisposable
+{
+    private DeviceBuffer<float>? floats;
+    private DeviceBuffer<int>? ints;
+
+    /// <summary>Most bytes the float workspace may take.</summary>
+    public long LimitBytes { get; } = limitBytes;
+
+    /// <summary>Device allocations the pool has made so far (a steady workload stops adding to it).</summary>
+    public int Allocations { get; private set; }
+
+    /// <summary>Bytes the pool holds now.</summary>
+    public long HeldBytes => (floats?.View.LengthInBytes ?? 0) + (ints?.View.LengthInBytes ?? 0);
+
+    /// <summary>A view of <paramref name="count"/> floats, valid until the next call that rents from the pool.</summary>
+    /// <exception cref="InvalidOperationException">The request exceeds <see cref="LimitBytes"/> (a planner bug).</exception>
+    public ArrayView<float> Floats(long count)
+    {
+        if (4 * count > LimitBytes)
+            throw new InvalidOperationException($"A workspace of {4 * count} bytes exceeds the engine's bound of {LimitBytes} bytes.");
+        floats = Grow(floats, count, LimitBytes / 4, "split workspace");
+        return floats.View.SubView(0, count);
+    }
+
+    /// <summary>The key lengths copied to the device, as a view of exactly their count.</summary>
+    public ArrayView<int> KeyLengths(IReadOnlyList<int> lengths)
+    {
+        ints = Grow(ints, lengths.Count, long.MaxValue, "key lengths");
+        var view = ints.View.SubView(0, lengths.Count);
+        view.CopyFromCPU(lengths as int[] ?? [.. lengths]);
+        return view;
+    }
+
+    /// <summary>Frees both buffers.</summary>
+    public void Dispose()
+    {
+        floats?.Dispose();
+        ints?.Dispose();
+        floats = null;
+        ints = null;
+    }
+
+    private DeviceBuffer<T> Grow<T>(DeviceBuffer<T>? current, long count, long maxCount, string name) where T : unmanaged
+    {
+        if (current is not null && current.View.Length >= count)
+            return current;
+        long size = Math.Min(maxCount, Math.Max(count, 2 * (current?.View.Length ?? 0)));
+        if (current is not null)
+        {
+            accelerator.Synchronize(); // earlier launches on the stream may still read the old buffer
+            current.Dispose();
+        }
+        var grown = allocator.Allocate<T>(Math.Max(1, size), name);
+        Allocations++;
+        return grown;
+    }
+}
