@@ -1,6 +1,7 @@
 using System.CommandLine;
 using TinyFlash.Bench.Measurement;
 using TinyFlash.Reference;
+using TinyFlash.Tiling;
 
 namespace TinyFlash.Bench.Cli;
 
@@ -24,9 +25,10 @@ internal static class DecodeCommand
         var batches = new Option<int[]>("--batches") { DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true, Description = "Batch sizes." };
         var keys = new Option<int[]>("--keys") { DefaultValueFactory = _ => [4096, 32768], AllowMultipleArgumentsPerToken = true, Description = "Cache lengths." };
         var lengths = new Option<string>("--cache-lengths") { DefaultValueFactory = _ => "none", Description = "none (every sequence fills the cache) or full (the same, passed as per-sequence lengths)." };
+        var tuned = new Option<bool>("--tuned") { Description = "Tune each shape first, then time the planner's choice (impl tinyflash) and the tuned one (impl tinyflash-tuned)." };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("decode", "Time decode (few queries against a key/value cache) over batch sizes and cache lengths, with bandwidth.")
-            { backend, type, headDim, heads, kvHeads, queries, batches, keys, lengths, output };
+            { backend, type, headDim, heads, kvHeads, queries, batches, keys, lengths, tuned, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -40,20 +42,33 @@ internal static class DecodeCommand
             {
                 var shape = new AttentionShape(batch, parse.GetValue(heads), parse.GetValue(kvHeads), parse.GetValue(queries), sk, d, AttentionLayout.Bhsd);
                 var options = new AttentionOptions { Causal = true, CacheLengths = explicitLengths ? Enumerable.Repeat(sk, batch).ToArray() : null };
-                string plan = engine.PlanFor(shape, options, dtype).Describe() + (explicitLengths ? ", cache lengths" : "");
+                var runs = new List<(string Impl, ExecutionPlan Plan)>();
+                if (parse.GetValue(tuned))
+                {
+                    var result = engine.Tune(shape, options, dtype);
+                    Console.WriteLine($"tuned B={batch} Sk={sk}: " + string.Join(", ", result.Candidates.Select(c => $"{c.Plan} {c.Milliseconds * 1000:F1} us")));
+                    runs.Add(("tinyflash", engine.DefaultPlanFor(shape, options, dtype)));
+                    runs.Add(("tinyflash-tuned", ExecutionPlan.Parse(result.Plan, d)));
+                }
+                else
+                    runs.Add(("tinyflash", engine.PlanFor(shape, options, dtype)));
                 using var workload = AttentionWorkload.Create(engine, shape, options, dtype);
-                var timing = Timing.Measure(() => workload.Run(), () => engine.Accelerator.Synchronize(), minSamples: 20, minSeconds: 0.5);
-                var check = SampledCheck.Run(workload, workload.DownloadOutput(), rows: 8);
-                double bytes = 2.0 * batch * shape.KeyValueHeads * sk * d * elementSize;
-                double tbps = bytes / (timing.MedianMs * 1e-3) / 1e12;
-                double tflops = AttentionFlops.Count(shape, options) / (timing.MedianMs * 1e-3) / 1e12;
-                bool passed = check.Error <= check.Bound;
-                failures += passed ? 0 : 1;
-                new RunRecord("tinyflash", engine.DeviceName, RunRecord.DtypeName(dtype), d, true, batch, shape.QueryHeads,
-                    shape.KeyValueHeads, shape.QueryLength, sk, -1, -1, "bhsd", timing.MedianMs, tflops, check.Error,
-                    DateTime.UtcNow.ToString("yyyy-MM-dd"), plan, tbps).AppendTo(parse.GetValue(output)!);
-                Console.WriteLine($"B={batch,-3} Hq={shape.QueryHeads} Hkv={shape.KeyValueHeads} Sq={shape.QueryLength} Sk={sk,-7} {plan,-45} " +
-                                  $"{timing.MedianMs * 1000,9:F1} us {tbps,6:F2} TB/s  err {check.Error:E2} {(passed ? "" : "FAIL")}");
+                foreach (var (impl, plan) in runs)
+                {
+                    string described = plan.Describe() + (explicitLengths ? ", cache lengths" : "");
+                    var timing = Timing.Measure(() => workload.Run(plan), () => engine.Accelerator.Synchronize(), minSamples: 20, minSeconds: 0.5);
+                    var check = SampledCheck.Run(workload, workload.DownloadOutput(), rows: 8);
+                    double bytes = 2.0 * batch * shape.KeyValueHeads * sk * d * elementSize;
+                    double tbps = bytes / (timing.MedianMs * 1e-3) / 1e12;
+                    double tflops = AttentionFlops.Count(shape, options) / (timing.MedianMs * 1e-3) / 1e12;
+                    bool passed = check.Error <= check.Bound;
+                    failures += passed ? 0 : 1;
+                    new RunRecord(impl, engine.DeviceName, RunRecord.DtypeName(dtype), d, true, batch, shape.QueryHeads,
+                        shape.KeyValueHeads, shape.QueryLength, sk, -1, -1, "bhsd", timing.MedianMs, tflops, check.Error,
+                        DateTime.UtcNow.ToString("yyyy-MM-dd"), described, tbps).AppendTo(parse.GetValue(output)!);
+                    Console.WriteLine($"{impl,-16}B={batch,-3} Hq={shape.QueryHeads} Hkv={shape.KeyValueHeads} Sq={shape.QueryLength} Sk={sk,-7} {described,-45} " +
+                                      $"{timing.MedianMs * 1000,9:F1} us {tbps,6:F2} TB/s  err {check.Error:E2} {(passed ? "" : "FAIL")}");
+                }
             }
             return failures == 0 ? 0 : 1;
         });

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace TinyFlash.Bench.Cli;
 
 /// <summary>
-/// <c>jit</c>: what the first call of a shape family costs. For each configuration, the time <see cref="FlashEngine.Warmup"/>
+/// <c>jit</c>: what the first call of a shape family costs. For each configuration, the time <see cref="FlashEngine.Warmup(AttentionShape, AttentionOptions?, ElementType)"/>
 /// takes to compile its kernels (the first in a fresh engine and process is cold: ILGPU's context, the PTX backend and
 /// the driver warm up too), then again (already compiled: the engine's cache), one JSON line each.
 /// </summary>

@@ -46,7 +46,7 @@ internal sealed class ProblemOptions
         Causal = parse.GetValue(Causal),
         WindowLeft = parse.GetValue(WindowLeft),
         WindowRight = parse.GetValue(WindowRight),
-        CacheLengths = parse.GetValue(CacheLengths),
+        CacheLengths = parse.GetValue(CacheLengths) is { Length: > 0 } lengths ? lengths : null,
     };
 
     /// <summary>The forced plan: a tensor-core tile, or a portable one if both of its options are given.</summary>

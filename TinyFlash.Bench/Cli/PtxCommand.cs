@@ -31,6 +31,7 @@ internal static partial class PtxCommand
             if (parse.GetValue(output) is string path)
                 File.WriteAllText(path, ptx);
             Console.WriteLine($"Forward kernel, {parse.GetValue(type)}, {plan.Describe()} (head dim {plan.HeadDim}): {ptx.Split('\n').Length} lines of PTX");
+            Console.WriteLine($"  ILGPU compile {generator.LastCompile.TotalMilliseconds:F0} ms, inline-operand pass {generator.LastRewrite.TotalMilliseconds:F0} ms");
             foreach (var (name, pattern) in new[]
                      {
                          ("local-memory accesses", @"\b(ld|st)\.local"),

@@ -2,11 +2,12 @@
 # Issue 4 on the GPU machine (planner, key splits, decode, tuner, compile cost), in phases; every result under $OUT
 # in at most eight files (the device tool brings back eight):
 #   verify   ptxas -v on the PTX files in .gpu/, then `verify` on CUDA (the matrix includes decode and key-split cases)
-#   decode   TinyFlash decode (Hq=32, Hkv=8, d=128, fp16; B 1 and 8; Sk 4096 and 32768; implicit and explicit cache
-#            lengths) and PyTorch's flash and cuDNN backends on the same grid, into one file
+#   decode   TinyFlash decode (Hq=32, Hkv=8, d=128, fp16; B 1 and 8; Sk 4096 and 32768), planner and tuned, and with
+#            explicit cache lengths; PyTorch's flash and cuDNN backends on the same grid; all in one file
 #   small    B=1, H=8, N=2048, d=128, fp16 (too few groups to fill 132 multiprocessors without splits): planner and
-#            tuned, causal and not, beside PyTorch
-#   tuned    `sweep --tuned`: tuned against planner on the fp16 grid (d 64 and 128, N 1024, 4096, 16384, both masks)
+#            tuned, causal and not, two smaller tiles without splits, beside PyTorch
+#   tuned    `sweep --tuned`: tuned against planner on the fp16 grid (d 64 and 128, N 1024, 4096, 16384, both masks),
+#            PyTorch flash on the same grid
 #   jit      compile cost per kernel variant, cold and warm
 set -u
 out=${OUT:-out}; mkdir -p "$out"
@@ -25,13 +26,17 @@ for phase in "$@"; do
     $bench verify --backend cuda > "$out/verify-cuda.txt" 2>&1; echo "verify rc=$?" >> "$out/verify-cuda.txt"
     ;;
   decode)
-    $bench decode --backend cuda --out "$out/decode.jsonl" >> "$log" 2>&1
+    $bench decode --backend cuda --tuned --out "$out/decode.jsonl" >> "$log" 2>&1
     $bench decode --backend cuda --cache-lengths full --out "$out/decode.jsonl" >> "$log" 2>&1
-    python3 $torch --decode --backends flash cudnn --out "$out/decode.jsonl" >> "$log" 2>&1
+    python3 $torch --decode --heads 32 --kv-heads 8 --backends flash cudnn --out "$out/decode.jsonl" >> "$log" 2>&1
     ;;
   small)
     $bench sweep --backend cuda --tuned --dtypes float16 --head-dims 128 --seqs 2048 --tokens 2048 --width 1024 \
       --out "$out/small.jsonl" >> "$log" 2>&1
+    for t in 2x2x32 2x2x64; do   # smaller blocks instead of key splits: no combine pass, fewer warps a multiprocessor
+      $bench run --backend cuda -b 1 --heads 8 -n 2048 -d 128 --dtype float16 --layout bhsd --tensor-tile $t \
+        --json "$out/small.jsonl" >> "$log" 2>&1
+    done
     for c in "" --causal; do
       python3 $torch --dtype float16 --head-dim 128 --seq 2048 --batch 1 --heads 8 $c --backends flash cudnn \
         --out "$out/small.jsonl" >> "$log" 2>&1
@@ -40,6 +45,7 @@ for phase in "$@"; do
   tuned)
     $bench sweep --backend cuda --tuned --dtypes float16 --head-dims 64 128 --seqs 1024 4096 16384 \
       --out "$out/tuned.jsonl" >> "$log" 2>&1
+    python3 $torch --grid --dtypes float16 --seqs 1024 4096 16384 --backends flash --out "$out/tuned.jsonl" >> "$log" 2>&1
     cp "$TINYFLASH_CACHE_DIR/tuning.json" "$out/tuning.json"
     ;;
   jit)

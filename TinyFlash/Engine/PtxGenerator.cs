@@ -38,8 +38,20 @@ internal sealed class PtxGenerator : IDisposable
             _ => throw new ArgumentOutOfRangeException(nameof(plan)),
         };
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        return InlinePtxOperands.PromoteToRegisters(((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        string raw = ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
+        LastCompile = watch.Elapsed;
+        watch.Restart();
+        string ptx = InlinePtxOperands.PromoteToRegisters(raw);
+        LastRewrite = watch.Elapsed;
+        return ptx;
     }
+
+    /// <summary>How long ILGPU took to compile the last kernel to PTX (C# IL to PTX text).</summary>
+    public TimeSpan LastCompile { get; private set; }
+
+    /// <summary>How long the inline-operand pass (<see cref="InlinePtxOperands"/>) took on the last kernel's PTX.</summary>
+    public TimeSpan LastRewrite { get; private set; }
 
     public void Dispose()
     {

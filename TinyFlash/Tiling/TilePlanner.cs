@@ -32,7 +32,7 @@ internal static class TilePlanner
 
     /// <summary>
     /// The configurations worth timing, the planner's choice first: the best few tiles, each with the planner's split
-    /// count for it, and for the best tile also no split and twice and half the splits. All fit the device.
+    /// count for it and, on GPUs, also no split and twice and half the splits. All fit the device.
     /// </summary>
     /// <exception cref="NotSupportedException">No tile of the kernel family fits the device.</exception>
     public static IReadOnlyList<ExecutionPlan> Candidates(PlanRequest request, DeviceFacts device, long workspaceLimitBytes)
@@ -56,7 +56,7 @@ internal static class TilePlanner
         {
             int splits = KeySplits(tiles[i], shape, device, workspaceLimitBytes);
             Add(tiles[i], splits);
-            if (i == 0 && device.Type != AcceleratorType.CPU)
+            if (device.Type != AcceleratorType.CPU)
             {
                 Add(tiles[i], 1);
                 Add(tiles[i], 2 * splits);
