@@ -1,8 +1,9 @@
 namespace TinyFlash.Bench.Measurement;
 
 /// <summary>
-/// The FLOP count benchmarks divide by: 4·B·H·Sq·Sk·d (two matrix products), halved for a causal mask as
-/// FlashAttention and PyTorch count it; a sliding window counts the query-key pairs it actually leaves visible.
+/// The FLOP count benchmarks divide by: 4·B·H·Sq·Sk·d (two matrix products), halved for a causal mask over equal
+/// lengths as FlashAttention and PyTorch count it; a sliding window, or a causal mask over unequal lengths (decode:
+/// one query sees the whole cache), counts the query-key pairs it actually leaves visible.
 /// </summary>
 internal static class AttentionFlops
 {
@@ -10,7 +11,7 @@ internal static class AttentionFlops
     {
         double perPair = 4.0 * shape.Batch * shape.QueryHeads * shape.HeadDim;
         bool windowed = options.WindowLeft >= 0 || options.WindowRight >= 0;
-        if (!windowed)
+        if (!windowed && (!options.Causal || shape.QueryLength == shape.KeyLength))
             return perPair * shape.QueryLength * shape.KeyLength * (options.Causal ? 0.5 : 1.0);
 
         long offset = (long)shape.KeyLength - shape.QueryLength;

@@ -8,6 +8,7 @@
 #            tuned, causal and not, two smaller tiles without splits, beside PyTorch
 #   tuned    `sweep --tuned`: tuned against planner on the fp16 grid (d 64 and 128, N 1024, 4096, 16384, both masks),
 #            PyTorch flash on the same grid
+#   decode-tiles  decode at B=8, Sk=32768 with each small tile and split count forced, beside PyTorch
 #   jit      compile cost per kernel variant, cold and warm
 set -u
 out=${OUT:-out}; mkdir -p "$out"
@@ -29,6 +30,10 @@ for phase in "$@"; do
     $bench decode --backend cuda --tuned --out "$out/decode.jsonl" >> "$log" 2>&1
     $bench decode --backend cuda --cache-lengths full --out "$out/decode.jsonl" >> "$log" 2>&1
     python3 $torch --decode --heads 32 --kv-heads 8 --backends flash cudnn --out "$out/decode.jsonl" >> "$log" 2>&1
+    # 16 new tokens (speculative decoding): causal among themselves, so the query heads are not packed as rows
+    $bench decode --backend cuda --queries 16 --batches 8 --keys 4096 32768 --out "$out/decode.jsonl" >> "$log" 2>&1
+    python3 $torch --decode --queries 16 --heads 32 --kv-heads 8 --batches 8 --keys 4096 32768 --backends flash cudnn \
+      --out "$out/decode.jsonl" >> "$log" 2>&1
     ;;
   small)
     $bench sweep --backend cuda --tuned --dtypes float16 --head-dims 128 --seqs 2048 --tokens 2048 --width 1024 \
@@ -47,6 +52,15 @@ for phase in "$@"; do
       --out "$out/tuned.jsonl" >> "$log" 2>&1
     python3 $torch --grid --dtypes float16 --seqs 1024 4096 16384 --backends flash --out "$out/tuned.jsonl" >> "$log" 2>&1
     cp "$TINYFLASH_CACHE_DIR/tuning.json" "$out/tuning.json"
+    ;;
+  decode-tiles)   # decode at B=8, Sk=32768: each small tile with its split counts, forced, beside PyTorch
+    for plan in "1x1x64 6" "1x1x64 12" "1x1x32 6" "1x1x32 12" "1x1x32 24" "1x1x128 3" "1x1x128 6"; do
+      set -- $plan
+      $bench run --backend cuda -b 8 --heads 32 --kv-heads 8 --seq-q 1 --seq-k 32768 -d 128 --dtype float16 --layout bhsd \
+        --causal --tensor-tile $1 --key-splits $2 --json "$out/decode-tiles.jsonl" >> "$log" 2>&1
+    done
+    python3 $torch --decode --heads 32 --kv-heads 8 --batches 8 --keys 32768 --backends flash cudnn \
+      --out "$out/decode-tiles.jsonl" >> "$log" 2>&1
     ;;
   jit)
     $bench jit --backend cuda --out "$out/jit.jsonl" >> "$log" 2>&1

@@ -27,7 +27,7 @@ internal static class TensorCorePlanner
         int blockN = shape.HeadDim <= 128 ? 64 : 32;
         (int Warps, int RowTiles, int BlockN)[] small = shape.QueryLength switch
         {
-            <= 16 => [(1, 1, blockN), (1, 1, 2 * blockN)],
+            <= 16 => [(1, 1, blockN), (1, 1, 2 * blockN), (1, 1, blockN / 2)],
             <= 32 => [(2, 1, blockN)],
             <= 64 => [(4, 1, blockN)],
             _ => [],
