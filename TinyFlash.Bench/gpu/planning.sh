@@ -11,20 +11,14 @@
 #   decode-tiles  decode at B=8, Sk=32768 with each small tile and split count forced, beside PyTorch
 #   jit      compile cost per kernel variant, cold and warm
 set -u
-out=${OUT:-out}; mkdir -p "$out"
-export DOTNET_BUNDLE_EXTRACT_BASE_DIR=$(mktemp -d)
+source "$(dirname "$0")/common.sh"
 export TINYFLASH_CACHE_DIR=$(mktemp -d)
-bench=.gpu/TinyFlash.Bench
-torch=TinyFlash.Bench/baselines/torch_sdpa.py
 log="$out/log.txt"
 for phase in "$@"; do
   echo "=== $phase $(date -u +%FT%TZ)" >> "$log"
   case $phase in
   verify)
-    for ptx in .gpu/*.ptx; do
-      echo "== $ptx"; ptxas -arch=sm_90 -v "$ptx" -o /dev/null 2>&1 | grep -E "registers|spill|error" | head -4
-    done > "$out/ptxas.txt" 2>&1
-    $bench verify --backend cuda > "$out/verify-cuda.txt" 2>&1; echo "verify rc=$?" >> "$out/verify-cuda.txt"
+    check_kernels
     ;;
   decode)
     $bench decode --backend cuda --tuned --out "$out/decode.jsonl" >> "$log" 2>&1

@@ -6,17 +6,11 @@
 #   dims   candidate tiles for head dims 32, 96 and 256 (fp16, N=4096) beside PyTorch
 #   profile  Nsight Compute on one launch of the planner's fp16 d=128 and d=64 kernels (N=4096)
 set -u
-out=${OUT:-out}; mkdir -p "$out"
-export DOTNET_BUNDLE_EXTRACT_BASE_DIR=$(mktemp -d)
-bench=.gpu/TinyFlash.Bench
-torch=TinyFlash.Bench/baselines/torch_sdpa.py
+source "$(dirname "$0")/common.sh"
 for phase in "$@"; do
   case $phase in
   check)
-    for ptx in .gpu/*.ptx; do
-      echo "== $ptx"; ptxas -arch=sm_90 -v "$ptx" -o /dev/null 2>&1 | grep -E "registers|spill|error" | head -4
-    done > "$out/ptxas.txt" 2>&1
-    $bench verify --backend cuda > "$out/verify-cuda.txt" 2>&1; echo "verify rc=$?" >> "$out/verify-cuda.txt"
+    check_kernels
     ;;
   tiles)
     for d in 64 128; do
