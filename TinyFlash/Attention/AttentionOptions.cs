@@ -41,6 +41,23 @@ public sealed record AttentionOptions
     /// </example>
     public IReadOnlyList<int>? CacheLengths { get; init; }
 
+    /// <summary>
+    /// Packed variable-length sequences (FlashAttention's <c>cu_seqlens_q</c>): the tensors hold several sequences
+    /// one after another along the sequence axis (<c>shape.Batch</c> = 1, <c>QueryLength</c> and <c>KeyLength</c> the
+    /// totals), and sequence <c>s</c> is query rows <c>[QuerySequenceOffsets[s], QuerySequenceOffsets[s + 1])</c>. It
+    /// attends only to its own keys (<see cref="KeySequenceOffsets"/>), with masks aligned bottom-right within the
+    /// sequence. The offsets start at 0, never decrease and end at the tensor's length; a sequence may be empty.
+    /// Set both or neither.
+    /// </summary>
+    /// <example>
+    /// <code>// three prompts of 5, 0 and 300 tokens in one call, no padding:
+    /// var options = new AttentionOptions { Causal = true, QuerySequenceOffsets = [0, 5, 5, 305], KeySequenceOffsets = [0, 5, 5, 305] };</code>
+    /// </example>
+    public IReadOnlyList<int>? QuerySequenceOffsets { get; init; }
+
+    /// <summary>The key (and value) rows of each packed sequence: see <see cref="QuerySequenceOffsets"/>.</summary>
+    public IReadOnlyList<int>? KeySequenceOffsets { get; init; }
+
     /// <summary>The options used when a call passes none: no mask, scale <c>1/sqrt(HeadDim)</c>.</summary>
     public static AttentionOptions Default { get; } = new();
 }

@@ -49,6 +49,7 @@ internal static class AttentionValidator
 
         if (options.CacheLengths is { } lengths)
             RequireCacheLengths(lengths, shape);
+        var packed = Packed(options, shape);
 
         // Bottom-right alignment: query i sits on key diagonal i + (KeyLength - QueryLength).
         long offset = (long)shape.KeyLength - shape.QueryLength;
@@ -62,7 +63,48 @@ internal static class AttentionValidator
         return new AttentionProblem(shape, scale,
             (int)Math.Clamp(low, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
             (int)Math.Clamp(high, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
-            mask, options.CacheLengths is { } given ? [.. given] : null);
+            mask, options.CacheLengths is { } given ? [.. given] : null, packed);
+    }
+
+    /// <summary>Packed sequences: offsets from 0, never decreasing, ending at the tensors' lengths, as many for keys as for queries.</summary>
+    private static PackedSequences? Packed(AttentionOptions options, AttentionShape shape)
+    {
+        if (options.QuerySequenceOffsets is null && options.KeySequenceOffsets is null)
+            return null;
+        if (options.QuerySequenceOffsets is not { } queries || options.KeySequenceOffsets is not { } keys)
+            throw new ArgumentException(
+                "options.QuerySequenceOffsets and options.KeySequenceOffsets describe packed sequences together; set both or neither.", "options");
+        if (options.CacheLengths is not null)
+            throw new ArgumentException(
+                "options.CacheLengths and packed sequences (options.QuerySequenceOffsets) do not combine; pack each sequence's valid keys instead.", "options");
+        if (shape.Batch != 1)
+            throw new ArgumentException(
+                $"Packed sequences lie one after another in a single batch element; shape.Batch must be 1, not {shape.Batch}.", "options");
+        if (queries.Count != keys.Count || queries.Count < 2)
+            throw new ArgumentException(
+                $"options.QuerySequenceOffsets has {queries.Count} entries and options.KeySequenceOffsets {keys.Count}; both need one per sequence plus one (at least 2), the same number.", "options");
+        int longestQuery = RequireOffsets(queries, shape.QueryLength, "options.QuerySequenceOffsets", "shape.QueryLength");
+        int longestKey = RequireOffsets(keys, shape.KeyLength, "options.KeySequenceOffsets", "shape.KeyLength");
+        return new PackedSequences([.. queries], [.. keys], longestQuery, longestKey);
+    }
+
+    /// <summary>Checks one list of cumulative offsets and returns the longest sequence.</summary>
+    private static int RequireOffsets(IReadOnlyList<int> offsets, int length, string name, string lengthName)
+    {
+        if (offsets[0] != 0)
+            throw new ArgumentOutOfRangeException("options", offsets[0], $"{name}[0] is {offsets[0]}; cumulative offsets start at 0.");
+        int longest = 0;
+        for (int s = 1; s < offsets.Count; s++)
+        {
+            if (offsets[s] < offsets[s - 1])
+                throw new ArgumentOutOfRangeException("options", offsets[s],
+                    $"{name}[{s}] is {offsets[s]}, below {name}[{s - 1}] = {offsets[s - 1]}; cumulative offsets never decrease.");
+            longest = Math.Max(longest, offsets[s] - offsets[s - 1]);
+        }
+        if (offsets[^1] != length)
+            throw new ArgumentOutOfRangeException("options", offsets[^1],
+                $"{name} ends at {offsets[^1]}; it must end at the packed tensor's length, {lengthName} = {length}.");
+        return longest;
     }
 
     /// <summary>One length per sequence, each between 0 and the tensors' key length.</summary>

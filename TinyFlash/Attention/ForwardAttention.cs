@@ -63,7 +63,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             && tensorCoreTiles.GetOrAdd((shape.HeadDim, shape.QueryLength <= 64),
                 static (key, device) => TensorCorePlanner.Candidates(
                     new AttentionShape(1, 1, 1, key.FewQueries ? 1 : 1024, 1024, key.HeadDim), device).Count > 0, device);
-        return new PlanRequest(shape, type, problem.Mask, problem.KeyLengths is not null, tensorCores);
+        return new PlanRequest(shape, type, problem.Mask, problem.KeyLengths is not null || problem.Packed is not null, tensorCores);
     }
 
     /// <summary>Whether every view starts at a 16-byte boundary (what <c>cp.async</c> needs).</summary>
@@ -96,12 +96,12 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             throw new ArgumentException(
                 $"Tile plan {tensorCoreTile.Describe()} needs fp16/bf16 tensors at 16-byte aligned addresses on a device with warp size 32.", nameof(plan));
 
-        var keyLengths = problem.KeyLengths is { } lengths ? workspace.KeyLengths(lengths) : default;
+        var sequences = SequenceViews(problem);
         var splitWorkspace = plan.KeySplits > 1 ? workspace.Floats(workspaceBytes / 4) : default;
         if (plan.Tile is TensorCorePlan tile)
         {
             var parameters = Parameters(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(),
-                logSumExp, problem, shape, tile.BlockM, default, keyLengths, plan.KeySplits, splitWorkspace);
+                logSumExp, problem, shape, tile.BlockM, default, sequences, plan.KeySplits, splitWorkspace);
             RunTensorCore(query, key, value, type, parameters, tile);
             if (plan.KeySplits > 1)
                 Combine(parameters, type);
@@ -110,7 +110,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         {
             var portable = (TilePlan)plan.Tile;
             var parameters = Parameters(query, key, value, output, logSumExp, problem, shape, portable.BlockM,
-                portable.Geometry, keyLengths, plan.KeySplits, splitWorkspace);
+                portable.Geometry, sequences, plan.KeySplits, splitWorkspace);
             RunPortable(parameters, type, portable);
             if (plan.KeySplits > 1)
                 Combine(parameters, type);
@@ -132,15 +132,29 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     }
 
     /// <summary>
-    /// The shape the kernels see: for a single query position of grouped-query attention under a mask that hides no
-    /// key of the sequence, KeyValueHeads heads of QueryHeads/KeyValueHeads rows each (see the remarks); else the shape.
+    /// The shape the grid is sized by: for a single query position of grouped-query attention under a mask that hides
+    /// no key of the sequence, KeyValueHeads heads of QueryHeads/KeyValueHeads rows each (see the remarks); for packed
+    /// sequences, one batch element per sequence with the longest sequence's lengths; else the shape.
     /// </summary>
     public static AttentionShape LaunchShape(AttentionProblem problem)
     {
         var s = problem.Shape;
+        if (problem.Packed is { } packed)
+            return s with { Batch = packed.Count, QueryLength = Math.Max(1, packed.LongestQuery), KeyLength = Math.Max(1, packed.LongestKey) };
         return PacksQueryHeads(problem)
             ? s with { QueryHeads = s.KeyValueHeads, QueryLength = s.QueryHeads / s.KeyValueHeads }
             : s;
+    }
+
+    /// <summary>The per-sequence data of a call on the device: cache lengths, or the packed sequences' offsets.</summary>
+    private (ArrayView<int> KeyLengths, ArrayView<int> QueryOffsets, ArrayView<int> KeyOffsets) SequenceViews(AttentionProblem problem)
+    {
+        if (problem.KeyLengths is { } lengths)
+            return (workspace.Ints(lengths), default, default);
+        if (problem.Packed is not { } packed)
+            return default;
+        var offsets = workspace.Ints(packed.Concatenated());
+        return (default, offsets.SubView(0, packed.QueryOffsets.Length), offsets.SubView(packed.QueryOffsets.Length, packed.KeyOffsets.Length));
     }
 
     /// <summary>
@@ -148,7 +162,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// the causal bound is the last key, so only a left window (DiagonalLow &gt; 0) can hide one.
     /// </summary>
     private static bool PacksQueryHeads(AttentionProblem problem) =>
-        problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
+        problem.Packed is null && problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
 
     private void RunPortable<T>(AttentionParams<T> parameters, ElementType type, TilePlan tile) where T : unmanaged
     {
@@ -200,12 +214,15 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// <summary>The launch argument every forward kernel (and the combine) shares.</summary>
     private static AttentionParams<T> Parameters<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value,
         ArrayView<T> output, ArrayView<float> logSumExp, AttentionProblem problem, AttentionShape launch, int blockM,
-        TileGeometry geometry, ArrayView<int> keyLengths, int keySplits, ArrayView<float> splitWorkspace)
+        TileGeometry geometry, (ArrayView<int> KeyLengths, ArrayView<int> QueryOffsets, ArrayView<int> KeyOffsets) sequences,
+        int keySplits, ArrayView<float> splitWorkspace)
         where T : unmanaged
     {
         var shape = problem.Shape;
-        bool packed = launch.QueryHeads != shape.QueryHeads;
-        long splitRows = (long)launch.Batch * launch.QueryHeads * launch.QueryLength * keySplits;
+        bool packedHeads = launch.QueryHeads != shape.QueryHeads;
+        // Rows as the kernels index them: per (batch, head) the tensor's positions (packed heads: the heads' rows).
+        int queryLength = packedHeads ? launch.QueryLength : shape.QueryLength;
+        long splitRows = (long)shape.Batch * launch.QueryHeads * queryLength * keySplits;
         return new AttentionParams<T>
         {
             Query = query,
@@ -214,21 +231,23 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             Output = output,
             LogSumExp = logSumExp,
             // Packed decode rows are query heads HeadDim apart: the Bhsd strides of the launch shape.
-            QueryStrides = Strides(packed ? AttentionLayout.Bhsd : shape.Layout, launch.QueryHeads, launch.QueryLength, shape.HeadDim),
+            QueryStrides = Strides(packedHeads ? AttentionLayout.Bhsd : shape.Layout, launch.QueryHeads, queryLength, shape.HeadDim),
             KeyStrides = Strides(shape.Layout, shape.KeyValueHeads, shape.KeyLength, shape.HeadDim),
             QueryHeads = launch.QueryHeads,
             HeadsPerKeyValue = launch.QueryHeads / launch.KeyValueHeads,
-            QueryLength = launch.QueryLength,
+            QueryLength = queryLength,
             KeyLength = shape.KeyLength,
             HeadDim = shape.HeadDim,
             BatchHeads = launch.Batch * launch.QueryHeads,
             ScaleLog2 = problem.Scale * MathF.Log2(MathF.E),
             // A packed row sees every key of its sequence (PacksQueryHeads): no band.
-            DiagonalLow = packed ? -AttentionProblem.Unbounded : problem.DiagonalLow,
-            DiagonalHigh = packed ? AttentionProblem.Unbounded : problem.DiagonalHigh,
+            DiagonalLow = packedHeads ? -AttentionProblem.Unbounded : problem.DiagonalLow,
+            DiagonalHigh = packedHeads ? AttentionProblem.Unbounded : problem.DiagonalHigh,
             QueryBlocks = (launch.QueryLength + blockM - 1) / blockM,
             Geometry = geometry,
-            KeyLengths = keyLengths,
+            KeyLengths = sequences.KeyLengths,
+            QueryOffsets = sequences.QueryOffsets,
+            KeyOffsets = sequences.KeyOffsets,
             KeySplits = keySplits,
             SplitOutput = keySplits > 1 ? splitWorkspace.SubView(0, splitRows * shape.HeadDim) : default,
             SplitLogSumExp = keySplits > 1 ? splitWorkspace.SubView(splitRows * shape.HeadDim, splitRows) : default,

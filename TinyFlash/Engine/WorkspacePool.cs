@@ -5,7 +5,7 @@ namespace TinyFlash.Engine;
 
 /// <summary>
 /// The engine's scratch memory on the device: the fp32 partial outputs and log-sum-exp of key splits, and the
-/// per-sequence key lengths of a call. Each buffer grows to the largest request seen (at least doubling, so growth
+/// per-sequence lengths or offsets of a call. Each buffer grows to the largest request seen (at least doubling, so growth
 /// is rare) and is reused by every later call, so that a steady stream of calls allocates nothing. The float buffer
 /// never exceeds <see cref="LimitBytes"/> (the planner keeps split counts under it). Calls on an engine are
 /// serialised and run in order on its stream, so one buffer serves them all. Freed with the engine.
@@ -34,12 +34,15 @@ internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator all
         return floats.View.SubView(0, count);
     }
 
-    /// <summary>The key lengths copied to the device, as a view of exactly their count.</summary>
-    public ArrayView<int> KeyLengths(IReadOnlyList<int> lengths)
+    /// <summary>
+    /// Per-sequence integers of a call (cache lengths, packed-sequence offsets) copied to the device, as a view of
+    /// exactly their count, valid until the next call that rents from the pool.
+    /// </summary>
+    public ArrayView<int> Ints(IReadOnlyList<int> values)
     {
-        ints = Grow(ints, lengths.Count, long.MaxValue, "key lengths");
-        var view = ints.View.SubView(0, lengths.Count);
-        view.CopyFromCPU(lengths as int[] ?? [.. lengths]);
+        ints = Grow(ints, values.Count, long.MaxValue, "sequence lengths");
+        var view = ints.View.SubView(0, values.Count);
+        view.CopyFromCPU(values as int[] ?? [.. values]);
         return view;
     }
 

@@ -49,15 +49,18 @@ public static class ReferenceAttention
     }
 
     /// <summary>
-    /// Whether query <paramref name="i"/> of sequence <paramref name="b"/> may see key <paramref name="j"/>, as
-    /// FlashAttention-2 documents it (<c>flash_attn_with_kvcache</c> for a sequence with its own cache length).
+    /// Whether query row <paramref name="i"/> of batch element <paramref name="b"/> may see key row <paramref name="j"/>,
+    /// as FlashAttention-2 documents it (<c>flash_attn_with_kvcache</c> for a sequence with its own cache length,
+    /// <c>flash_attn_varlen_func</c> for packed sequences: only keys of the query's own sequence, masks aligned within it).
     /// </summary>
     public static bool Visible(AttentionShape shape, AttentionOptions options, int b, int i, int j)
     {
-        int keyLength = options.CacheLengths is { } lengths ? lengths[b] : shape.KeyLength;
-        if (j >= keyLength)
+        var (queryStart, queryLength, keyStart, keyLength) = SequenceOf(shape, options, b, i);
+        if (j < keyStart || j >= keyStart + keyLength)
             return false;
-        long diagonal = (long)i + keyLength - shape.QueryLength;
+        i -= queryStart;
+        j -= keyStart;
+        long diagonal = (long)i + keyLength - queryLength;
         if (options.Causal && j > diagonal)
             return false;
         if (options.WindowLeft >= 0 && j < diagonal - options.WindowLeft)
@@ -113,6 +116,23 @@ public static class ReferenceAttention
             max = Math.Max(max, scores[j]);
         }
         return max;
+    }
+
+    /// <summary>
+    /// The sequence query row <paramref name="i"/> of batch element <paramref name="b"/> belongs to: where its queries
+    /// and keys start in the tensors, and how many of each it has.
+    /// </summary>
+    internal static (int QueryStart, int QueryLength, int KeyStart, int KeyLength) SequenceOf(
+        AttentionShape shape, AttentionOptions options, int b, int i)
+    {
+        if (options.QuerySequenceOffsets is { } queries && options.KeySequenceOffsets is { } keys)
+        {
+            int s = 0;
+            while (queries[s + 1] <= i)
+                s++;
+            return (queries[s], queries[s + 1] - queries[s], keys[s], keys[s + 1] - keys[s]);
+        }
+        return (0, shape.QueryLength, 0, options.CacheLengths is { } lengths ? lengths[b] : shape.KeyLength);
     }
 
     /// <summary>Index of feature 0 of query (or output) row <paramref name="i"/> of head <paramref name="h"/> in batch <paramref name="b"/>.</summary>

@@ -12,5 +12,6 @@ public sealed record VerificationCase(string Name, AttentionShape Shape, Attenti
         $"{Name} [{Type} B{Shape.Batch} H{Shape.QueryHeads}/{Shape.KeyValueHeads} {Shape.QueryLength}x{Shape.KeyLength} d{Shape.HeadDim} {Shape.Layout}" +
         (Options.Causal ? " causal" : "") +
         (Options.WindowLeft >= 0 || Options.WindowRight >= 0 ? $" window({Options.WindowLeft},{Options.WindowRight})" : "") +
-        (Options.CacheLengths is { } lengths ? $" cache lengths [{string.Join(", ", lengths)}]" : "") + "]";
+        (Options.CacheLengths is { } lengths ? $" cache lengths [{string.Join(", ", lengths)}]" : "") +
+        (Options.QuerySequenceOffsets is { } offsets ? $" packed sequences [{string.Join(", ", offsets)}]" : "") + "]";
 }

@@ -30,6 +30,13 @@ internal struct AttentionParams<T> where T : unmanaged
     public ArrayView<int> KeyLengths;
 
     /// <summary>
+    /// Packed variable-length sequences, [sequences + 1] each: sequence s is query rows [QueryOffsets[s],
+    /// QueryOffsets[s + 1]) and key rows [KeyOffsets[s], KeyOffsets[s + 1]) of batch element 0. Empty: every batch
+    /// element is one sequence.
+    /// </summary>
+    public ArrayView<int> QueryOffsets, KeyOffsets;
+
+    /// <summary>
     /// Groups each query block's visible key tiles are split across (flash-decoding); 1 for none. With more, a group
     /// writes its rows normalised by its own sum to <see cref="SplitOutput"/> and their log-sum-exp to
     /// <see cref="SplitLogSumExp"/> instead of the output, and <see cref="SplitCombineKernel{T, TCodec}"/> merges them.
@@ -42,10 +49,10 @@ internal struct AttentionParams<T> where T : unmanaged
     /// <summary>Partial natural-log log-sum-exp, [batch·head][row][split]; −∞ for a split that saw no key of the row.</summary>
     public ArrayView<float> SplitLogSumExp;
 
-    /// <summary>Query blocks per (batch, head): ⌈QueryLength / BlockM⌉.</summary>
+    /// <summary>Query blocks per (sequence, head): ⌈longest sequence's queries / BlockM⌉.</summary>
     public int QueryBlocks;
 
-    /// <summary>Batch · query heads of the launch (the grid has KeySplits · QueryBlocks · BatchHeads groups).</summary>
+    /// <summary>Sequences · query heads of the launch (the grid has KeySplits · QueryBlocks · BatchHeads groups).</summary>
     public int BatchHeads;
 
     /// <summary>The tile geometry, for kernels that take it at run time (<see cref="RuntimeTileShape"/>).</summary>

@@ -59,9 +59,11 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
         int ty = thread / g.ThreadsX;
 
         var block = QueryBlock.OfGroup(p, g.BlockM);
+        if (block.IsEmpty)
+            return;
         int rowStart = block.RowStart, rowEnd = block.RowEnd;
 
-        LoadTransposed(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, p.QueryLength, g.BlockM,
+        LoadTransposed(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength, g.BlockM,
             g.HeadDim, p.ScaleLog2, queryTile, g.RowPitch4, thread, g.Threads);
         ZeroFeaturePadding(valueTile, g, g.HeadDim / 4, thread);
         var tiles = KeyTileRange.Of(rowStart, rowEnd, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, g.BlockN)
@@ -122,7 +124,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
         int row = rowStart + 4 * ty;
         if (p.KeySplits > 1)
         {
-            int splitRow = (block.BatchHead * p.QueryLength + row) * p.KeySplits + block.Split;
+            int splitRow = (block.RowIndex + row) * p.KeySplits + block.Split;
             output.Store<float, Float32Codec>(p.SplitOutput, splitRow * g.HeadDim, p.KeySplits * g.HeadDim, rowEnd - row,
                 4 * tx, 4 * g.ThreadsX, g.HeadDim, Reciprocal(total));
             if (tx == 0)
@@ -132,7 +134,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
         output.Store<T, TCodec>(p.Output, block.QueryOrigin + row * p.QueryStrides.Row, p.QueryStrides.Row, rowEnd - row,
             4 * tx, 4 * g.ThreadsX, g.HeadDim, Reciprocal(total));
         if (tx == 0 && p.LogSumExp.Length > 0)
-            StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, 1, rowEnd - row, rowMax, total);
+            StoreLogSumExp(p.LogSumExp, block.RowIndex + row, 1, rowEnd - row, rowMax, total);
     }
 
     /// <summary>

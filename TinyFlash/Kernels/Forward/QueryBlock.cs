@@ -6,43 +6,49 @@ namespace TinyFlash.Kernels.Forward;
 
 /// <summary>
 /// The query rows a group owns, where its tensors start and which keys its sequence has: the grid is
-/// (key split, query block, batch·head), flattened with the split fastest, and the latest query block runs first
-/// because under a causal mask it has the most key tiles, so the grid's tail is short. Shared by every forward kernel.
+/// (key split, query block, sequence·head), flattened with the split fastest, and the latest query block runs first
+/// because under a causal mask it has the most key tiles, so the grid's tail is short. A sequence is a batch element,
+/// or with packed variable-length sequences one run of rows of the packed tensors; its key length may be a cache
+/// length. Shared by every forward kernel.
 /// </summary>
 internal readonly struct QueryBlock
 {
-    /// <summary>batch·QueryHeads + head: the row of the log-sum-exp tensor.</summary>
-    public readonly int BatchHead;
+    /// <summary>Index, in the [batch·head][row] order of the log-sum-exp tensor, of row 0 of this block's sequence and head.</summary>
+    public readonly int RowIndex;
 
-    /// <summary>First query row of the block, and one past its last valid row.</summary>
+    /// <summary>First query row of the block (counted within its sequence), and one past its last valid row.</summary>
     public readonly int RowStart, RowEnd;
 
-    /// <summary>Element index of feature 0 at position 0 of the query/output head, and of its key/value head.</summary>
+    /// <summary>Element index of feature 0 at the sequence's position 0 of the query/output head, and of its key/value head.</summary>
     public readonly int QueryOrigin, KeyOrigin;
 
     /// <summary>Which of <see cref="AttentionParams{T}.KeySplits"/> shares of the key tiles this group visits.</summary>
     public readonly int Split;
 
-    /// <summary>Keys the sequence has (its cache length, or the tensor's key length).</summary>
-    public readonly int KeyLength;
+    /// <summary>Queries and keys the sequence has.</summary>
+    public readonly int QueryLength, KeyLength;
 
-    /// <summary>The mask band aligned to this sequence's key length: key j is visible to query i when Low ≤ j − i ≤ High.</summary>
+    /// <summary>The mask band aligned to this sequence's lengths: key j is visible to query i when Low ≤ j − i ≤ High.</summary>
     public readonly int DiagonalLow, DiagonalHigh;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private QueryBlock(int batchHead, int rowStart, int rowEnd, int queryOrigin, int keyOrigin, int split, int keyLength,
-        int diagonalLow, int diagonalHigh)
+    private QueryBlock(int rowIndex, int rowStart, int rowEnd, int queryOrigin, int keyOrigin, int split, int queryLength,
+        int keyLength, int diagonalLow, int diagonalHigh)
     {
-        BatchHead = batchHead;
+        RowIndex = rowIndex;
         RowStart = rowStart;
         RowEnd = rowEnd;
         QueryOrigin = queryOrigin;
         KeyOrigin = keyOrigin;
         Split = split;
+        QueryLength = queryLength;
         KeyLength = keyLength;
         DiagonalLow = diagonalLow;
         DiagonalHigh = diagonalHigh;
     }
+
+    /// <summary>Whether the block has no row (a short packed sequence leaves its later blocks empty).</summary>
+    public bool IsEmpty => RowStart >= RowEnd;
 
     /// <summary>The block of this group (<see cref="Grid.IdxX"/>) with <paramref name="blockM"/> rows a block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -51,15 +57,29 @@ internal readonly struct QueryBlock
         int group = Grid.IdxX / p.KeySplits;
         int split = Grid.IdxX - group * p.KeySplits;
         int queryBlock = p.QueryBlocks - 1 - group % p.QueryBlocks;
-        int batchHead = group / p.QueryBlocks;
-        int batch = batchHead / p.QueryHeads;
-        int head = batchHead - batch * p.QueryHeads;
+        int sequenceHead = group / p.QueryBlocks;
+        int sequence = sequenceHead / p.QueryHeads;
+        int head = sequenceHead - sequence * p.QueryHeads;
         int rowStart = queryBlock * blockM;
-        // Bottom-right alignment follows the sequence's own length: a shorter cache moves the diagonal left.
-        int keyLength = p.KeyLengths.Length > 0 ? p.KeyLengths[batch] : p.KeyLength;
-        int shift = keyLength - p.KeyLength;
-        return new QueryBlock(batchHead, rowStart, XMath.Min(rowStart + blockM, p.QueryLength),
-            p.QueryStrides.Origin(batch, head), p.KeyStrides.Origin(batch, head / p.HeadsPerKeyValue), split, keyLength,
-            p.DiagonalLow + shift, p.DiagonalHigh + shift);
+
+        int batch = sequence, queryStart = 0, keyStart = 0, queryLength = p.QueryLength, keyLength = p.KeyLength;
+        if (p.QueryOffsets.Length > 0)
+        {
+            // Packed sequences: one batch element whose rows [QueryOffsets[s], QueryOffsets[s + 1]) are sequence s.
+            batch = 0;
+            queryStart = p.QueryOffsets[sequence];
+            keyStart = p.KeyOffsets[sequence];
+            queryLength = p.QueryOffsets[sequence + 1] - queryStart;
+            keyLength = p.KeyOffsets[sequence + 1] - keyStart;
+        }
+        else if (p.KeyLengths.Length > 0)
+            keyLength = p.KeyLengths[sequence];
+        // Bottom-right alignment follows the sequence's own lengths (the band is given for the tensors' lengths).
+        int shift = keyLength - queryLength - (p.KeyLength - p.QueryLength);
+        return new QueryBlock(
+            (batch * p.QueryHeads + head) * p.QueryLength + queryStart, rowStart, XMath.Min(rowStart + blockM, queryLength),
+            p.QueryStrides.Origin(batch, head) + queryStart * p.QueryStrides.Row,
+            p.KeyStrides.Origin(batch, head / p.HeadsPerKeyValue) + keyStart * p.KeyStrides.Row,
+            split, queryLength, keyLength, p.DiagonalLow + shift, p.DiagonalHigh + shift);
     }
 }

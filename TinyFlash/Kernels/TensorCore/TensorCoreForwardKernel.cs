@@ -52,11 +52,13 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         uint pitch = (uint)g.PitchBytes;
 
         var block = QueryBlock.OfGroup(p, g.BlockM);
+        if (block.IsEmpty)
+            return;
         var tiles = KeyTileRange.Of(block.RowStart, block.RowEnd, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, g.BlockN)
             .Split(block.Split, p.KeySplits);
 
         LoadRows(shared, 0, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
-            block.RowStart, p.QueryLength, g.BlockM, g, thread);
+            block.RowStart, block.QueryLength, g.BlockM, g, thread);
         if (tiles.First <= tiles.Last)
             LoadKeysValues(parameters, g, shared, 0, block, tiles.First * g.BlockN, thread);
         CpAsync.Commit();
@@ -126,17 +128,17 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         RowValues maxBase2 = max.FiniteOrZero().Multiply(p.ScaleLog2);
         if (p.KeySplits > 1)
         {
-            int splitRow = (block.BatchHead * p.QueryLength + row) * p.KeySplits + block.Split;
+            int splitRow = (block.RowIndex + row) * p.KeySplits + block.Split;
             output.Store(new FloatPairs(p.SplitOutput), splitRow * g.HeadDim + 2 * (lane & 3), p.KeySplits * g.HeadDim,
-                p.QueryLength - row, sums.Reciprocal());
+                block.QueryLength - row, sums.Reciprocal());
             if ((lane & 3) == 0)
-                StoreLogSumExp(p.SplitLogSumExp, splitRow, p.KeySplits, p.QueryLength - row, maxBase2, sums, g.RowTiles);
+                StoreLogSumExp(p.SplitLogSumExp, splitRow, p.KeySplits, block.QueryLength - row, maxBase2, sums, g.RowTiles);
             return;
         }
         output.Store(new PackedPairs<TElement>(p.Output.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
-            p.QueryStrides.Row, p.QueryLength - row, sums.Reciprocal());
+            p.QueryStrides.Row, block.QueryLength - row, sums.Reciprocal());
         if ((lane & 3) == 0 && p.LogSumExp.Length > 0)
-            StoreLogSumExp(p.LogSumExp, block.BatchHead * p.QueryLength + row, 1, p.QueryLength - row, maxBase2, sums, g.RowTiles);
+            StoreLogSumExp(p.LogSumExp, block.RowIndex + row, 1, block.QueryLength - row, maxBase2, sums, g.RowTiles);
     }
 
     /// <summary>S += Q·Kᵀ over one 16-feature step: the warp's Q fragments, then K block by block.</summary>
