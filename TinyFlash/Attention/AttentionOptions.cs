@@ -58,6 +58,22 @@ public sealed record AttentionOptions
     /// <summary>The key (and value) rows of each packed sequence: see <see cref="QuerySequenceOffsets"/>.</summary>
     public IReadOnlyList<int>? KeySequenceOffsets { get; init; }
 
+    /// <summary>
+    /// Logit soft-capping (Gemma 2, Grok): each logit x = scale·q·k becomes <c>Softcap·tanh(x / Softcap)</c> before
+    /// the softmax. <c>null</c>: none. Must be finite and positive.
+    /// </summary>
+    public float? Softcap { get; init; }
+
+    /// <summary>
+    /// ALiBi slopes: query head h (of batch element b) adds −slope·|i + KeyLength − QueryLength − j| to the logit of
+    /// key j (the distance from the bottom-right-aligned diagonal, as FlashAttention-2). One slope per query head, or
+    /// Batch·QueryHeads slopes ([batch, head]). <c>null</c>: none.
+    /// </summary>
+    public IReadOnlyList<float>? AlibiSlopes { get; init; }
+
+    /// <summary>An additive bias or boolean mask on the logits (see <see cref="AttentionBias"/>). <c>null</c>: none.</summary>
+    public AttentionBias? Bias { get; init; }
+
     /// <summary>The options used when a call passes none: no mask, scale <c>1/sqrt(HeadDim)</c>.</summary>
     public static AttentionOptions Default { get; } = new();
 }

@@ -50,6 +50,7 @@ internal static class AttentionValidator
         if (options.CacheLengths is { } lengths)
             RequireCacheLengths(lengths, shape);
         var packed = Packed(options, shape);
+        var modifiers = Modifiers(options, shape, packed);
 
         // Bottom-right alignment: query i sits on key diagonal i + (KeyLength - QueryLength).
         long offset = (long)shape.KeyLength - shape.QueryLength;
@@ -63,7 +64,48 @@ internal static class AttentionValidator
         return new AttentionProblem(shape, scale,
             (int)Math.Clamp(low, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
             (int)Math.Clamp(high, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
-            mask, options.CacheLengths is { } given ? [.. given] : null, packed);
+            mask, options.CacheLengths is { } given ? [.. given] : null, packed, modifiers);
+    }
+
+    /// <summary>Softcap finite and positive; one ALiBi slope per head (or per batch element and head), finite; a bias of a broadcastable shape with no NaN or +∞.</summary>
+    private static ScoreModifierInputs? Modifiers(AttentionOptions options, AttentionShape shape, PackedSequences? packed)
+    {
+        if (options.Softcap is null && options.AlibiSlopes is null && options.Bias is null)
+            return null;
+        if (options.Softcap is float softcap && (!float.IsFinite(softcap) || softcap <= 0f))
+            throw new ArgumentOutOfRangeException("options", softcap, $"options.Softcap must be finite and positive; got {softcap}.");
+        float[]? slopes = null;
+        if (options.AlibiSlopes is { } given)
+        {
+            if (given.Count != shape.QueryHeads && given.Count != (long)shape.Batch * shape.QueryHeads)
+                throw new ArgumentException(
+                    $"options.AlibiSlopes has {given.Count} entries; it needs one per query head ({shape.QueryHeads}) or per batch element and head ({(long)shape.Batch * shape.QueryHeads}).", "options");
+            slopes = [.. given];
+            for (int i = 0; i < slopes.Length; i++)
+                if (!float.IsFinite(slopes[i]))
+                    throw new ArgumentOutOfRangeException("options", slopes[i], $"options.AlibiSlopes[{i}] is {slopes[i]}; slopes must be finite.");
+        }
+        if (options.Bias is { } bias)
+        {
+            if (packed is not null)
+                throw new ArgumentException("options.Bias and packed sequences do not combine: a bias is laid out per batch element, packed sequences share one.", "options");
+            if (bias.Batch != 1 && bias.Batch != shape.Batch)
+                throw new ArgumentException($"options.Bias has batch {bias.Batch}; it must be 1 (broadcast) or shape.Batch = {shape.Batch}.", "options");
+            if (bias.Heads != 1 && bias.Heads != shape.QueryHeads)
+                throw new ArgumentException($"options.Bias has {bias.Heads} heads; it must be 1 (broadcast) or shape.QueryHeads = {shape.QueryHeads}.", "options");
+            long needed = (long)bias.Batch * bias.Heads * shape.QueryLength * shape.KeyLength;
+            RequireInt32Indexable(needed, "bias");
+            long length = bias.HostValues?.LongLength ?? bias.DeviceValues.Length;
+            if (bias.HostValues is not null ? length != needed : length < needed)
+                throw new ArgumentException(
+                    $"options.Bias has {length} values; [{bias.Batch}, {bias.Heads}, {shape.QueryLength}, {shape.KeyLength}] needs {(bias.HostValues is not null ? "exactly" : "at least")} {needed}.", "options");
+            if (bias.HostValues is { } values)
+                for (int i = 0; i < values.Length; i++)
+                    if (float.IsNaN(values[i]) || float.IsPositiveInfinity(values[i]))
+                        throw new ArgumentOutOfRangeException("options", values[i],
+                            $"options.Bias[{i}] is {values[i]}; a bias may be any finite value or −∞ (hidden), not NaN or +∞.");
+        }
+        return new ScoreModifierInputs(options.Softcap ?? 0f, slopes, slopes is not null && slopes.Length != shape.QueryHeads, options.Bias);
     }
 
     /// <summary>Packed sequences: offsets from 0, never decreasing, ending at the tensors' lengths, as many for keys as for queries.</summary>

@@ -32,8 +32,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
 {
     // Resolving a kernel's generic instantiation costs microseconds of reflection; calls (decode above all) must not
     // pay it every time, so the entry points are resolved once per configuration.
-    private static readonly ConcurrentDictionary<(ElementType Type, TensorCorePlan Plan), MethodInfo> TensorCoreEntryPoints = new();
-    private static readonly ConcurrentDictionary<(Type Element, Type Codec, TilePlan Plan, bool StaticShared), MethodInfo> PortableEntryPoints = new();
+    private static readonly ConcurrentDictionary<(ElementType Type, TensorCorePlan Plan, bool Modified), MethodInfo> TensorCoreEntryPoints = new();
+    private static readonly ConcurrentDictionary<(Type Element, Type Codec, TilePlan Plan, bool StaticShared, bool Modified), MethodInfo> PortableEntryPoints = new();
     private static readonly ConcurrentDictionary<(Type Storage, Type Codec), MethodInfo> CombineEntryPoints = new();
     private readonly ConcurrentDictionary<(int HeadDim, bool FewQueries), bool> tensorCoreTiles = new();
 
@@ -97,12 +97,14 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
                 $"Tile plan {tensorCoreTile.Describe()} needs fp16/bf16 tensors at 16-byte aligned addresses on a device with warp size 32.", nameof(plan));
 
         var sequences = SequenceViews(problem);
+        var modifiers = ModifierParams(problem);
         var splitWorkspace = plan.KeySplits > 1 ? workspace.Floats(workspaceBytes / 4) : default;
         if (plan.Tile is TensorCorePlan tile)
         {
             var parameters = Parameters(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(),
                 logSumExp, problem, shape, tile.BlockM, default, sequences, plan.KeySplits, splitWorkspace);
-            RunTensorCore(query, key, value, type, parameters, tile);
+            parameters.Modifiers = modifiers;
+            RunTensorCore(query, key, value, type, parameters, tile, problem.Modifiers is not null);
             if (plan.KeySplits > 1)
                 Combine(parameters, type);
         }
@@ -111,22 +113,23 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             var portable = (TilePlan)plan.Tile;
             var parameters = Parameters(query, key, value, output, logSumExp, problem, shape, portable.BlockM,
                 portable.Geometry, sequences, plan.KeySplits, splitWorkspace);
-            RunPortable(parameters, type, portable);
+            parameters.Modifiers = modifiers;
+            RunPortable(parameters, type, portable, problem.Modifiers is not null);
             if (plan.KeySplits > 1)
                 Combine(parameters, type);
         }
     }
 
     /// <summary>Compiles and loads the kernels a call with <paramref name="plan"/> would launch, without launching them.</summary>
-    public void Compile(ElementType type, PlanRequest request, ExecutionPlan plan)
+    public void Compile(ElementType type, PlanRequest request, ExecutionPlan plan, bool modified)
     {
         var (storage, codec) = StorageOf(type, accelerator.AcceleratorType);
         var launcher = typeof(Action<,,>).MakeGenericType(typeof(AcceleratorStream), typeof(KernelConfig),
             typeof(AttentionParams<>).MakeGenericType(storage));
         if (plan.Tile is TensorCorePlan tile)
-            kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(TensorCoreEntryPoint(type, tile));
+            kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(TensorCoreEntryPoint(type, tile, modified));
         else
-            kernels.Load(EntryPoint(storage, codec, (TilePlan)plan.Tile, StaticSharedMemory), launcher);
+            kernels.Load(EntryPoint(storage, codec, (TilePlan)plan.Tile, StaticSharedMemory, modified), launcher);
         if (plan.KeySplits > 1)
             kernels.Load(CombineEntryPoint(storage, codec), launcher);
     }
@@ -146,6 +149,29 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             : s;
     }
 
+    /// <summary>The softcap, ALiBi slopes and bias of a call as the kernels read them (host values copied to the device).</summary>
+    private ScoreModifierParams ModifierParams(AttentionProblem problem)
+    {
+        if (problem.Modifiers is not { } m)
+            return default;
+        var shape = problem.Shape;
+        var bias = m.Bias;
+        if (bias?.HostValues is null && bias is not null)
+            AttentionValidator.RequireView(bias.DeviceValues, (long)bias.Batch * bias.Heads * shape.QueryLength * shape.KeyLength,
+                accelerator, "options.Bias");
+        var uploaded = workspace.Upload(m.AlibiSlopes ?? [], bias?.HostValues ?? []);
+        int plane = shape.QueryLength * shape.KeyLength;
+        return new ScoreModifierParams
+        {
+            Bias = bias is null ? default : bias.HostValues is null ? bias.DeviceValues : uploaded[1],
+            BiasBatchStride = bias is null || bias.Batch == 1 ? 0 : bias.Heads * plane,
+            BiasHeadStride = bias is null || bias.Heads == 1 ? 0 : plane,
+            AlibiSlopes = m.AlibiSlopes is null ? default : uploaded[0],
+            AlibiBatchStride = m.AlibiPerBatch ? shape.QueryHeads : 0,
+            Softcap = m.Softcap,
+        };
+    }
+
     /// <summary>The per-sequence data of a call on the device: cache lengths, or the packed sequences' offsets.</summary>
     private (ArrayView<int> KeyLengths, ArrayView<int> QueryOffsets, ArrayView<int> KeyOffsets) SequenceViews(AttentionProblem problem)
     {
@@ -162,11 +188,11 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// the causal bound is the last key, so only a left window (DiagonalLow &gt; 0) can hide one.
     /// </summary>
     private static bool PacksQueryHeads(AttentionProblem problem) =>
-        problem.Packed is null && problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
+        problem.Packed is null && problem.Modifiers is null && problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
 
-    private void RunPortable<T>(AttentionParams<T> parameters, ElementType type, TilePlan tile) where T : unmanaged
+    private void RunPortable<T>(AttentionParams<T> parameters, ElementType type, TilePlan tile, bool modified) where T : unmanaged
     {
-        var launch = LoadPortable<T>(StorageOf(type, accelerator.AcceleratorType).Codec, tile);
+        var launch = LoadPortable<T>(StorageOf(type, accelerator.AcceleratorType).Codec, tile, modified);
         launch(accelerator.DefaultStream,
             new KernelConfig(new Index1D(Groups(parameters)), new Index1D(tile.Threads),
                 StaticSharedMemory ? SharedMemoryConfig.Empty : SharedMemoryConfig.RequestDynamic<float>(4 * tile.SharedFloat4s)),
@@ -174,9 +200,9 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     }
 
     private void RunTensorCore<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ElementType type,
-        AttentionParams<ushort> attention, TensorCorePlan tile) where T : unmanaged
+        AttentionParams<ushort> attention, TensorCorePlan tile, bool modified) where T : unmanaged
     {
-        var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(TensorCoreEntryPoint(type, tile));
+        var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(TensorCoreEntryPoint(type, tile, modified));
         if (tile.Threads > maxThreads)
             throw new ArgumentException(
                 $"Tile plan {tile.Describe()} needs {tile.Threads} threads a group; the compiled kernel allows {maxThreads}.", "plan");
@@ -254,18 +280,22 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         };
     }
 
-    /// <summary>The tensor-core kernel specialised for an element type and a plan: scores and output as column-block trees, geometry as constants.</summary>
-    public static MethodInfo TensorCoreEntryPoint(ElementType type, TensorCorePlan plan) =>
-        TensorCoreEntryPoints.GetOrAdd((type, plan), static key => BuildTensorCoreEntryPoint(key.Type, key.Plan));
+    /// <summary>
+    /// The tensor-core kernel specialised for an element type, a plan (scores and output as column-block trees,
+    /// geometry as constants) and whether scores are modified (softcap, ALiBi, bias).
+    /// </summary>
+    public static MethodInfo TensorCoreEntryPoint(ElementType type, TensorCorePlan plan, bool modified = false) =>
+        TensorCoreEntryPoints.GetOrAdd((type, plan, modified), static key => BuildTensorCoreEntryPoint(key.Type, key.Plan, key.Modified));
 
-    private static MethodInfo BuildTensorCoreEntryPoint(ElementType type, TensorCorePlan plan)
+    private static MethodInfo BuildTensorCoreEntryPoint(ElementType type, TensorCorePlan plan, bool modified)
     {
         var rowTiles = ConstantType(plan.RowTiles);
         var shape = typeof(TensorCoreShape<,,,>).MakeGenericType(
             ConstantType(plan.Warps), rowTiles, ConstantType(plan.BlockN), ConstantType(plan.HeadDim));
         var element = type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element);
-        return typeof(TensorCoreForwardKernel<,,,>)
-            .MakeGenericType(element, ColumnBlocksType(plan.BlockN / 16, rowTiles), ColumnBlocksType(plan.HeadDim / 16, rowTiles), shape)
+        return typeof(TensorCoreForwardKernel<,,,,>)
+            .MakeGenericType(element, ColumnBlocksType(plan.BlockN / 16, rowTiles), ColumnBlocksType(plan.HeadDim / 16, rowTiles), shape,
+                ModifierType(modified))
             .GetMethod("Run")!;
     }
 
@@ -275,13 +305,13 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         : typeof(ColumnBlocks<,>).MakeGenericType(ColumnBlocksType(count / 2, rowTiles), ColumnBlocksType(count - count / 2, rowTiles));
 
     /// <summary>The portable kernel for <paramref name="tile"/>, checking that its compiled form can run a group of the tile's size.</summary>
-    private Action<AcceleratorStream, KernelConfig, AttentionParams<T>> LoadPortable<T>(Type codec, TilePlan tile)
+    private Action<AcceleratorStream, KernelConfig, AttentionParams<T>> LoadPortable<T>(Type codec, TilePlan tile, bool modified)
         where T : unmanaged
     {
         if (!PortableTilePlanner.Fits(tile, device))
             throw new ArgumentException($"Tile plan {tile.Describe()} does not fit device '{device.Name}'.", "plan");
         var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, AttentionParams<T>>>(
-            EntryPoint(typeof(T), codec, tile, StaticSharedMemory));
+            EntryPoint(typeof(T), codec, tile, StaticSharedMemory, modified));
         if (tile.Threads > maxThreads)
             throw new ArgumentException(
                 $"Tile plan {tile.Describe()} needs {tile.Threads} threads a group; the compiled kernel allows {maxThreads}.", "plan");
@@ -292,13 +322,13 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// The kernel specialised for a storage type, its codec and the plan's output chunk count, with its tiles either in
     /// dynamic shared memory and the geometry as constants (CUDA, CPU), or, for OpenCL, in a static block of the plan's
     /// size (<see cref="StaticSharedTiles{TFloat4s}"/> says why) with the geometry at run time (<see cref="RuntimeTileShape"/>
-    /// says why).
+    /// says why), and with scores modified (softcap, ALiBi, bias) or not.
     /// </summary>
-    public static MethodInfo EntryPoint(Type element, Type codec, TilePlan plan, bool staticShared) =>
-        PortableEntryPoints.GetOrAdd((element, codec, plan, staticShared),
-            static key => BuildEntryPoint(key.Element, key.Codec, key.Plan, key.StaticShared));
+    public static MethodInfo EntryPoint(Type element, Type codec, TilePlan plan, bool staticShared, bool modified = false) =>
+        PortableEntryPoints.GetOrAdd((element, codec, plan, staticShared, modified),
+            static key => BuildEntryPoint(key.Element, key.Codec, key.Plan, key.StaticShared, key.Modified));
 
-    private static MethodInfo BuildEntryPoint(Type element, Type codec, TilePlan plan, bool staticShared)
+    private static MethodInfo BuildEntryPoint(Type element, Type codec, TilePlan plan, bool staticShared, bool modified)
     {
         var shared = staticShared
             ? typeof(StaticSharedTiles<>).MakeGenericType(ConstantType(plan.SharedFloat4s))
@@ -306,10 +336,12 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         var tile = staticShared
             ? typeof(RuntimeTileShape)
             : typeof(TileShape<,,>).MakeGenericType(ConstantType(plan.BlockM), ConstantType(plan.ThreadsX), ConstantType(plan.HeadDim));
-        return typeof(FlashForwardKernel<,,,,>)
-            .MakeGenericType(element, codec, OutputSliceType(plan.OutputChunks), shared, tile)
-            .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk, DynamicSharedTiles, TileShape<Zero, Zero, Zero>>.Run))!;
+        return typeof(FlashForwardKernel<,,,,,>)
+            .MakeGenericType(element, codec, OutputSliceType(plan.OutputChunks), shared, tile, ModifierType(modified))
+            .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk, DynamicSharedTiles, TileShape<Zero, Zero, Zero>, NoScoreModifier>.Run))!;
     }
+
+    private static Type ModifierType(bool modified) => modified ? typeof(ScoreModifiers) : typeof(NoScoreModifier);
 
     /// <summary>The <see cref="IConstant"/> type whose value is <paramref name="value"/>, in binary.</summary>
     public static Type ConstantType(int value) => value == 0

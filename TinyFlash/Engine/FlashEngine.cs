@@ -211,9 +211,10 @@ public sealed class FlashEngine : IDisposable
         {
             ThrowIfDisposed();
             RequireDefined(type);
-            var request = Forward.Request(AttentionValidator.Validate(shape, options), type, aligned: true);
+            var problem = AttentionValidator.Validate(shape, options);
+            var request = Forward.Request(problem, type, aligned: true);
             var watch = Stopwatch.StartNew();
-            Forward.Compile(type, request, ChoosePlan(request, timeCallersTensors: null));
+            Forward.Compile(type, request, ChoosePlan(request, timeCallersTensors: null), problem.Modifiers is not null);
             return watch.Elapsed;
         }
     }

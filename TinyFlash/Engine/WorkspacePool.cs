@@ -13,6 +13,7 @@ namespace TinyFlash.Engine;
 internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator allocator, long limitBytes) : IDisposable
 {
     private DeviceBuffer<float>? floats;
+    private DeviceBuffer<float>? inputs;
     private DeviceBuffer<int>? ints;
 
     /// <summary>Most bytes the float workspace may take.</summary>
@@ -22,7 +23,7 @@ internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator all
     public int Allocations { get; private set; }
 
     /// <summary>Bytes the pool holds now.</summary>
-    public long HeldBytes => (floats?.View.LengthInBytes ?? 0) + (ints?.View.LengthInBytes ?? 0);
+    public long HeldBytes => (floats?.View.LengthInBytes ?? 0) + (inputs?.View.LengthInBytes ?? 0) + (ints?.View.LengthInBytes ?? 0);
 
     /// <summary>A view of <paramref name="count"/> floats, valid until the next call that rents from the pool.</summary>
     /// <exception cref="InvalidOperationException">The request exceeds <see cref="LimitBytes"/> (a planner bug).</exception>
@@ -46,12 +47,35 @@ internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator all
         return view;
     }
 
-    /// <summary>Frees both buffers.</summary>
+    /// <summary>
+    /// Host values a call's kernels read (ALiBi slopes, a bias given on the host) copied to the device, one view per
+    /// part, valid until the next call that rents from the pool.
+    /// </summary>
+    public ArrayView<float>[] Upload(params float[][] parts)
+    {
+        long total = parts.Sum(part => (long)part.Length);
+        inputs = Grow(inputs, total, long.MaxValue, "score modifier inputs");
+        var views = new ArrayView<float>[parts.Length];
+        long offset = 0;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (parts[i].Length == 0)
+                continue;
+            views[i] = inputs.View.SubView(offset, parts[i].Length);
+            views[i].CopyFromCPU(parts[i]);
+            offset += parts[i].Length;
+        }
+        return views;
+    }
+
+    /// <summary>Frees every buffer.</summary>
     public void Dispose()
     {
         floats?.Dispose();
+        inputs?.Dispose();
         ints?.Dispose();
         floats = null;
+        inputs = null;
         ints = null;
     }
 

@@ -58,8 +58,19 @@ public static class AttentionVerifier
         Add("an empty cache beside a full one", Shape(3, 50, 32, b: 2), new AttentionOptions { CacheLengths = [0, 50] });
         Add("packed sequences of 1, 0, 37 and 62 queries (varlen), GQA", Shape(100, 130, 64, hq: 4, hkv: 2),
             new AttentionOptions { Causal = true, QuerySequenceOffsets = [0, 1, 1, 38, 100], KeySequenceOffsets = [0, 5, 5, 40, 130] }, ElementType.Float16);
+        Add("softcap and ALiBi, causal", Shape(65, 129, 64, hq: 4, hkv: 2),
+            new AttentionOptions { Causal = true, Softcap = 5f, AlibiSlopes = [0.5f, 0.25f, 0.125f, 0.0625f] }, ElementType.Float16);
+        Add("boolean mask per head (a bias of 0 and −∞)", Shape(63, 65, 128, hq: 2, hkv: 1),
+            new AttentionOptions { Bias = AttentionBias.FromMask(RandomMask(2 * 63 * 65, seed: 3), heads: 2) }, ElementType.BFloat16);
         Add("few queries, many keys (key splits on a GPU)", Shape(33, 1500, 64, hq: 2, hkv: 1), new AttentionOptions { WindowLeft = 900 }, ElementType.Float16);
         return cases;
+    }
+
+    /// <summary>A reproducible mask with about a third of the keys visible.</summary>
+    private static bool[] RandomMask(int count, int seed)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, count).Select(_ => random.NextDouble() < 0.35)];
     }
 
     /// <summary>Runs <paramref name="verificationCase"/> on <paramref name="engine"/> with random inputs drawn from <paramref name="seed"/>.</summary>

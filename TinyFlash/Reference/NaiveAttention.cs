@@ -58,7 +58,8 @@ public static class NaiveAttention
             float dot = 0;
             for (int d = 0; d < shape.HeadDim; d++)
                 dot += query[d] * key[d];
-            scores[j] = round(dot);
+            // The same softcap, ALiBi and bias as the reference, applied to the rounded logit as a framework would.
+            scores[j] = round((float)ReferenceAttention.Modify(shape, options, b, h, i, j, round(dot)));
             max = Math.Max(max, scores[j]);
         }
         row.Clear();

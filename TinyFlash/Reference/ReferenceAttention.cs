@@ -112,10 +112,29 @@ public static class ReferenceAttention
             double dot = 0;
             for (int d = 0; d < shape.HeadDim; d++)
                 dot += (double)query[d] * key[d];
-            scores[j] = dot * scale;
+            scores[j] = Modify(shape, options, b, h, i, j, dot * scale);
             max = Math.Max(max, scores[j]);
         }
         return max;
+    }
+
+    /// <summary>
+    /// Logit <paramref name="x"/> of query row <paramref name="i"/> and key <paramref name="j"/> after the options'
+    /// softcap, ALiBi and bias, from their definitions (FlashAttention-2's order: softcap, then ALiBi, then bias).
+    /// </summary>
+    internal static double Modify(AttentionShape shape, AttentionOptions options, int b, int h, int i, int j, double x)
+    {
+        if (options.Softcap is float cap)
+            x = cap * Math.Tanh(x / cap);
+        if (options.AlibiSlopes is { } slopes)
+        {
+            double slope = slopes.Count == shape.QueryHeads ? slopes[h] : slopes[b * shape.QueryHeads + h];
+            var (queryStart, queryLength, keyStart, keyLength) = SequenceOf(shape, options, b, i);
+            x -= slope * Math.Abs((i - queryStart) + keyLength - queryLength - (j - keyStart));
+        }
+        if (options.Bias is { HostValues: { } bias } given)
+            x += bias[(((given.Batch == 1 ? 0 : b) * given.Heads + (given.Heads == 1 ? 0 : h)) * shape.QueryLength + i) * shape.KeyLength + j];
+        return x;
     }
 
     /// <summary>

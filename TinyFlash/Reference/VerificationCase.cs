@@ -13,5 +13,8 @@ public sealed record VerificationCase(string Name, AttentionShape Shape, Attenti
         (Options.Causal ? " causal" : "") +
         (Options.WindowLeft >= 0 || Options.WindowRight >= 0 ? $" window({Options.WindowLeft},{Options.WindowRight})" : "") +
         (Options.CacheLengths is { } lengths ? $" cache lengths [{string.Join(", ", lengths)}]" : "") +
-        (Options.QuerySequenceOffsets is { } offsets ? $" packed sequences [{string.Join(", ", offsets)}]" : "") + "]";
+        (Options.QuerySequenceOffsets is { } offsets ? $" packed sequences [{string.Join(", ", offsets)}]" : "") +
+        (Options.Softcap is float softcap ? $" softcap {softcap}" : "") +
+        (Options.AlibiSlopes is not null ? " ALiBi" : "") +
+        (Options.Bias is { } bias ? $" bias [{bias.Batch}, {bias.Heads}, Sq, Sk]" : "") + "]";
 }

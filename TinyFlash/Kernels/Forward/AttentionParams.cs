@@ -61,6 +61,9 @@ internal struct AttentionParams<T> where T : unmanaged
     /// <summary>Softmax scale times log2(e): scores are kept in base 2 so the exponential is one <c>ex2</c>.</summary>
     public float ScaleLog2;
 
+    /// <summary>Softcap, ALiBi and bias, read only by kernels specialised on <see cref="ScoreModifiers"/>.</summary>
+    public ScoreModifierParams Modifiers;
+
     /// <summary>Key <c>j</c> is visible to query <c>i</c> when <c>DiagonalLow ≤ j − i ≤ DiagonalHigh</c> (and <c>j &lt; KeyLength</c>).</summary>
     public int DiagonalLow, DiagonalHigh;
 }

@@ -36,12 +36,14 @@ namespace TinyFlash.Kernels.Forward;
 /// <typeparam name="TOutput">The thread's output slice: its chunk count is ⌈HeadDim / (4·ThreadsX)⌉.</typeparam>
 /// <typeparam name="TShared">Where the tiles live: dynamic shared memory, or a static block on OpenCL.</typeparam>
 /// <typeparam name="TTile">The tile geometry: compile-time constants (every size, pitch and offset folds), or runtime values on OpenCL.</typeparam>
-internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
+/// <typeparam name="TModifier">Softcap, ALiBi and bias, or nothing (<see cref="NoScoreModifier"/>: the plain kernel).</typeparam>
+internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TModifier>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
     where TOutput : struct, IOutputSlice
     where TShared : struct, ISharedTiles
     where TTile : struct, ITileShape
+    where TModifier : struct, IScoreModifier<TModifier>
 {
     /// <summary>Entry point: one group per (query block, batch·head), <see cref="TileGeometry.Threads"/> threads.</summary>
     public static void Run(AttentionParams<T> p)
@@ -62,6 +64,8 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
         if (block.IsEmpty)
             return;
         int rowStart = block.RowStart, rowEnd = block.RowEnd;
+        // Scores here are logits·log2(e) (Q was scaled on load).
+        TModifier modifier = default(TModifier).For(p, block, 0.693147180559945309f);
 
         LoadTransposed(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength, g.BlockM,
             g.HeadDim, p.ScaleLog2, queryTile, g.RowPitch4, thread, g.Threads);
@@ -83,6 +87,8 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile>
             Group.Barrier();
 
             Tile4x4 scores = QueryKeyProduct(queryTile, keyTile, g, ty, tx);
+            if (!modifier.IsIdentity)
+                scores.Modify(modifier, rowStart + 4 * ty, keyStart + 4 * tx);
             if (tiles.IsPartial(tile))
                 HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), block.DiagonalLow, block.DiagonalHigh,
                     block.KeyLength - (keyStart + 4 * tx));

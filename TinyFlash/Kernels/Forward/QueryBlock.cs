@@ -25,6 +25,9 @@ internal readonly struct QueryBlock
     /// <summary>Which of <see cref="AttentionParams{T}.KeySplits"/> shares of the key tiles this group visits.</summary>
     public readonly int Split;
 
+    /// <summary>The batch element (0 for packed sequences) and query head of the block.</summary>
+    public readonly int Batch, Head;
+
     /// <summary>Queries and keys the sequence has.</summary>
     public readonly int QueryLength, KeyLength;
 
@@ -32,9 +35,11 @@ internal readonly struct QueryBlock
     public readonly int DiagonalLow, DiagonalHigh;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private QueryBlock(int rowIndex, int rowStart, int rowEnd, int queryOrigin, int keyOrigin, int split, int queryLength,
-        int keyLength, int diagonalLow, int diagonalHigh)
+    private QueryBlock(int rowIndex, int rowStart, int rowEnd, int queryOrigin, int keyOrigin, int split, int batch, int head,
+        int queryLength, int keyLength, int diagonalLow, int diagonalHigh)
     {
+        Batch = batch;
+        Head = head;
         RowIndex = rowIndex;
         RowStart = rowStart;
         RowEnd = rowEnd;
@@ -80,6 +85,6 @@ internal readonly struct QueryBlock
             (batch * p.QueryHeads + head) * p.QueryLength + queryStart, rowStart, XMath.Min(rowStart + blockM, queryLength),
             p.QueryStrides.Origin(batch, head) + queryStart * p.QueryStrides.Row,
             p.KeyStrides.Origin(batch, head / p.HeadsPerKeyValue) + keyStart * p.KeyStrides.Row,
-            split, queryLength, keyLength, p.DiagonalLow + shift, p.DiagonalHigh + shift);
+            split, batch, head, queryLength, keyLength, p.DiagonalLow + shift, p.DiagonalHigh + shift);
     }
 }

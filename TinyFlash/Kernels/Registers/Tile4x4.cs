@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using TinyFlash.Kernels.Forward;
 
 namespace TinyFlash.Kernels.Registers;
 
@@ -29,6 +30,21 @@ internal struct Tile4x4
         R2 = R2.Multiply(factors.Z);
         R3 = R3.Multiply(factors.W);
     }
+
+    /// <summary>Each element through <paramref name="modifier"/>; element (0, 0) is query <paramref name="row"/>, key <paramref name="key"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Modify<TModifier>(TModifier modifier, int row, int key) where TModifier : struct, IScoreModifier
+    {
+        R0 = Modify(modifier, R0, row, key);
+        R1 = Modify(modifier, R1, row + 1, key);
+        R2 = Modify(modifier, R2, row + 2, key);
+        R3 = Modify(modifier, R3, row + 3, key);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 Modify<TModifier>(TModifier modifier, Float4 scores, int row, int key) where TModifier : struct, IScoreModifier =>
+        new(modifier.Apply(scores.X, row, key), modifier.Apply(scores.Y, row, key + 1),
+            modifier.Apply(scores.Z, row, key + 2), modifier.Apply(scores.W, row, key + 3));
 
     /// <summary>The maximum of each row, as the lanes of one <see cref="Float4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

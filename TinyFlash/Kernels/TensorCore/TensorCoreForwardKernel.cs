@@ -34,11 +34,13 @@ namespace TinyFlash.Kernels.TensorCore;
 /// <typeparam name="TScores">BlockN/16 column blocks.</typeparam>
 /// <typeparam name="TOutput">HeadDim/16 column blocks.</typeparam>
 /// <typeparam name="TShape">The geometry as constants.</typeparam>
-internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape>
+/// <typeparam name="TModifier">Softcap, ALiBi and bias, or nothing (<see cref="NoScoreModifier"/>: the plain kernel).</typeparam>
+internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape, TModifier>
     where TElement : struct, ITensorElement
     where TScores : struct, IColumnBlocks
     where TOutput : struct, IColumnBlocks
     where TShape : struct, ITensorCoreShape
+    where TModifier : struct, IScoreModifier<TModifier>
 {
     /// <summary>Entry point: one group per (query block, batch·head), <see cref="TensorCoreGeometry.Threads"/> threads.</summary>
     public static void Run(TensorCoreParams parameters)
@@ -54,6 +56,8 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         var block = QueryBlock.OfGroup(p, g.BlockM);
         if (block.IsEmpty)
             return;
+        // Scores here are raw q·k: logits divided by the scale.
+        TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
         var tiles = KeyTileRange.Of(block.RowStart, block.RowEnd, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, g.BlockN)
             .Split(block.Split, p.KeySplits);
 
@@ -100,6 +104,8 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
                 AccumulateScores(ref scores, shared, query, key, sixteenRows, g.RowTiles);
 
             int keyStart = tile * g.BlockN;
+            if (!modifier.IsIdentity)
+                scores.Modify(modifier, block.RowStart + warpRow + lane / 4, keyStart + 2 * (lane & 3));
             if (tiles.IsPartial(tile))
             {
                 int column = keyStart + 2 * (lane & 3);

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
+using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.Shared;
 using TinyFlash.Kernels.TensorCore.Instructions;
 
@@ -72,6 +73,15 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
         First.ScaleRows(factors.R0, factors.R1);
         if (Two)
             Second.ScaleRows(factors.R2, factors.R3);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Modify<TModifier>(TModifier modifier, int row, int key) where TModifier : struct, IScoreModifier
+    {
+        First.Modify(modifier, row, key);
+        if (Two)
+            Second.Modify(modifier, row + 16, key);
     }
 
     /// <inheritdoc/>

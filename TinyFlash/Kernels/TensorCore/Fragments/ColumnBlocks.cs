@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.TensorCore.Instructions;
 
 namespace TinyFlash.Kernels.TensorCore.Fragments;
@@ -61,6 +62,14 @@ internal struct ColumnBlocks<TFirst, TSecond> : IColumnBlocks
     {
         First.ScaleRows(factors);
         Second.ScaleRows(factors);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Modify<TModifier>(TModifier modifier, int row, int key) where TModifier : struct, IScoreModifier
+    {
+        First.Modify(modifier, row, key);
+        Second.Modify(modifier, row, key + 16 * FirstCount);
     }
 
     /// <inheritdoc/>

@@ -1,4 +1,5 @@
 using ILGPU;
+using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.TensorCore.Instructions;
 
 namespace TinyFlash.Kernels.TensorCore.Fragments;
@@ -39,6 +40,9 @@ internal interface IColumnBlocks
 
     /// <summary>Multiplies each row by its factor.</summary>
     void ScaleRows(RowValues factors);
+
+    /// <summary>Each score through <paramref name="modifier"/>: this lane's (g, 2t) of block 0 is query <paramref name="row"/>, key <paramref name="key"/>.</summary>
+    void Modify<TModifier>(TModifier modifier, int row, int key) where TModifier : struct, IScoreModifier;
 
     /// <summary>−∞ where the mask hides a score: <paramref name="diagonal"/> is key − query of this lane's (g, 2t) in block 0.</summary>
     void Hide(int diagonal, int low, int high, int keysLeft);

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
+using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.TensorCore.Instructions;
 
 namespace TinyFlash.Kernels.TensorCore.Fragments;
@@ -65,6 +66,20 @@ internal struct MmaTile
     {
         var e = default(TElement);
         return new Fragment(e.Pack(C0, C1), e.Pack(C2, C3), e.Pack(C4, C5), e.Pack(C6, C7));
+    }
+
+    /// <summary>Each element through <paramref name="modifier"/>; (g, 2t) is query <paramref name="row"/>, key <paramref name="key"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Modify<TModifier>(TModifier modifier, int row, int key) where TModifier : struct, IScoreModifier
+    {
+        C0 = modifier.Apply(C0, row, key);
+        C1 = modifier.Apply(C1, row, key + 1);
+        C4 = modifier.Apply(C4, row, key + 8);
+        C5 = modifier.Apply(C5, row, key + 9);
+        C2 = modifier.Apply(C2, row + 8, key);
+        C3 = modifier.Apply(C3, row + 8, key + 1);
+        C6 = modifier.Apply(C6, row + 8, key + 8);
+        C7 = modifier.Apply(C7, row + 8, key + 9);
     }
 
     /// <summary>

@@ -1,0 +1,25 @@
+namespace TinyFlash.Kernels.Forward;
+
+/// <summary>
+/// What a kernel does to each score between Q·Kᵀ and the softmax, beyond the band mask: a struct type parameter,
+/// so that calls without any (<see cref="NoScoreModifier"/>) compile to exactly the kernel they had before.
+/// </summary>
+internal interface IScoreModifier
+{
+    /// <summary>Whether every score is left as it is (a compile-time constant: the kernels skip the call).</summary>
+    bool IsIdentity { get; }
+
+    /// <summary>
+    /// The modified score of query <paramref name="row"/> and key <paramref name="key"/> (both counted within the
+    /// sequence), in the kernel's own units (see <see cref="ScoreModifiers"/>).
+    /// </summary>
+    float Apply(float score, int row, int key);
+}
+
+/// <summary>A score modifier that can build itself for a query block (how a kernel gets one from its type alone).</summary>
+/// <typeparam name="TSelf">The implementing struct.</typeparam>
+internal interface IScoreModifier<TSelf> : IScoreModifier where TSelf : struct, IScoreModifier<TSelf>
+{
+    /// <summary>The modifier for <paramref name="block"/>, for a kernel whose scores are logits divided by <paramref name="toLogit"/>.</summary>
+    TSelf For<T>(in AttentionParams<T> p, in QueryBlock block, float toLogit) where T : unmanaged;
+}

@@ -1,0 +1,18 @@
+using System.Runtime.CompilerServices;
+
+namespace TinyFlash.Kernels.Forward;
+
+/// <summary>Scores as Q·Kᵀ gives them: the plain kernel.</summary>
+internal readonly struct NoScoreModifier : IScoreModifier<NoScoreModifier>
+{
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public NoScoreModifier For<T>(in AttentionParams<T> p, in QueryBlock block, float toLogit) where T : unmanaged => default;
+
+    /// <inheritdoc/>
+    public bool IsIdentity => true;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Apply(float score, int row, int key) => score;
+}

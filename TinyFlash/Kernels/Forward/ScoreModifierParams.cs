@@ -1,0 +1,22 @@
+using ILGPU;
+
+namespace TinyFlash.Kernels.Forward;
+
+/// <summary>
+/// The inputs of <see cref="ScoreModifiers"/>: a bias broadcast over batch and heads ([B|1, H|1, Sq, Sk], a stride of
+/// 0 for a broadcast dimension; row stride Sk), ALiBi slopes ([B|1, H]) and the softcap (0 for none). Empty views
+/// mean none of that kind.
+/// </summary>
+internal struct ScoreModifierParams
+{
+    public ArrayView<float> Bias;
+
+    public int BiasBatchStride, BiasHeadStride;
+
+    public ArrayView<float> AlibiSlopes;
+
+    /// <summary>Query heads for per-batch slopes, 0 for one slope per head shared by every batch element.</summary>
+    public int AlibiBatchStride;
+
+    public float Softcap;
+}
