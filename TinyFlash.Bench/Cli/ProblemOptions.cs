@@ -23,12 +23,13 @@ internal sealed class ProblemOptions
     public Option<int?> ThreadsX { get; } = new("--threads-x") { Description = "Force the threads across a key tile (tile keys = 4 x threads-x)." };
     public Option<string?> TensorTile { get; } = new("--tensor-tile") { Description = "Force the tensor-core kernel (fp16/bf16 on CUDA) with this tile: WARPSxROWTILESxBLOCKN, e.g. 4x2x64." };
     public Option<int?> KeySplits { get; } = new("--key-splits") { Description = "With a forced tile: split each query block's keys across this many groups (flash-decoding)." };
+    public Option<FileInfo?> MaskFile { get; } = new("--mask-file") { Description = "A boolean mask shared by every batch element and head: a text file of seq-q lines of seq-k characters, 1 visible, 0 hidden. The analyzer's finding and the kernel it selects are printed." };
     public Option<int[]?> CacheLengths { get; } = new("--cache-lengths") { AllowMultipleArgumentsPerToken = true, Description = "Valid keys of each sequence (one per batch element), for decode against a partly filled cache." };
 
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { Backend, Batch, Heads, KeyValueHeads, Sequence, QueryLength, KeyLength, HeadDim,
-                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX, TensorTile, KeySplits, CacheLengths })
+                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX, TensorTile, KeySplits, CacheLengths, MaskFile })
             command.Options.Add(option);
     }
 
@@ -47,7 +48,21 @@ internal sealed class ProblemOptions
         WindowLeft = parse.GetValue(WindowLeft),
         WindowRight = parse.GetValue(WindowRight),
         CacheLengths = parse.GetValue(CacheLengths) is { Length: > 0 } lengths ? lengths : null,
+        Bias = parse.GetValue(MaskFile) is { } file ? AttentionBias.FromMask(ReadMask(file, Shape(parse))) : null,
     };
+
+    /// <summary>A mask file: QueryLength lines of KeyLength '0'/'1' characters (other characters, spaces, are ignored).</summary>
+    private static bool[] ReadMask(FileInfo file, AttentionShape shape)
+    {
+        var rows = File.ReadAllLines(file.FullName)
+            .Select(line => line.Where(c => c is '0' or '1').Select(c => c == '1').ToArray())
+            .Where(row => row.Length > 0)
+            .ToArray();
+        if (rows.Length != shape.QueryLength || rows.Any(row => row.Length != shape.KeyLength))
+            throw new ArgumentException(
+                $"--mask-file {file.Name} has {rows.Length} rows of {string.Join("/", rows.Select(r => r.Length).Distinct())} entries; the shape needs {shape.QueryLength} rows of {shape.KeyLength}.");
+        return [.. rows.SelectMany(row => row)];
+    }
 
     /// <summary>The forced plan: a tensor-core tile, or a portable one if both of its options are given.</summary>
     public ExecutionPlan? Plan(ParseResult parse, int headDim)

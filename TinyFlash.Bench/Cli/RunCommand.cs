@@ -39,6 +39,15 @@ internal static class RunCommand
             Console.WriteLine($"  shape  : B={shape.Batch} Hq={shape.QueryHeads} Hkv={shape.KeyValueHeads} Sq={shape.QueryLength} Sk={shape.KeyLength} d={shape.HeadDim} {shape.Layout}" +
                               (options.Causal ? ", causal" : "") +
                               (options.WindowLeft >= 0 || options.WindowRight >= 0 ? $", window ({options.WindowLeft}, {options.WindowRight})" : ""));
+            if (options.Bias is not null)
+            {
+                var (routed, pattern) = TinyFlash.Attention.MaskRouting.Route(options, shape);
+                Console.WriteLine($"  mask   : {pattern?.Describe() ?? "a bias (not analyzed: per batch element or head, or beside other masks)"}");
+                Console.WriteLine($"           runs as {(routed.Bias is not null ? "the general masked kernel (the mask is read per score)"
+                    : routed.QuerySequenceOffsets is not null ? $"packed sequences{(routed.Causal ? ", causal" : "")} (the mask is not read)"
+                    : routed.WindowLeft >= 0 || routed.WindowRight >= 0 ? $"a sliding window ({routed.WindowLeft}, {routed.WindowRight}{(routed.Causal ? ", causal" : "")}; the mask is not read)"
+                    : routed.Causal ? "the causal kernel (the mask is not read)" : "unmasked attention (the mask hides nothing)")}");
+            }
             Console.WriteLine($"  dtype  : {RunRecord.DtypeName(type)} storage, fp32 accumulation and softmax statistics");
             Console.WriteLine($"  kernel : {plan.Describe()}: {plan.Tile.BlockM} query rows a group, {plan.Tile.Threads} threads, {plan.Tile.SharedBytes / 1024.0:F1} KiB shared memory");
             Console.WriteLine($"  check  : {check.Rows} sampled rows vs double reference: error {check.Error:E2} (bound {check.Bound:E2}" +

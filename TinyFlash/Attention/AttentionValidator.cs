@@ -18,6 +18,8 @@ internal static class AttentionValidator
     public static AttentionProblem Validate(AttentionShape shape, AttentionOptions? options)
     {
         options ??= AttentionOptions.Default;
+        if (shape.QueryLength > 0 && shape.KeyLength > 0)
+            options = MaskRouting.Route(options, shape).Options;
         RequirePositive(shape.Batch, "shape.Batch");
         RequirePositive(shape.QueryHeads, "shape.QueryHeads");
         RequirePositive(shape.KeyValueHeads, "shape.KeyValueHeads");

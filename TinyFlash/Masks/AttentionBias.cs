@@ -19,8 +19,12 @@ namespace TinyFlash;
 /// </example>
 public sealed class AttentionBias
 {
-    private AttentionBias(float[]? hostValues, ArrayView<float> deviceValues, int batch, int heads)
+    private readonly Lock gate = new();
+    private MaskPattern? pattern;
+
+    private AttentionBias(float[]? hostValues, ArrayView<float> deviceValues, int batch, int heads, bool[]? mask = null)
     {
+        Mask = mask;
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(heads, 1);
         HostValues = hostValues;
@@ -41,6 +45,16 @@ public sealed class AttentionBias
     /// <summary>The values, when they were given on the device.</summary>
     internal ArrayView<float> DeviceValues { get; }
 
+    /// <summary>The boolean mask this bias was made from (<see cref="FromMask"/>), if it was.</summary>
+    internal bool[]? Mask { get; }
+
+    /// <summary>The structure of <see cref="Mask"/> as one [QueryLength, KeyLength] plane, analyzed on first use and kept.</summary>
+    internal MaskPattern PatternOf(int queryLength, int keyLength)
+    {
+        lock (gate)
+            return pattern ??= SparsityAnalyzer.Analyze(Mask, queryLength, keyLength);
+    }
+
     /// <summary>A bias from host values, [batch, heads, QueryLength, KeyLength]; NaN and +∞ are refused at the call.</summary>
     public static AttentionBias FromValues(float[] values, int batch = 1, int heads = 1)
     {
@@ -48,11 +62,15 @@ public sealed class AttentionBias
         return new AttentionBias(values, default, batch, heads);
     }
 
-    /// <summary>A boolean mask (true: visible), [batch, heads, QueryLength, KeyLength], as a bias of 0 and −∞.</summary>
+    /// <summary>
+    /// A boolean mask (true: visible), [batch, heads, QueryLength, KeyLength], as a bias of 0 and −∞. A mask shared by
+    /// every batch element and head that is exactly causal, a sliding window or block-diagonal runs on the kernel for
+    /// that structure instead (<see cref="SparsityAnalyzer"/>); the mask itself is then not read.
+    /// </summary>
     public static AttentionBias FromMask(bool[] visible, int batch = 1, int heads = 1)
     {
         ArgumentNullException.ThrowIfNull(visible);
-        return new AttentionBias(Array.ConvertAll(visible, v => v ? 0f : float.NegativeInfinity), default, batch, heads);
+        return new AttentionBias(Array.ConvertAll(visible, v => v ? 0f : float.NegativeInfinity), default, batch, heads, visible);
     }
 
     /// <summary>
