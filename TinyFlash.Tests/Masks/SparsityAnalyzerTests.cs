@@ -46,6 +46,18 @@ public class SparsityAnalyzerTests
     }
 
     [Test]
+    public void A_block_mask_is_analyzed_by_its_visible_elements()
+    {
+        var window = BandMask(40, 40, new AttentionOptions { Causal = true, WindowLeft = 6 });
+        var pattern = SparsityAnalyzer.Analyze(BlockSparseMask.FromDense(window, 40, 40, 16));
+        Assert.That(pattern.Kind, Is.EqualTo(MaskPatternKind.SlidingWindow), pattern.Describe());
+        Assert.That((pattern.WindowLeft, pattern.Causal), Is.EqualTo((6, true)));
+        var perHead = SparsityAnalyzer.Analyze(BlockSparseMask.FromDense([.. window, .. window], 40, 40, 16, heads: 2));
+        Assert.That(perHead.Kind, Is.EqualTo(MaskPatternKind.General));
+        Assert.That(perHead.Density, Is.EqualTo(pattern.Density).Within(1e-12));
+    }
+
+    [Test]
     public void Full_and_general_masks()
     {
         Assert.That(SparsityAnalyzer.Analyze(MaskOf(5, 7, (_, _) => true), 5, 7).Kind, Is.EqualTo(MaskPatternKind.Full));

@@ -74,6 +74,13 @@ public sealed record AttentionOptions
     /// <summary>An additive bias or boolean mask on the logits (see <see cref="AttentionBias"/>). <c>null</c>: none.</summary>
     public AttentionBias? Bias { get; init; }
 
+    /// <summary>
+    /// A block-sparse mask (see <see cref="BlockSparseMask"/>): key blocks it skips are never loaded, full blocks run
+    /// unmasked, partial ones read its element mask. Not combined with other masks, cache lengths, packed sequences or
+    /// a bias; softcap and ALiBi apply. <c>null</c>: none.
+    /// </summary>
+    public BlockSparseMask? BlockMask { get; init; }
+
     /// <summary>The options used when a call passes none: no mask, scale <c>1/sqrt(HeadDim)</c>.</summary>
     public static AttentionOptions Default { get; } = new();
 }

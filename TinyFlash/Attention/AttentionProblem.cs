@@ -10,7 +10,7 @@ namespace TinyFlash.Attention;
 /// and the softcap, ALiBi slopes and bias, if any.
 /// </summary>
 internal readonly record struct AttentionProblem(AttentionShape Shape, float Scale, int DiagonalLow, int DiagonalHigh,
-    MaskKind Mask, IReadOnlyList<int>? KeyLengths, PackedSequences? Packed, ScoreModifierInputs? Modifiers)
+    MaskKind Mask, IReadOnlyList<int>? KeyLengths, PackedSequences? Packed, ScoreModifierInputs? Modifiers, BlockSparseMask? BlockMask)
 {
     /// <summary>A diagonal bound beyond any key − query difference a valid shape can have (lengths stay below 2²⁶).</summary>
     public const int Unbounded = 1 << 30;

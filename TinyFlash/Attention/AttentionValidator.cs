@@ -60,13 +60,33 @@ internal static class AttentionValidator
         long high = options.WindowRight >= 0 ? offset + options.WindowRight : AttentionProblem.Unbounded;
         if (options.Causal)
             high = Math.Min(high, offset);
-        var mask = options.WindowLeft >= 0 || options.WindowRight >= 0 ? MaskKind.Window
+        RequireBlockMask(options, shape);
+        var mask = options.BlockMask is not null ? MaskKind.BlockSparse
+            : options.WindowLeft >= 0 || options.WindowRight >= 0 ? MaskKind.Window
             : options.Causal ? MaskKind.Causal
             : MaskKind.None;
         return new AttentionProblem(shape, scale,
             (int)Math.Clamp(low, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
             (int)Math.Clamp(high, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
-            mask, options.CacheLengths is { } given ? [.. given] : null, packed, modifiers);
+            mask, options.CacheLengths is { } given ? [.. given] : null, packed, modifiers, options.BlockMask);
+    }
+
+    /// <summary>A block mask of the call's lengths, batch (or 1) and heads (or 1), alone among the masks.</summary>
+    private static void RequireBlockMask(AttentionOptions options, AttentionShape shape)
+    {
+        if (options.BlockMask is not { } mask)
+            return;
+        if (options.Causal || options.WindowLeft >= 0 || options.WindowRight >= 0 || options.CacheLengths is not null
+            || options.QuerySequenceOffsets is not null || options.Bias is not null)
+            throw new ArgumentException(
+                "options.BlockMask does not combine with Causal, windows, CacheLengths, packed sequences or Bias: express them in the block mask.", "options");
+        if (mask.QueryLength != shape.QueryLength || mask.KeyLength != shape.KeyLength)
+            throw new ArgumentException(
+                $"options.BlockMask covers {mask.QueryLength} x {mask.KeyLength} scores; the shape has {shape.QueryLength} x {shape.KeyLength}.", "options");
+        if (mask.Batch != 1 && mask.Batch != shape.Batch)
+            throw new ArgumentException($"options.BlockMask has batch {mask.Batch}; it must be 1 (shared) or shape.Batch = {shape.Batch}.", "options");
+        if (mask.Heads != 1 && mask.Heads != shape.QueryHeads)
+            throw new ArgumentException($"options.BlockMask has {mask.Heads} heads; it must be 1 (shared) or shape.QueryHeads = {shape.QueryHeads}.", "options");
     }
 
     /// <summary>Softcap finite and positive; one ALiBi slope per head (or per batch element and head), finite; a bias of a broadcastable shape with no NaN or +∞.</summary>

@@ -104,7 +104,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             var parameters = Parameters(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(),
                 logSumExp, problem, shape, tile.BlockM, default, sequences, plan.KeySplits, splitWorkspace);
             parameters.Modifiers = modifiers;
-            RunTensorCore(query, key, value, type, parameters, tile, problem.Modifiers is not null);
+            SetTileList(ref parameters, problem, tile);
+            RunTensorCore(query, key, value, type, parameters, tile, Modified(problem));
             if (plan.KeySplits > 1)
                 Combine(parameters, type);
         }
@@ -114,7 +115,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             var parameters = Parameters(query, key, value, output, logSumExp, problem, shape, portable.BlockM,
                 portable.Geometry, sequences, plan.KeySplits, splitWorkspace);
             parameters.Modifiers = modifiers;
-            RunPortable(parameters, type, portable, problem.Modifiers is not null);
+            SetTileList(ref parameters, problem, portable);
+            RunPortable(parameters, type, portable, Modified(problem));
             if (plan.KeySplits > 1)
                 Combine(parameters, type);
         }
@@ -149,27 +151,51 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             : s;
     }
 
-    /// <summary>The softcap, ALiBi slopes and bias of a call as the kernels read them (host values copied to the device).</summary>
+    /// <summary>
+    /// The softcap, ALiBi slopes and bias of a call as the kernels read them (host values copied to the device); a
+    /// block-sparse mask's element mask goes in as a bias of 0 and −∞ read only in the tiles its work list marks.
+    /// </summary>
     private ScoreModifierParams ModifierParams(AttentionProblem problem)
     {
-        if (problem.Modifiers is not { } m)
-            return default;
         var shape = problem.Shape;
-        var bias = m.Bias;
-        if (bias?.HostValues is null && bias is not null)
+        var m = problem.Modifiers;
+        var bias = m?.Bias;
+        var blockMask = problem.BlockMask is { HasPartialBlocks: true } partial ? partial : null;
+        if (m is null && blockMask is null)
+            return default;
+        if (bias is { HostValues: null })
             AttentionValidator.RequireView(bias.DeviceValues, (long)bias.Batch * bias.Heads * shape.QueryLength * shape.KeyLength,
                 accelerator, "options.Bias");
-        var uploaded = workspace.Upload(m.AlibiSlopes ?? [], bias?.HostValues ?? []);
+        var uploaded = workspace.Upload(m?.AlibiSlopes ?? [], bias?.HostValues ?? blockMask?.ElementBias ?? []);
         int plane = shape.QueryLength * shape.KeyLength;
+        int biasBatch = bias?.Batch ?? blockMask?.Batch ?? 1, biasHeads = bias?.Heads ?? blockMask?.Heads ?? 1;
+        bool hasBias = bias is not null || blockMask is not null;
         return new ScoreModifierParams
         {
-            Bias = bias is null ? default : bias.HostValues is null ? bias.DeviceValues : uploaded[1],
-            BiasBatchStride = bias is null || bias.Batch == 1 ? 0 : bias.Heads * plane,
-            BiasHeadStride = bias is null || bias.Heads == 1 ? 0 : plane,
-            AlibiSlopes = m.AlibiSlopes is null ? default : uploaded[0],
-            AlibiBatchStride = m.AlibiPerBatch ? shape.QueryHeads : 0,
-            Softcap = m.Softcap,
+            Bias = !hasBias ? default : bias is { HostValues: null } ? bias.DeviceValues : uploaded[1],
+            BiasBatchStride = !hasBias || biasBatch == 1 ? 0 : biasHeads * plane,
+            BiasHeadStride = !hasBias || biasHeads == 1 ? 0 : plane,
+            BiasInMaskedTilesOnly = blockMask is not null ? 1 : 0,
+            AlibiSlopes = m?.AlibiSlopes is null ? default : uploaded[0],
+            AlibiBatchStride = m?.AlibiPerBatch == true ? shape.QueryHeads : 0,
+            Softcap = m?.Softcap ?? 0f,
         };
+    }
+
+    /// <summary>Whether scores are modified: softcap, ALiBi, a bias, or a block-sparse mask with partial blocks.</summary>
+    public static bool Modified(AttentionProblem problem) =>
+        problem.Modifiers is not null || problem.BlockMask is { HasPartialBlocks: true };
+
+    /// <summary>A block-sparse mask's work lists in the tiles of <paramref name="tile"/>, on the device.</summary>
+    private void SetTileList<T>(ref AttentionParams<T> parameters, AttentionProblem problem, ForwardPlan tile) where T : unmanaged
+    {
+        if (problem.BlockMask is not { } mask)
+            return;
+        int blockN = tile is TensorCorePlan tensorCore ? tensorCore.BlockN : ((TilePlan)tile).BlockN;
+        parameters.TileList = workspace.Ints(mask.KernelTiles(tile.BlockM, blockN));
+        parameters.TileListEntries = mask.Batch * mask.Heads * parameters.QueryBlocks + 1;
+        parameters.TilePlaneBatchStride = mask.Batch == 1 ? 0 : mask.Heads;
+        parameters.TilePlaneHeadStride = mask.Heads == 1 ? 0 : 1;
     }
 
     /// <summary>The per-sequence data of a call on the device: cache lengths, or the packed sequences' offsets.</summary>
@@ -188,7 +214,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// the causal bound is the last key, so only a left window (DiagonalLow &gt; 0) can hide one.
     /// </summary>
     private static bool PacksQueryHeads(AttentionProblem problem) =>
-        problem.Packed is null && problem.Modifiers is null && problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
+        problem.Packed is null && problem.Modifiers is null && problem.BlockMask is null && problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
 
     private void RunPortable<T>(AttentionParams<T> parameters, ElementType type, TilePlan tile, bool modified) where T : unmanaged
     {

@@ -214,7 +214,7 @@ public sealed class FlashEngine : IDisposable
             var problem = AttentionValidator.Validate(shape, options);
             var request = Forward.Request(problem, type, aligned: true);
             var watch = Stopwatch.StartNew();
-            Forward.Compile(type, request, ChoosePlan(request, timeCallersTensors: null), problem.Modifiers is not null);
+            Forward.Compile(type, request, ChoosePlan(request, timeCallersTensors: null), ForwardAttention.Modified(problem));
             return watch.Elapsed;
         }
     }

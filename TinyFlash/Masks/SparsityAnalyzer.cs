@@ -45,6 +45,27 @@ public static class SparsityAnalyzer
     }
 
     /// <summary>
+    /// Analyzes a block-sparse mask's visible elements: one shared by every batch element and head as a dense mask
+    /// (<see cref="Analyze(ReadOnlySpan{bool}, int, int)"/>); one per batch element or head is general, with the density
+    /// over all of its planes.
+    /// </summary>
+    public static MaskPattern Analyze(BlockSparseMask mask)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        int planes = mask.Batch * mask.Heads;
+        var dense = new bool[(long)planes * mask.QueryLength * mask.KeyLength];
+        long visible = 0, index = 0;
+        for (int b = 0; b < mask.Batch; b++)
+        for (int h = 0; h < mask.Heads; h++)
+        for (int i = 0; i < mask.QueryLength; i++)
+        for (int j = 0; j < mask.KeyLength; j++)
+            visible += (dense[index++] = mask.Visible(b, h, i, j)) ? 1 : 0;
+        return planes == 1
+            ? Analyze(dense, mask.QueryLength, mask.KeyLength)
+            : new MaskPattern(MaskPatternKind.General, (double)visible / dense.LongLength);
+    }
+
+    /// <summary>
     /// A band around the bottom-right-aligned diagonal: the right and left widths are read off the rows the band does
     /// not clip, then every row (empty ones too) must be exactly the band's.
     /// </summary>

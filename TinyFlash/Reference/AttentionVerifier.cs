@@ -62,6 +62,9 @@ public static class AttentionVerifier
             new AttentionOptions { Causal = true, Softcap = 5f, AlibiSlopes = [0.5f, 0.25f, 0.125f, 0.0625f] }, ElementType.Float16);
         Add("boolean mask per head (a bias of 0 and −∞)", Shape(63, 65, 128, hq: 2, hkv: 1),
             new AttentionOptions { Bias = AttentionBias.FromMask(RandomMask(2 * 63 * 65, seed: 3), heads: 2) }, ElementType.BFloat16);
+        Add("block-sparse mask per head, blocks of 24, a quarter skipped", Shape(100, 150, 64, hq: 2, hkv: 1),
+            new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, h, i, j) => (i / 24 + j / 24 + h) % 4 != 0 && (j + 2 * i + h) % 5 != 0, 100, 150, 24, heads: 2) },
+            ElementType.Float16);
         Add("few queries, many keys (key splits on a GPU)", Shape(33, 1500, 64, hq: 2, hkv: 1), new AttentionOptions { WindowLeft = 900 }, ElementType.Float16);
         return cases;
     }

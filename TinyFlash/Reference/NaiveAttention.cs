@@ -49,7 +49,7 @@ public static class NaiveAttention
         float max = float.NegativeInfinity;
         for (int j = 0; j < shape.KeyLength; j++)
         {
-            if (!ReferenceAttention.Visible(shape, options, b, i, j))
+            if (!ReferenceAttention.Visible(shape, options, b, h, i, j))
             {
                 scores[j] = float.NegativeInfinity;
                 continue;

@@ -53,8 +53,18 @@ public static class ReferenceAttention
     /// as FlashAttention-2 documents it (<c>flash_attn_with_kvcache</c> for a sequence with its own cache length,
     /// <c>flash_attn_varlen_func</c> for packed sequences: only keys of the query's own sequence, masks aligned within it).
     /// </summary>
-    public static bool Visible(AttentionShape shape, AttentionOptions options, int b, int i, int j)
+    public static bool Visible(AttentionShape shape, AttentionOptions options, int b, int i, int j) =>
+        Visible(shape, options, b, 0, i, j);
+
+    /// <summary>
+    /// <see cref="Visible(AttentionShape, AttentionOptions, int, int, int)"/> for query head <paramref name="h"/>, which
+    /// matters for a block-sparse mask per head: there a key is visible in a full block, or in a partial block where the
+    /// element mask says so.
+    /// </summary>
+    public static bool Visible(AttentionShape shape, AttentionOptions options, int b, int h, int i, int j)
     {
+        if (options.BlockMask is { } blockMask)
+            return blockMask.Visible(b, h, i, j);
         var (queryStart, queryLength, keyStart, keyLength) = SequenceOf(shape, options, b, i);
         if (j < keyStart || j >= keyStart + keyLength)
             return false;
@@ -103,7 +113,7 @@ public static class ReferenceAttention
         double max = double.NegativeInfinity;
         for (int j = 0; j < shape.KeyLength; j++)
         {
-            if (!Visible(shape, options, b, i, j))
+            if (!Visible(shape, options, b, h, i, j))
             {
                 scores[j] = double.NegativeInfinity;
                 continue;

@@ -16,5 +16,6 @@ public sealed record VerificationCase(string Name, AttentionShape Shape, Attenti
         (Options.QuerySequenceOffsets is { } offsets ? $" packed sequences [{string.Join(", ", offsets)}]" : "") +
         (Options.Softcap is float softcap ? $" softcap {softcap}" : "") +
         (Options.AlibiSlopes is not null ? " ALiBi" : "") +
-        (Options.Bias is { } bias ? $" bias [{bias.Batch}, {bias.Heads}, Sq, Sk]" : "") + "]";
+        (Options.Bias is { } bias ? $" bias [{bias.Batch}, {bias.Heads}, Sq, Sk]" : "") +
+        (Options.BlockMask is { } blockMask ? $" block mask {blockMask.QueryBlockSize}x{blockMask.KeyBlockSize} ({blockMask.BlockDensity:P0} of blocks)" : "") + "]";
 }

@@ -11,4 +11,7 @@ internal enum MaskKind
 
     /// <summary>A sliding window (left, right or both, causal or not): a band.</summary>
     Window,
+
+    /// <summary>A block-sparse mask: the tiles its work lists name.</summary>
+    BlockSparse,
 }

@@ -61,6 +61,15 @@ internal struct AttentionParams<T> where T : unmanaged
     /// <summary>Softmax scale times log2(e): scores are kept in base 2 so the exponential is one <c>ex2</c>.</summary>
     public float ScaleLog2;
 
+    /// <summary>
+    /// A block-sparse mask's work lists in this launch's tiles (empty: band masks): offsets [planes · QueryBlocks + 1]
+    /// into the entries, which start at <see cref="TileListEntries"/>; a block of (batch b, head h) reads row
+    /// (b·TilePlaneBatchStride + h·TilePlaneHeadStride)·QueryBlocks + its query block.
+    /// </summary>
+    public ArrayView<int> TileList;
+
+    public int TileListEntries, TilePlaneBatchStride, TilePlaneHeadStride;
+
     /// <summary>Softcap, ALiBi and bias, read only by kernels specialised on <see cref="ScoreModifiers"/>.</summary>
     public ScoreModifierParams Modifiers;
 

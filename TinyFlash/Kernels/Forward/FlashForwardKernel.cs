@@ -70,14 +70,14 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
         LoadTransposed(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength, g.BlockM,
             g.HeadDim, p.ScaleLog2, queryTile, g.RowPitch4, thread, g.Threads);
         ZeroFeaturePadding(valueTile, g, g.HeadDim / 4, thread);
-        var tiles = KeyTileRange.Of(rowStart, rowEnd, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, g.BlockN)
-            .Split(block.Split, p.KeySplits);
+        var tiles = KeyTileRange.For(p, block, g.BlockM, g.BlockN);
 
         TOutput output = default;
         Float4 rowMax = Float4.Broadcast(float.NegativeInfinity);
         Float4 rowSum = default;
-        for (int tile = tiles.First; tile <= tiles.Last; tile++)
+        for (int step = 0; step < tiles.Count; step++)
         {
+            int tile = tiles.TileAt(p.TileList, step);
             int keyStart = tile * g.BlockN;
             Group.Barrier(); // the previous tile's readers are done with Kᵀ, V, Pᵀ and the partials
             LoadTransposed(p.Key, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, g.BlockN,
@@ -88,8 +88,8 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
 
             Tile4x4 scores = QueryKeyProduct(queryTile, keyTile, g, ty, tx);
             if (!modifier.IsIdentity)
-                scores.Modify(modifier, rowStart + 4 * ty, keyStart + 4 * tx);
-            if (tiles.IsPartial(tile))
+                scores.Modify(modifier.ForTile(tiles.IsMaskedAt(p.TileList, step)), rowStart + 4 * ty, keyStart + 4 * tx);
+            if (tiles.IsPartial(tile, g.BlockN, block.KeyLength))
                 HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), block.DiagonalLow, block.DiagonalHigh,
                     block.KeyLength - (keyStart + 4 * tx));
 

@@ -22,4 +22,7 @@ internal interface IScoreModifier<TSelf> : IScoreModifier where TSelf : struct, 
 {
     /// <summary>The modifier for <paramref name="block"/>, for a kernel whose scores are logits divided by <paramref name="toLogit"/>.</summary>
     TSelf For<T>(in AttentionParams<T> p, in QueryBlock block, float toLogit) where T : unmanaged;
+
+    /// <summary>This modifier for one key tile: <paramref name="masked"/> says whether a block-sparse mask's element mask applies there.</summary>
+    TSelf ForTile(bool masked);
 }

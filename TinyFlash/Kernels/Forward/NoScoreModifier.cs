@@ -10,6 +10,10 @@ internal readonly struct NoScoreModifier : IScoreModifier<NoScoreModifier>
     public NoScoreModifier For<T>(in AttentionParams<T> p, in QueryBlock block, float toLogit) where T : unmanaged => default;
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public NoScoreModifier ForTile(bool masked) => default;
+
+    /// <inheritdoc/>
     public bool IsIdentity => true;
 
     /// <inheritdoc/>

@@ -19,4 +19,7 @@ internal struct ScoreModifierParams
     public int AlibiBatchStride;
 
     public float Softcap;
+
+    /// <summary>1 when the bias is a block-sparse mask's element mask, read only in the tiles its work list marks (an int: kernel arguments must be blittable).</summary>
+    public int BiasInMaskedTilesOnly;
 }

@@ -10,7 +10,8 @@ namespace TinyFlash.Kernels.Forward;
 /// <code>
 ///   x ← c·tanh(x / c)                      if softcap c &gt; 0
 ///   x ← x − slope_h · |i + Lk − Lq − j|     if ALiBi (distance from the bottom-right-aligned diagonal)
-///   x ← x + bias[b|0, h|0, i, j]           if a bias (−∞ hides the key: a boolean mask)
+///   x ← x + bias[b|0, h|0, i, j]           if a bias (−∞ hides the key: a boolean mask; for a block-sparse mask's
+///                                          element mask, only in the tiles its work list marks)
 /// </code>
 /// Kernels keep scores in their own units (the tensor-core kernel raw q·k, the portable one x·log2 e), so the logit
 /// is the score times <see cref="toLogit"/> and the result goes back by the reciprocal. Built once per query block.
@@ -20,14 +21,15 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     private readonly ArrayView<float> bias;
     private readonly int biasRowStride, queryLength, keyLength, diagonal;
     private readonly float toLogit, fromLogit, softcap, inverseSoftcap, slope;
-    private readonly bool hasBias;
+    private readonly bool hasBias, biasInMaskedTilesOnly;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ScoreModifiers(ArrayView<float> bias, bool hasBias, int biasRowStride, int queryLength, int keyLength,
-        float toLogit, float softcap, float slope)
+    private ScoreModifiers(ArrayView<float> bias, bool hasBias, bool biasInMaskedTilesOnly, int biasRowStride, int queryLength,
+        int keyLength, float toLogit, float softcap, float slope)
     {
         this.bias = bias;
         this.hasBias = hasBias;
+        this.biasInMaskedTilesOnly = biasInMaskedTilesOnly;
         this.biasRowStride = biasRowStride;
         this.queryLength = queryLength;
         this.keyLength = keyLength;
@@ -50,8 +52,13 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
         bool hasBias = m.Bias.Length > 0;
         var bias = hasBias ? m.Bias.SubView(block.Batch * m.BiasBatchStride + block.Head * m.BiasHeadStride) : m.Bias;
         float slope = m.AlibiSlopes.Length > 0 ? m.AlibiSlopes[block.Batch * m.AlibiBatchStride + block.Head] : 0f;
-        return new ScoreModifiers(bias, hasBias, p.KeyLength, block.QueryLength, block.KeyLength, toLogit, m.Softcap, slope);
+        return new ScoreModifiers(bias, hasBias, m.BiasInMaskedTilesOnly != 0, p.KeyLength, block.QueryLength, block.KeyLength, toLogit, m.Softcap, slope);
     }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ScoreModifiers ForTile(bool masked) => new(bias, hasBias && (masked || !biasInMaskedTilesOnly), biasInMaskedTilesOnly,
+        biasRowStride, queryLength, keyLength, toLogit, softcap, slope);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

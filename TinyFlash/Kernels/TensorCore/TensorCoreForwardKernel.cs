@@ -58,13 +58,12 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             return;
         // Scores here are raw q·k: logits divided by the scale.
         TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
-        var tiles = KeyTileRange.Of(block.RowStart, block.RowEnd, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, g.BlockN)
-            .Split(block.Split, p.KeySplits);
+        var tiles = KeyTileRange.For(p, block, g.BlockM, g.BlockN);
 
         LoadRows(shared, 0, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
             block.RowStart, block.QueryLength, g.BlockM, g, thread);
-        if (tiles.First <= tiles.Last)
-            LoadKeysValues(parameters, g, shared, 0, block, tiles.First * g.BlockN, thread);
+        if (tiles.Count > 0)
+            LoadKeysValues(parameters, g, shared, 0, block, tiles.TileAt(p.TileList, 0) * g.BlockN, thread);
         CpAsync.Commit();
 
         // This lane's row address for each ldmatrix.x4 (the four 8×8 matrices, lanes 8m … 8m+7):
@@ -79,13 +78,13 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         TOutput output = default;
         RowValues max = RowValues.Broadcast(float.NegativeInfinity);
         RowValues sums = default;
-        for (int tile = tiles.First; tile <= tiles.Last; tile++)
+        for (int step = 0; step < tiles.Count; step++)
         {
             CpAsync.WaitAll();
             Group.Barrier();
-            int stage = (tile - tiles.First) & 1;
-            if (tile < tiles.Last)
-                LoadKeysValues(parameters, g, shared, 1 - stage, block, (tile + 1) * g.BlockN, thread);
+            int stage = step & 1;
+            if (step + 1 < tiles.Count)
+                LoadKeysValues(parameters, g, shared, 1 - stage, block, tiles.TileAt(p.TileList, step + 1) * g.BlockN, thread);
             CpAsync.Commit();
 
             // S = Q·Kᵀ, two 16-feature steps an iteration so that ptxas can overlap one step's loads with the
@@ -103,10 +102,11 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             if (g.HeadDim % 32 != 0)
                 AccumulateScores(ref scores, shared, query, key, sixteenRows, g.RowTiles);
 
+            int tile = tiles.TileAt(p.TileList, step);
             int keyStart = tile * g.BlockN;
             if (!modifier.IsIdentity)
-                scores.Modify(modifier, block.RowStart + warpRow + lane / 4, keyStart + 2 * (lane & 3));
-            if (tiles.IsPartial(tile))
+                scores.Modify(modifier.ForTile(tiles.IsMaskedAt(p.TileList, step)), block.RowStart + warpRow + lane / 4, keyStart + 2 * (lane & 3));
+            if (tiles.IsPartial(tile, g.BlockN, block.KeyLength))
             {
                 int column = keyStart + 2 * (lane & 3);
                 scores.Hide(column - (block.RowStart + warpRow + lane / 4), block.DiagonalLow, block.DiagonalHigh, block.KeyLength - column);
