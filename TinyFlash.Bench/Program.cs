@@ -13,6 +13,7 @@ var root = new RootCommand("TinyFlash: fused attention for .NET on CUDA, OpenCL 
     TuneCommand.Create(),
     DecodeCommand.Create(),
     JitCommand.Create(),
+    SparseCommand.Create(),
     ReportCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -6,7 +6,8 @@ namespace TinyFlash.Bench.Measurement;
 /// <summary>
 /// One measured attention call, in the schema every benchmark tool of the project writes (the PyTorch baseline
 /// script writes the same fields), one JSON object a line. <see cref="Tile"/> names TinyFlash's configuration
-/// (tile and key splits); <see cref="Tbps"/> is the key/value bandwidth of decode runs (terabytes a second).
+/// (tile and key splits); <see cref="Tbps"/> is the key/value bandwidth of decode runs (terabytes a second);
+/// <see cref="Variant"/> names the scenario of a sparse run (for example <c>window-256</c> or <c>dense-causal</c>).
 /// </summary>
 internal sealed record RunRecord(
     string Impl,
@@ -27,7 +28,8 @@ internal sealed record RunRecord(
     double MaxErr,
     string Date,
     string? Tile = null,
-    double? Tbps = null)
+    double? Tbps = null,
+    string? Variant = null)
 {
     private static readonly JsonSerializerOptions Json = new()
     {

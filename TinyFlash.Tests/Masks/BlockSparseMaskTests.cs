@@ -103,6 +103,15 @@ public class BlockSparseMaskTests
         Assert.That(mask.KernelTiles(8, 8)[5..], Is.EqualTo(new[] { 2 * 0, 2 * 3 + 1 }), "the full block runs unmasked, the partial one masked");
     }
 
+    [Test]
+    public void Groups_with_the_most_tiles_run_first()
+    {
+        // Query tile 1 sees every key tile, tile 0 one, tile 2 none (tiles of 8 over 24 x 32).
+        var mask = BlockSparseMask.FromPredicate((_, _, i, j) => i / 8 == 1 || (i < 8 && j < 8), 24, 32, 8);
+        Assert.That(mask.GroupOrder(8, 8, batch: 2, heads: 1), Is.EqualTo(new[] { 1, 4, 0, 3, 2, 5 }),
+            "per batch element: tile 1 (4 key tiles), then tile 0 (1), then tile 2 (0)");
+    }
+
     private static IEnumerable<TestCaseData> BadMasks()
     {
         yield return Case(() => BlockSparseMask.FromBlocks(16, 16, 8, 8, 1, 1, [1, 0], [2, 0, 0, 0], [0, 0], [0, 0, 0, 0]), "fullIndices[0, 0] is 2");

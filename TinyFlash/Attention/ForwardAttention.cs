@@ -186,13 +186,17 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     public static bool Modified(AttentionProblem problem) =>
         problem.Modifiers is not null || problem.BlockMask is { HasPartialBlocks: true };
 
-    /// <summary>A block-sparse mask's work lists in the tiles of <paramref name="tile"/>, on the device.</summary>
+    /// <summary>A block-sparse mask's work lists in the tiles of <paramref name="tile"/>, and its groups' order by work, on the device.</summary>
     private void SetTileList<T>(ref AttentionParams<T> parameters, AttentionProblem problem, ForwardPlan tile) where T : unmanaged
     {
         if (problem.BlockMask is not { } mask)
             return;
         int blockN = tile is TensorCorePlan tensorCore ? tensorCore.BlockN : ((TilePlan)tile).BlockN;
-        parameters.TileList = workspace.Ints(mask.KernelTiles(tile.BlockM, blockN));
+        int[] tiles = mask.KernelTiles(tile.BlockM, blockN);
+        int[] order = mask.GroupOrder(tile.BlockM, blockN, problem.Shape.Batch, problem.Shape.QueryHeads);
+        var uploaded = workspace.Ints([.. tiles, .. order]);
+        parameters.TileList = uploaded.SubView(0, tiles.Length);
+        parameters.GroupOrder = uploaded.SubView(tiles.Length, order.Length);
         parameters.TileListEntries = mask.Batch * mask.Heads * parameters.QueryBlocks + 1;
         parameters.TilePlaneBatchStride = mask.Batch == 1 ? 0 : mask.Heads;
         parameters.TilePlaneHeadStride = mask.Heads == 1 ? 0 : 1;

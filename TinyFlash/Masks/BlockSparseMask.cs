@@ -21,6 +21,7 @@ public sealed class BlockSparseMask
     internal const byte Skip = 0, Partial = 1, Full = 2;
 
     private readonly Dictionary<(int BlockM, int BlockN), int[]> kernelTiles = [];
+    private readonly Dictionary<(int BlockM, int BlockN, int Batch, int Heads), int[]> groupOrders = [];
     private readonly Lock gate = new();
     private float[]? elementBias;
 
@@ -199,6 +200,33 @@ public sealed class BlockSparseMask
             int[] tiles = [.. offsets, .. entries];
             kernelTiles[(blockM, blockN)] = tiles;
             return tiles;
+        }
+    }
+
+    /// <summary>
+    /// The order a grid of <paramref name="batch"/> · <paramref name="heads"/> · query tiles groups should run in: by
+    /// their number of key tiles, most first (so the longest rows do not start last and leave a tail), each entry
+    /// (batch·heads + head)·query tiles + query tile. Cached.
+    /// </summary>
+    internal int[] GroupOrder(int blockM, int blockN, int batch, int heads)
+    {
+        int[] tiles = KernelTiles(blockM, blockN);
+        lock (gate)
+        {
+            if (groupOrders.TryGetValue((blockM, blockN, batch, heads), out var cached))
+                return cached;
+            int queryTiles = (QueryLength + blockM - 1) / blockM;
+            var work = new int[batch * heads * queryTiles];
+            for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+            for (int qt = 0; qt < queryTiles; qt++)
+            {
+                int row = ((Batch == 1 ? 0 : b) * Heads + (Heads == 1 ? 0 : h)) * queryTiles + qt;
+                work[(b * heads + h) * queryTiles + qt] = tiles[row + 1] - tiles[row];
+            }
+            int[] order = [.. Enumerable.Range(0, work.Length).OrderByDescending(g => work[g])];
+            groupOrders[(blockM, blockN, batch, heads)] = order;
+            return order;
         }
     }
 

@@ -70,6 +70,12 @@ internal struct AttentionParams<T> where T : unmanaged
 
     public int TileListEntries, TilePlaneBatchStride, TilePlaneHeadStride;
 
+    /// <summary>
+    /// The order groups take (sequence, head, query block) in, as sequence·head·QueryBlocks + query block, heaviest
+    /// first (a block-sparse mask's rows differ in work); empty: the latest query block of each head first.
+    /// </summary>
+    public ArrayView<int> GroupOrder;
+
     /// <summary>Softcap, ALiBi and bias, read only by kernels specialised on <see cref="ScoreModifiers"/>.</summary>
     public ScoreModifierParams Modifiers;
 

@@ -7,7 +7,8 @@ namespace TinyFlash.Kernels.Forward;
 /// <summary>
 /// The query rows a group owns, where its tensors start and which keys its sequence has: the grid is
 /// (key split, query block, sequence·head), flattened with the split fastest, and the latest query block runs first
-/// because under a causal mask it has the most key tiles, so the grid's tail is short. A sequence is a batch element,
+/// because under a causal mask it has the most key tiles, so the grid's tail is short; under a block-sparse mask an
+/// explicit order puts the blocks with the most tiles first for the same reason. A sequence is a batch element,
 /// or with packed variable-length sequences one run of rows of the packed tensors; its key length may be a cache
 /// length. Shared by every forward kernel.
 /// </summary>
@@ -63,6 +64,12 @@ internal readonly struct QueryBlock
         int split = Grid.IdxX - group * p.KeySplits;
         int queryBlock = p.QueryBlocks - 1 - group % p.QueryBlocks;
         int sequenceHead = group / p.QueryBlocks;
+        if (p.GroupOrder.Length > 0)
+        {
+            int entry = p.GroupOrder[group];
+            sequenceHead = entry / p.QueryBlocks;
+            queryBlock = entry - sequenceHead * p.QueryBlocks;
+        }
         int sequence = sequenceHead / p.QueryHeads;
         int head = sequenceHead - sequence * p.QueryHeads;
         int rowStart = queryBlock * blockM;
