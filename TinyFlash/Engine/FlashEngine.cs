@@ -7,6 +7,7 @@ using ILGPU.Runtime.OpenCL;
 using TinyFlash.Attention;
 using TinyFlash.Engine;
 using TinyFlash.Kernels;
+using TinyFlash.Normalization;
 using TinyFlash.Reference;
 using TinyFlash.Tiling;
 using Half = System.Half;
@@ -55,6 +56,7 @@ public sealed class FlashEngine : IDisposable
         Allocator = new DeviceAllocator(accelerator);
         workspace = new WorkspacePool(accelerator, Allocator, this.options.WorkspaceLimitBytes);
         Forward = new ForwardAttention(accelerator, kernels, Facts, workspace);
+        Norm = new NormDropoutResidual(accelerator, kernels, Facts);
         tuningCache = new(() => new TuningCache(this.options.TuningCachePath ?? TuningCache.DefaultPath(), Warn));
     }
 
@@ -107,6 +109,9 @@ public sealed class FlashEngine : IDisposable
 
     /// <summary>The forward operator, for callers that force a tile plan (benchmarks, tests).</summary>
     internal ForwardAttention Forward { get; }
+
+    /// <summary>The fused normalisation operator.</summary>
+    internal NormDropoutResidual Norm { get; }
 
     /// <summary>The engine's device allocations (host-convenience copies).</summary>
     internal DeviceAllocator Allocator { get; }
@@ -167,6 +172,79 @@ public sealed class FlashEngine : IDisposable
         AttentionShape shape, AttentionOptions? options, ArrayView<float> logSumExp, ExecutionPlan plan)
         where T : unmanaged =>
         AttentionOnDevice(q, k, v, output, shape, options, logSumExp, plan);
+
+    /// <summary>
+    /// The fused post-processing of a transformer block on device views: <c>y = Norm(dropout(x + bias) + residual)</c>
+    /// per row of <paramref name="hidden"/> features, LayerNorm or RMSNorm (<see cref="NormOptions.Kind"/>), statistics
+    /// in fp32, every tensor read and written once. Optionally writes the pre-norm sum (<paramref name="sum"/>, the
+    /// next layer's residual) and the per-row mean and reciprocal standard deviation the backward needs.
+    /// </summary>
+    /// <param name="x">Rows × hidden.</param>
+    /// <param name="residual">Rows × hidden, or an empty view for none.</param>
+    /// <param name="bias">Hidden, added to x before dropout, or empty.</param>
+    /// <param name="gamma">Hidden.</param>
+    /// <param name="beta">Hidden, or empty (always empty for RMSNorm).</param>
+    /// <param name="output">Rows × hidden.</param>
+    /// <param name="hidden">Features a row: 1 to 65536.</param>
+    /// <param name="options">Norm, epsilon and dropout; <c>null</c> for LayerNorm without dropout.</param>
+    /// <param name="sum">Rows × hidden for the pre-norm sum, or empty.</param>
+    /// <param name="mean">Rows, or empty.</param>
+    /// <param name="rstd">Rows, or empty.</param>
+    /// <exception cref="ArgumentException">A view of the wrong length or from another accelerator, an output overlapping an input, or bad options.</exception>
+    public void LayerNormDropoutResidual<T>(ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma,
+        ArrayView<T> beta, ArrayView<T> output, int hidden, NormOptions? options = null, ArrayView<T> sum = default,
+        ArrayView<float> mean = default, ArrayView<float> rstd = default) where T : unmanaged
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            RequireSupportedElement<T>();
+            options ??= NormOptions.Default;
+            int rows = NormValidator.Validate(x.IsValid ? x.Length : 0, residual.Length, bias.Length, gamma.Length, beta.Length, hidden, options);
+            AttentionValidator.RequireView(x, x.Length, Accelerator, nameof(x));
+            AttentionValidator.RequireView(gamma, hidden, Accelerator, nameof(gamma));
+            AttentionValidator.RequireView(output, x.Length, Accelerator, nameof(output));
+            foreach (var (view, name) in new[] { (residual, nameof(residual)), (bias, nameof(bias)), (beta, nameof(beta)), (sum, nameof(sum)) })
+                if (view.Length > 0)
+                    AttentionValidator.RequireView(view, name == nameof(sum) ? x.Length : view.Length, Accelerator, name);
+            foreach (var (view, name) in new[] { (mean, nameof(mean)), (rstd, nameof(rstd)) })
+                if (view.Length > 0)
+                    AttentionValidator.RequireView(view, rows, Accelerator, name);
+            foreach (var (input, name) in new[] { (x, nameof(x)), (residual, nameof(residual)), (bias, nameof(bias)), (gamma, nameof(gamma)), (beta, nameof(beta)) })
+            {
+                if (input.Length == 0)
+                    continue;
+                AttentionValidator.RequireDisjoint(output, input, nameof(output), name);
+                if (sum.Length > 0)
+                    AttentionValidator.RequireDisjoint(sum, input, nameof(sum), name);
+            }
+            var type = typeof(T) == typeof(float) ? ElementType.Float32 : typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16;
+            if (type == ElementType.Float32)
+                Norm.Run(x.Cast<float>(), residual.Cast<float>(), bias.Cast<float>(), gamma.Cast<float>(), beta.Cast<float>(),
+                    output.Cast<float>(), sum.Cast<float>(), mean, rstd, rows, hidden, options, type);
+            else
+                Norm.Run(x.Cast<ushort>(), residual.Cast<ushort>(), bias.Cast<ushort>(), gamma.Cast<ushort>(), beta.Cast<ushort>(),
+                    output.Cast<ushort>(), sum.Cast<ushort>(), mean, rstd, rows, hidden, options, type);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="LayerNormDropoutResidual{T}"/> on host data in fp32; <paramref name="residual"/>, <paramref name="bias"/>
+    /// and <paramref name="beta"/> may be empty. Returns the output, the pre-norm sum and the per-row statistics.
+    /// </summary>
+    public NormResult<float> LayerNormDropoutResidual(ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> bias,
+        ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, int hidden, NormOptions? options = null) =>
+        NormOnHost(x, residual, bias, gamma, beta, hidden, options);
+
+    /// <inheritdoc cref="LayerNormDropoutResidual(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, NormOptions?)"/>
+    public NormResult<Half> LayerNormDropoutResidual(ReadOnlySpan<Half> x, ReadOnlySpan<Half> residual, ReadOnlySpan<Half> bias,
+        ReadOnlySpan<Half> gamma, ReadOnlySpan<Half> beta, int hidden, NormOptions? options = null) =>
+        NormOnHost(x, residual, bias, gamma, beta, hidden, options);
+
+    /// <inheritdoc cref="LayerNormDropoutResidual(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, NormOptions?)"/>
+    public NormResult<BFloat16> LayerNormDropoutResidual(ReadOnlySpan<BFloat16> x, ReadOnlySpan<BFloat16> residual, ReadOnlySpan<BFloat16> bias,
+        ReadOnlySpan<BFloat16> gamma, ReadOnlySpan<BFloat16> beta, int hidden, NormOptions? options = null) =>
+        NormOnHost(x, residual, bias, gamma, beta, hidden, options);
 
     /// <summary>
     /// Times the configurations the planner deems legal for <paramref name="shape"/> on this device (tiles and key
@@ -300,6 +378,65 @@ public sealed class FlashEngine : IDisposable
                     buffer.Dispose();
             }
         }
+    }
+
+    private NormResult<TElement> NormOnHost<TElement>(ReadOnlySpan<TElement> x, ReadOnlySpan<TElement> residual, ReadOnlySpan<TElement> bias,
+        ReadOnlySpan<TElement> gamma, ReadOnlySpan<TElement> beta, int hidden, NormOptions? options) where TElement : unmanaged
+    {
+        options ??= NormOptions.Default;
+        int rows = NormValidator.Validate(x.Length, residual.Length, bias.Length, gamma.Length, beta.Length, hidden, options);
+        var inputs = new List<DeviceBuffer<TElement>>();
+        var statistics = new List<DeviceBuffer<float>>();
+        try
+        {
+            ArrayView<TElement> Upload(ReadOnlySpan<TElement> values, string name)
+            {
+                if (values.IsEmpty)
+                    return default;
+                var buffer = Allocator.Allocate<TElement>(values.Length, name);
+                inputs.Add(buffer);
+                buffer.View.CopyFromCPU(ref MemoryMarshal.GetReference(values), values.Length);
+                return buffer.View;
+            }
+            int elements = x.Length;
+            ArrayView<TElement> Output(string name)
+            {
+                var buffer = Allocator.Allocate<TElement>(elements, name);
+                inputs.Add(buffer);
+                return buffer.View;
+            }
+            ArrayView<float> Statistic(string name)
+            {
+                var buffer = Allocator.Allocate<float>(rows, name);
+                statistics.Add(buffer);
+                return buffer.View;
+            }
+            var xView = Upload(x, nameof(x));
+            var residualView = Upload(residual, nameof(residual));
+            var biasView = Upload(bias, nameof(bias));
+            var gammaView = Upload(gamma, nameof(gamma));
+            var betaView = Upload(beta, nameof(beta));
+            var output = Output("output");
+            var sum = Output("sum");
+            var mean = Statistic("mean");
+            var rstd = Statistic("rstd");
+            LayerNormDropoutResidual(xView, residualView, biasView, gammaView, betaView, output, hidden, options, sum, mean, rstd);
+            return new NormResult<TElement>(Download(output), Download(sum), Download(mean), Download(rstd));
+        }
+        finally
+        {
+            foreach (var buffer in inputs)
+                buffer.Dispose();
+            foreach (var buffer in statistics)
+                buffer.Dispose();
+        }
+    }
+
+    private static TValue[] Download<TValue>(ArrayView<TValue> view) where TValue : unmanaged
+    {
+        var values = new TValue[view.Length];
+        view.CopyToCPU(values);
+        return values;
     }
 
     private void AttentionOnDevice<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,

@@ -1,0 +1,174 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TinyFlash.Numerics;
+using TinyFlash.Reference;
+using TinyFlash.Tests.Support;
+using Half = System.Half;
+
+namespace TinyFlash.Tests.Normalization;
+
+/// <summary>
+/// The fused <c>Norm(dropout(x + bias) + residual)</c> against the double reference on every CPU backend, every dtype,
+/// hidden sizes from 1 to 65536 (not multiples of a warp), LayerNorm and RMSNorm, with and without dropout; the
+/// dropout mask bit-identical to the host's Philox stream, its kept fraction and scaling; and every bad input refused
+/// by name.
+/// </summary>
+public class NormDropoutResidualTests
+{
+    private static (float[] X, float[] Residual, float[] Bias, float[] Gamma, float[] Beta) Inputs(int rows, int hidden, ElementType type, int seed = 3)
+    {
+        var round = NaiveAttention.RoundingOf(type);
+        return (RandomTensors.Normal((long)rows * hidden, seed, round), RandomTensors.Normal((long)rows * hidden, seed + 1, round),
+            RandomTensors.Normal(hidden, seed + 2, round), RandomTensors.Normal(hidden, seed + 3, x => round(1 + x / 4)),
+            RandomTensors.Normal(hidden, seed + 4, round));
+    }
+
+    /// <summary>Runs the engine's host overload for <paramref name="type"/> and widens the results to float.</summary>
+    private static (float[] Output, float[] Sum, float[] Mean, float[] Rstd) Run(FlashEngine engine, ElementType type, float[] x, float[] residual,
+        float[] bias, float[] gamma, float[] beta, int hidden, NormOptions options)
+    {
+        switch (type)
+        {
+            case ElementType.Float32:
+                var f = engine.LayerNormDropoutResidual(x, residual, bias, gamma, beta, hidden, options);
+                return (f.Output, f.Sum, f.Mean, f.Rstd);
+            case ElementType.Float16:
+                static Half[] H(float[] v) => Array.ConvertAll(v, a => (Half)a);
+                var h = engine.LayerNormDropoutResidual(H(x), H(residual), H(bias), H(gamma), H(beta), hidden, options);
+                return (Array.ConvertAll(h.Output, a => (float)a), Array.ConvertAll(h.Sum, a => (float)a), h.Mean, h.Rstd);
+            default:
+                static BFloat16[] B(float[] v) => Array.ConvertAll(v, a => (BFloat16)a);
+                var b = engine.LayerNormDropoutResidual(B(x), B(residual), B(bias), B(gamma), B(beta), hidden, options);
+                return (Array.ConvertAll(b.Output, a => (float)a), Array.ConvertAll(b.Sum, a => (float)a), b.Mean, b.Rstd);
+        }
+    }
+
+    /// <summary>Largest error in rounding steps of the storage at the reference value (at least at 1: the rows are of order 1).</summary>
+    private static double UlpError(float[] actual, double[] expected, ElementType type)
+    {
+        double unit = type switch { ElementType.Float32 => 1.0 / (1 << 20), ElementType.Float16 => 1.0 / (1 << 10), _ => 1.0 / (1 << 7) };
+        double worst = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double error = Math.Abs(actual[i] - expected[i]) / (unit * Math.Max(Math.Abs(expected[i]), 1));
+            worst = double.IsNaN(error) ? double.PositiveInfinity : Math.Max(worst, error);
+        }
+        return worst;
+    }
+
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        var types = Enum.GetValues<ElementType>();
+        int t = 0;
+        foreach (int hidden in new[] { 1, 31, 33, 1000, 4096, 65536 })
+            foreach (var kind in Enum.GetValues<NormKind>())
+                foreach (float p in new[] { 0f, 0.1f })
+                {
+                    var type = types[t++ % types.Length];
+                    yield return new TestCaseData(hidden, kind, p, type).SetName($"{kind}, hidden {hidden}, p = {p}, {type}");
+                }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void The_fused_norm_matches_the_double_reference_on_every_CPU_backend(int hidden, NormKind kind, float p, ElementType type)
+    {
+        int rows = hidden >= 4096 ? 2 : 5;
+        var (x, residual, bias, gamma, beta) = Inputs(rows, hidden, type);
+        if (kind == NormKind.RmsNorm)
+            beta = [];
+        var options = new NormOptions { Kind = kind, DropoutProbability = p, Seed = 99, Offset = 7 };
+        var expected = NormReference.Compute(x, residual, bias, gamma, beta, hidden, options);
+        foreach (var backend in TestBackend.Cpu)
+        {
+            var actual = Run(backend.Engine, type, x, residual, bias, gamma, beta, hidden, options);
+            Assert.That(UlpError(actual.Output, expected.Output, type), Is.LessThanOrEqualTo(4), $"{backend}: output");
+            Assert.That(UlpError(actual.Sum, expected.Sum, type), Is.LessThanOrEqualTo(2), $"{backend}: pre-norm sum");
+            Assert.That(UlpError(actual.Rstd, expected.Rstd, ElementType.Float32), Is.LessThanOrEqualTo(64), $"{backend}: rstd (fp32)");
+            Assert.That(actual.Mean.Zip(expected.Mean, (a, e) => Math.Abs(a - e) / Math.Max(1, Math.Abs(e))).Max(), Is.LessThan(1e-5), $"{backend}: mean (fp32)");
+        }
+    }
+
+    [Test]
+    public void Dropout_zero_is_exactly_no_dropout_and_the_optional_inputs_can_be_absent()
+    {
+        var engine = TestBackend.Cpu.First().Engine;
+        var (x, residual, bias, gamma, beta) = Inputs(4, 77, ElementType.Float32);
+        var plain = engine.LayerNormDropoutResidual(x, residual, bias, gamma, beta, 77);
+        var zero = engine.LayerNormDropoutResidual(x, residual, bias, gamma, beta, 77, new NormOptions { DropoutProbability = 0f, Seed = 5 });
+        Assert.That(zero.Output, Is.EqualTo(plain.Output), "bit for bit");
+
+        var bare = engine.LayerNormDropoutResidual(x, [], [], gamma, [], 77);
+        var expected = NormReference.Compute(x, [], [], gamma, [], 77, NormOptions.Default);
+        Assert.That(UlpError(bare.Output, expected.Output, ElementType.Float32), Is.LessThanOrEqualTo(4));
+    }
+
+    [Test]
+    public void The_dropout_mask_is_the_host_Philox_stream_keeps_one_minus_p_and_scales_by_its_inverse()
+    {
+        var engine = TestBackend.Cpu.First().Engine;
+        const int rows = 32, hidden = 1024;
+        const float p = 0.3f;
+        var x = Enumerable.Repeat(2f, rows * hidden).ToArray();
+        var gamma = Enumerable.Repeat(1f, hidden).ToArray();
+        var options = new NormOptions { DropoutProbability = p, Seed = 0xDEADBEEFCAFEUL, Offset = 12345 };
+        var result = engine.LayerNormDropoutResidual(x, [], [], gamma, [], hidden, options);
+
+        int kept = 0;
+        for (int e = 0; e < x.Length; e++)
+        {
+            bool keep = Philox.Uniform(options.Seed, options.Offset, e) >= p;
+            Assert.That(result.Sum[e], Is.EqualTo(keep ? 2f / (1 - p) : 0f).Within(1e-6), $"element {e}");
+            kept += keep ? 1 : 0;
+        }
+        Assert.That(kept / (double)x.Length, Is.EqualTo(1 - p).Within(0.01));
+        var another = engine.LayerNormDropoutResidual(x, [], [], gamma, [], hidden, options with { Offset = 12346 });
+        Assert.That(another.Sum, Is.Not.EqualTo(result.Sum), "another offset draws another mask");
+    }
+
+    [Test]
+    public void On_device_views_an_output_overlapping_an_input_or_short_statistics_are_refused()
+    {
+        var engine = TestBackend.Cpu.First().Engine;
+        using var x = engine.Accelerator.Allocate1D<float>(64);
+        using var gamma = engine.Accelerator.Allocate1D<float>(16);
+        using var output = engine.Accelerator.Allocate1D<float>(64);
+        using var rstd = engine.Accelerator.Allocate1D<float>(3);
+        var overlap = Assert.Throws<ArgumentException>(() => engine.LayerNormDropoutResidual<float>(x.View, default, default, gamma.View, default, x.View, 16))!;
+        Assert.That(overlap.Message, Does.Contain("output overlaps x"));
+        var shortStatistics = Assert.Throws<ArgumentException>(() => engine.LayerNormDropoutResidual<float>(x.View, default, default, gamma.View, default,
+            output.View, 16, rstd: rstd.View))!;
+        Assert.That(shortStatistics.Message, Does.Contain("rstd has 3 elements"));
+        Support.Inputs.AssertEngineWorks(engine);
+    }
+
+    private static IEnumerable<TestCaseData> BadInputs()
+    {
+        var gamma = new float[8];
+        yield return Case(new float[16], new float[15], [], gamma, [], 8, NormOptions.Default, "residual has 15 elements");
+        yield return Case(new float[16], [], new float[7], gamma, [], 8, NormOptions.Default, "bias has 7 elements");
+        yield return Case(new float[16], [], [], new float[9], [], 8, NormOptions.Default, "gamma has 9 elements");
+        yield return Case(new float[16], [], [], gamma, new float[3], 8, NormOptions.Default, "beta has 3 elements");
+        yield return Case(new float[16], [], [], gamma, new float[8], 8, new NormOptions { Kind = NormKind.RmsNorm }, "RMSNorm has no beta");
+        yield return Case(new float[17], [], [], gamma, [], 8, NormOptions.Default, "x has 17 elements");
+        yield return Case(new float[16], [], [], [], [], 0, NormOptions.Default, "hidden must be positive");
+        yield return Case(new float[16], [], [], gamma, [], 8, new NormOptions { DropoutProbability = 1f }, "must be in [0, 1)");
+        yield return Case(new float[16], [], [], gamma, [], 8, new NormOptions { DropoutProbability = -0.1f }, "must be in [0, 1)");
+        yield return Case(new float[16], [], [], gamma, [], 8, new NormOptions { DropoutProbability = float.NaN }, "must be in [0, 1)");
+        yield return Case(new float[16], [], [], gamma, [], 8, new NormOptions { Epsilon = -1e-5f }, "options.Epsilon must be finite and at least 0");
+        yield return Case(new float[16], [], [], gamma, [], 8, new NormOptions { Epsilon = float.NaN }, "options.Epsilon must be finite and at least 0");
+
+        static TestCaseData Case(float[] x, float[] residual, float[] bias, float[] gamma, float[] beta, int hidden, NormOptions options, string expects) =>
+            new TestCaseData(x, residual, bias, gamma, beta, hidden, options, expects).SetName($"Bad norm input is refused ({expects})");
+    }
+
+    [TestCaseSource(nameof(BadInputs))]
+    public void Bad_input_is_refused_naming_the_argument(float[] x, float[] residual, float[] bias, float[] gamma, float[] beta, int hidden,
+        NormOptions options, string expects)
+    {
+        var engine = TestBackend.Cpu.First().Engine;
+        var error = (ArgumentException)Assert.Throws(Is.InstanceOf<ArgumentException>(),
+            () => engine.LayerNormDropoutResidual(x, residual, bias, gamma, beta, hidden, options))!;
+        Assert.That(error.Message, Does.Contain(expects));
+        Support.Inputs.AssertEngineWorks(engine);
+    }
+}

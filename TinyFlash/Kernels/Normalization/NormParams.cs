@@ -1,0 +1,29 @@
+using ILGPU;
+
+namespace TinyFlash.Kernels.Normalization;
+
+/// <summary>
+/// The one argument of the fused normalisation kernels: tensors of Rows × Hidden elements (row-major), per-feature
+/// vectors of Hidden, per-row statistics, and the dropout stream. An empty view is an absent input (residual, bias,
+/// beta) or an output nobody asked for (sum, mean, rstd).
+/// </summary>
+internal struct NormParams<T> where T : unmanaged
+{
+    public ArrayView<T> X, Residual, Bias, Gamma, Beta, Output, Sum;
+
+    /// <summary>Per-row mean (LayerNorm) and reciprocal standard deviation, fp32.</summary>
+    public ArrayView<float> Mean, Rstd;
+
+    public int Rows, Hidden;
+
+    /// <summary>1 for RMSNorm (no mean subtracted, no beta), 0 for LayerNorm.</summary>
+    public int Rms;
+
+    public float Epsilon;
+
+    /// <summary>Dropout probability p (0: none) and 1/(1 − p).</summary>
+    public float DropoutProbability, KeepScale;
+
+    /// <summary>The Philox stream of the dropout mask: key and counter offset.</summary>
+    public ulong Seed, Offset;
+}

@@ -1,0 +1,72 @@
+using System.Runtime.CompilerServices;
+
+namespace TinyFlash.Numerics;
+
+/// <summary>
+/// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011; the generator of cuRAND and
+/// PyTorch's dropout): four 32-bit words from a 128-bit counter and a 64-bit key, in ten rounds of multiply-high,
+/// xor and key bumps. Counter-based, so any element's random number is computed where it is needed, from its index:
+/// dropout masks are never stored, and the backward pass regenerates the forward's. Integer arithmetic only, so
+/// kernels on every backend and the host produce the same bits.
+/// </summary>
+internal readonly struct Philox
+{
+    private const uint M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+
+    /// <summary>The four output words.</summary>
+    public readonly uint X, Y, Z, W;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Philox(uint x, uint y, uint z, uint w)
+    {
+        X = x;
+        Y = y;
+        Z = z;
+        W = w;
+    }
+
+    /// <summary>Philox4x32-10 of counter (<paramref name="c0"/> … <paramref name="c3"/>) under key (<paramref name="k0"/>, <paramref name="k1"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Philox Generate(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1)
+    {
+        // Ten rounds, written out (ILGPU does not unroll loops); the key is bumped between rounds.
+        Round(ref c0, ref c1, ref c2, ref c3, k0, k1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
+        Round(ref c0, ref c1, ref c2, ref c3, k0 + W0, k1 + W1);
+        return new Philox(c0, c1, c2, c3);
+    }
+
+    /// <summary>
+    /// The uniform number in [0, 1) of element <paramref name="index"/> of the stream (<paramref name="seed"/>,
+    /// <paramref name="offset"/>): word index mod 4 of the counter (index / 4, 0, offset low, offset high) under the
+    /// seed as key, its top 24 bits over 2²⁴ (exact in a float).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Uniform(ulong seed, ulong offset, long index)
+    {
+        var words = Generate((uint)(index >> 2), (uint)(index >> 34), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        uint word = (index & 3) switch { 0 => words.X, 1 => words.Y, 2 => words.Z, _ => words.W };
+        return (word >> 8) * (1f / 16777216f);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Round(ref uint c0, ref uint c1, ref uint c2, ref uint c3, uint k0, uint k1)
+    {
+        ulong product0 = (ulong)M0 * c0;
+        ulong product1 = (ulong)M1 * c2;
+        uint hi0 = (uint)(product0 >> 32), lo0 = (uint)product0;
+        uint hi1 = (uint)(product1 >> 32), lo1 = (uint)product1;
+        uint next0 = hi1 ^ c1 ^ k0, next2 = hi0 ^ c3 ^ k1;
+        c0 = next0;
+        c1 = lo1;
+        c2 = next2;
+        c3 = lo0;
+    }
+}
