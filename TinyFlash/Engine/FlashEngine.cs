@@ -8,6 +8,7 @@ using TinyFlash.Attention;
 using TinyFlash.Engine;
 using TinyFlash.Kernels;
 using TinyFlash.Normalization;
+using TinyFlash.Rotary;
 using TinyFlash.Reference;
 using TinyFlash.Tiling;
 using Half = System.Half;
@@ -57,6 +58,7 @@ public sealed class FlashEngine : IDisposable
         workspace = new WorkspacePool(accelerator, Allocator, this.options.WorkspaceLimitBytes);
         Forward = new ForwardAttention(accelerator, kernels, Facts, workspace);
         Norm = new NormDropoutResidual(accelerator, kernels, Facts);
+        Rotary = new RotarySplit(accelerator, kernels, workspace);
         tuningCache = new(() => new TuningCache(this.options.TuningCachePath ?? TuningCache.DefaultPath(), Warn));
     }
 
@@ -112,6 +114,9 @@ public sealed class FlashEngine : IDisposable
 
     /// <summary>The fused normalisation operator.</summary>
     internal NormDropoutResidual Norm { get; }
+
+    /// <summary>The rotary-embedding and QKV-split operator.</summary>
+    internal RotarySplit Rotary { get; }
 
     /// <summary>The engine's device allocations (host-convenience copies).</summary>
     internal DeviceAllocator Allocator { get; }
@@ -245,6 +250,117 @@ public sealed class FlashEngine : IDisposable
     public NormResult<BFloat16> LayerNormDropoutResidual(ReadOnlySpan<BFloat16> x, ReadOnlySpan<BFloat16> residual, ReadOnlySpan<BFloat16> bias,
         ReadOnlySpan<BFloat16> gamma, ReadOnlySpan<BFloat16> beta, int hidden, NormOptions? options = null) =>
         NormOnHost(x, residual, bias, gamma, beta, hidden, options);
+
+    /// <summary>
+    /// The backward of <see cref="LayerNormDropoutResidual{T}"/> on device views: from the output gradient, the
+    /// forward's inputs and its per-row statistics, the gradients of x, the residual, the bias, γ and β (any may be an
+    /// empty view: not wanted). The pre-norm sum and the dropout mask are regenerated (same <paramref name="options"/>:
+    /// seed and offset), never stored. The per-feature gradients come from a two-stage reduction without atomics:
+    /// results are bit-identical from run to run.
+    /// </summary>
+    /// <exception cref="ArgumentException">A view of the wrong length or from another accelerator, a gradient overlapping an input, or bad options.</exception>
+    public void LayerNormDropoutResidualBackward<T>(ArrayView<T> gradOutput, ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias,
+        ArrayView<T> gamma, ArrayView<float> mean, ArrayView<float> rstd, int hidden, NormOptions? options, ArrayView<T> gradX,
+        ArrayView<T> gradResidual = default, ArrayView<T> gradBias = default, ArrayView<T> gradGamma = default, ArrayView<T> gradBeta = default)
+        where T : unmanaged
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            RequireSupportedElement<T>();
+            options ??= NormOptions.Default;
+            int rows = NormValidator.Validate(x.IsValid ? x.Length : 0, residual.Length, bias.Length, gamma.Length, 0, hidden, options);
+            AttentionValidator.RequireView(gradOutput, x.Length, Accelerator, nameof(gradOutput));
+            AttentionValidator.RequireView(x, x.Length, Accelerator, nameof(x));
+            AttentionValidator.RequireView(gamma, hidden, Accelerator, nameof(gamma));
+            AttentionValidator.RequireView(mean, rows, Accelerator, nameof(mean));
+            AttentionValidator.RequireView(rstd, rows, Accelerator, nameof(rstd));
+            var inputs = new[] { (gradOutput, nameof(gradOutput)), (x, nameof(x)), (residual, nameof(residual)), (bias, nameof(bias)), (gamma, nameof(gamma)) };
+            foreach (var (gradient, name, length) in new[] { (gradX, nameof(gradX), x.Length), (gradResidual, nameof(gradResidual), x.Length),
+                         (gradBias, nameof(gradBias), (long)hidden), (gradGamma, nameof(gradGamma), (long)hidden), (gradBeta, nameof(gradBeta), (long)hidden) })
+            {
+                if (gradient.Length == 0)
+                    continue;
+                AttentionValidator.RequireView(gradient, length, Accelerator, name);
+                foreach (var (input, inputName) in inputs)
+                    if (input.Length > 0)
+                        AttentionValidator.RequireDisjoint(gradient, input, name, inputName);
+            }
+            var type = typeof(T) == typeof(float) ? ElementType.Float32 : typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16;
+            if (type == ElementType.Float32)
+                Norm.RunBackward(gradOutput.Cast<float>(), x.Cast<float>(), residual.Cast<float>(), bias.Cast<float>(), gamma.Cast<float>(), mean, rstd,
+                    gradX.Cast<float>(), gradResidual.Cast<float>(), gradBias.Cast<float>(), gradGamma.Cast<float>(), gradBeta.Cast<float>(),
+                    rows, hidden, options, type, workspace);
+            else
+                Norm.RunBackward(gradOutput.Cast<ushort>(), x.Cast<ushort>(), residual.Cast<ushort>(), bias.Cast<ushort>(), gamma.Cast<ushort>(), mean, rstd,
+                    gradX.Cast<ushort>(), gradResidual.Cast<ushort>(), gradBias.Cast<ushort>(), gradGamma.Cast<ushort>(), gradBeta.Cast<ushort>(),
+                    rows, hidden, options, type, workspace);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="LayerNormDropoutResidualBackward{T}"/> on host data in fp32: <paramref name="mean"/> and
+    /// <paramref name="rstd"/> are the forward's (<see cref="NormResult{T}"/>); empty residual or bias mean the forward
+    /// had none (their gradients come back empty too).
+    /// </summary>
+    public NormGradients<float> LayerNormDropoutResidualBackward(ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> x, ReadOnlySpan<float> residual,
+        ReadOnlySpan<float> bias, ReadOnlySpan<float> gamma, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int hidden, NormOptions? options = null) =>
+        NormBackwardOnHost(gradOutput, x, residual, bias, gamma, mean, rstd, hidden, options);
+
+    /// <inheritdoc cref="LayerNormDropoutResidualBackward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, NormOptions?)"/>
+    public NormGradients<Half> LayerNormDropoutResidualBackward(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<Half> x, ReadOnlySpan<Half> residual,
+        ReadOnlySpan<Half> bias, ReadOnlySpan<Half> gamma, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int hidden, NormOptions? options = null) =>
+        NormBackwardOnHost(gradOutput, x, residual, bias, gamma, mean, rstd, hidden, options);
+
+    /// <inheritdoc cref="LayerNormDropoutResidualBackward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, NormOptions?)"/>
+    public NormGradients<BFloat16> LayerNormDropoutResidualBackward(ReadOnlySpan<BFloat16> gradOutput, ReadOnlySpan<BFloat16> x, ReadOnlySpan<BFloat16> residual,
+        ReadOnlySpan<BFloat16> bias, ReadOnlySpan<BFloat16> gamma, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int hidden, NormOptions? options = null) =>
+        NormBackwardOnHost(gradOutput, x, residual, bias, gamma, mean, rstd, hidden, options);
+
+    /// <summary>
+    /// Splits a packed QKV projection [Batch, QueryLength, (QueryHeads + 2·KeyValueHeads)·HeadDim] into the q, k and v
+    /// that <see cref="Attention{T}"/> reads for <paramref name="shape"/> (its layout), applying rotary position
+    /// embeddings to q and k on the way (and <see cref="RotaryOptions.QueryScale"/> to q): one kernel, one read and one
+    /// write of every element.
+    /// </summary>
+    /// <exception cref="ArgumentException">A projection or output of the wrong length, an odd head dim, lengths that differ, or bad options.</exception>
+    public void RotaryQkvSplit<T>(ArrayView<T> qkv, ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, AttentionShape shape,
+        RotaryOptions? options = null) where T : unmanaged
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            RequireSupportedElement<T>();
+            options ??= RotaryOptions.Default;
+            RotarySplit.Validate(qkv.IsValid ? qkv.Length : 0, shape, options);
+            AttentionValidator.RequireView(qkv, qkv.Length, Accelerator, nameof(qkv));
+            AttentionValidator.RequireView(q, shape.QueryElements, Accelerator, nameof(q));
+            AttentionValidator.RequireView(k, shape.KeyValueElements, Accelerator, nameof(k));
+            AttentionValidator.RequireView(v, shape.KeyValueElements, Accelerator, nameof(v));
+            foreach (var (output, name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
+                AttentionValidator.RequireDisjoint(output, qkv, name, nameof(qkv));
+            AttentionValidator.RequireDisjoint(q, k, nameof(q), nameof(k));
+            AttentionValidator.RequireDisjoint(q, v, nameof(q), nameof(v));
+            AttentionValidator.RequireDisjoint(k, v, nameof(k), nameof(v));
+            var type = typeof(T) == typeof(float) ? ElementType.Float32 : typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16;
+            if (type == ElementType.Float32)
+                Rotary.Run(qkv.Cast<float>(), q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), shape, options, type);
+            else
+                Rotary.Run(qkv.Cast<ushort>(), q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), shape, options, type);
+        }
+    }
+
+    /// <summary><see cref="RotaryQkvSplit{T}"/> on host data in fp32: returns q, k and v in the shape's layout.</summary>
+    public (float[] Q, float[] K, float[] V) RotaryQkvSplit(ReadOnlySpan<float> qkv, AttentionShape shape, RotaryOptions? options = null) =>
+        RotaryOnHost(qkv, shape, options);
+
+    /// <inheritdoc cref="RotaryQkvSplit(ReadOnlySpan{float}, AttentionShape, RotaryOptions?)"/>
+    public (Half[] Q, Half[] K, Half[] V) RotaryQkvSplit(ReadOnlySpan<Half> qkv, AttentionShape shape, RotaryOptions? options = null) =>
+        RotaryOnHost(qkv, shape, options);
+
+    /// <inheritdoc cref="RotaryQkvSplit(ReadOnlySpan{float}, AttentionShape, RotaryOptions?)"/>
+    public (BFloat16[] Q, BFloat16[] K, BFloat16[] V) RotaryQkvSplit(ReadOnlySpan<BFloat16> qkv, AttentionShape shape, RotaryOptions? options = null) =>
+        RotaryOnHost(qkv, shape, options);
 
     /// <summary>
     /// Times the configurations the planner deems legal for <paramref name="shape"/> on this device (tiles and key
@@ -432,8 +548,82 @@ public sealed class FlashEngine : IDisposable
         }
     }
 
+    private NormGradients<TElement> NormBackwardOnHost<TElement>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> x,
+        ReadOnlySpan<TElement> residual, ReadOnlySpan<TElement> bias, ReadOnlySpan<TElement> gamma, ReadOnlySpan<float> mean,
+        ReadOnlySpan<float> rstd, int hidden, NormOptions? options) where TElement : unmanaged
+    {
+        ThrowIfDisposed();
+        options ??= NormOptions.Default;
+        int rows = NormValidator.Validate(x.Length, residual.Length, bias.Length, gamma.Length, 0, hidden, options);
+        AttentionValidator.RequireExactLength(gradOutput.Length, x.Length, nameof(gradOutput));
+        AttentionValidator.RequireExactLength(mean.Length, rows, nameof(mean));
+        AttentionValidator.RequireExactLength(rstd.Length, rows, nameof(rstd));
+        var elements = new List<DeviceBuffer<TElement>>();
+        var statistics = new List<DeviceBuffer<float>>();
+        try
+        {
+            ArrayView<TValue> Upload<TValue>(ReadOnlySpan<TValue> values, string name, List<DeviceBuffer<TValue>> owner) where TValue : unmanaged
+            {
+                if (values.IsEmpty)
+                    return default;
+                var buffer = Allocator.Allocate<TValue>(values.Length, name);
+                owner.Add(buffer);
+                buffer.View.CopyFromCPU(ref MemoryMarshal.GetReference(values), values.Length);
+                return buffer.View;
+            }
+            ArrayView<TElement> Gradient(long length, string name)
+            {
+                if (length == 0)
+                    return default;
+                var buffer = Allocator.Allocate<TElement>(length, name);
+                elements.Add(buffer);
+                return buffer.View;
+            }
+            var gradX = Gradient(x.Length, "gradX");
+            var gradResidual = Gradient(residual.Length, "gradResidual");
+            var gradBias = Gradient(bias.Length, "gradBias");
+            var gradGamma = Gradient(hidden, "gradGamma");
+            var gradBeta = Gradient(options.Kind == NormKind.LayerNorm ? hidden : 0, "gradBeta");
+            LayerNormDropoutResidualBackward(Upload(gradOutput, nameof(gradOutput), elements), Upload(x, nameof(x), elements),
+                Upload(residual, nameof(residual), elements), Upload(bias, nameof(bias), elements), Upload(gamma, nameof(gamma), elements),
+                Upload(mean, nameof(mean), statistics), Upload(rstd, nameof(rstd), statistics), hidden, options,
+                gradX, gradResidual, gradBias, gradGamma, gradBeta);
+            return new NormGradients<TElement>(Download(gradX), Download(gradResidual), Download(gradBias), Download(gradGamma), Download(gradBeta));
+        }
+        finally
+        {
+            foreach (var buffer in elements)
+                buffer.Dispose();
+            foreach (var buffer in statistics)
+                buffer.Dispose();
+        }
+    }
+
+    private (TElement[] Q, TElement[] K, TElement[] V) RotaryOnHost<TElement>(ReadOnlySpan<TElement> qkv, AttentionShape shape,
+        RotaryOptions? options) where TElement : unmanaged
+    {
+        ThrowIfDisposed();
+        options ??= RotaryOptions.Default;
+        RotarySplit.Validate(qkv.Length, shape, options);
+        var buffers = Allocator.AllocateAll<TElement>(
+            [(qkv.Length, nameof(qkv)), (shape.QueryElements, "q"), (shape.KeyValueElements, "k"), (shape.KeyValueElements, "v")]);
+        try
+        {
+            buffers[0].View.CopyFromCPU(ref MemoryMarshal.GetReference(qkv), qkv.Length);
+            RotaryQkvSplit(buffers[0].View, buffers[1].View, buffers[2].View, buffers[3].View, shape, options);
+            return (Download(buffers[1].View), Download(buffers[2].View), Download(buffers[3].View));
+        }
+        finally
+        {
+            foreach (var buffer in buffers)
+                buffer.Dispose();
+        }
+    }
+
     private static TValue[] Download<TValue>(ArrayView<TValue> view) where TValue : unmanaged
     {
+        if (view.Length == 0)
+            return [];
         var values = new TValue[view.Length];
         view.CopyToCPU(values);
         return values;

@@ -9,7 +9,8 @@ namespace TinyFlash.Normalization;
 
 /// <summary>
 /// The fused post-processing operator: from validated views to a launch of <see cref="NormDropoutResidualKernel{T, TCodec}"/>,
-/// one group a row, its size chosen from the hidden size (<see cref="GroupSize"/>).
+/// one group a row, its size chosen from the hidden size (<see cref="GroupSize"/>), and of its backward
+/// (<see cref="NormBackwardKernel{T, TCodec}"/>).
 /// </summary>
 internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache kernels, DeviceFacts device)
 {
@@ -31,6 +32,44 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
                 Epsilon = options.Epsilon, DropoutProbability = p, KeepScale = p > 0f ? 1f / (1f - p) : 1f,
                 Seed = options.Seed, Offset = options.Offset,
             });
+    }
+
+    /// <summary>Bytes of per-block partial sums the backward may keep (it uses fewer row blocks rather than more).</summary>
+    private const long PartialBytes = 64L << 20;
+
+    /// <summary>
+    /// The backward on the default stream: the row pass over blocks of rows, then the column pass that adds the blocks'
+    /// partial per-feature gradients (deterministic: no atomics, a fixed order). Blocks: a few per multiprocessor (one
+    /// on the CPU, whose groups run one after another), bounded by the partials' budget.
+    /// </summary>
+    public void RunBackward<T>(ArrayView<T> gradOutput, ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma,
+        ArrayView<float> mean, ArrayView<float> rstd, ArrayView<T> gradX, ArrayView<T> gradResidual, ArrayView<T> gradBias,
+        ArrayView<T> gradGamma, ArrayView<T> gradBeta, int rows, int hidden, NormOptions options, ElementType type, WorkspacePool workspace)
+        where T : unmanaged
+    {
+        var (_, codec) = ForwardAttention.StorageOf(type, accelerator.AcceleratorType);
+        var kernel = typeof(NormBackwardKernel<,>).MakeGenericType(typeof(T), codec);
+        var (rowPass, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(kernel.GetMethod("Rows")!);
+        var (columnPass, columnThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(kernel.GetMethod("Columns")!);
+        int wanted = device.Type == AcceleratorType.CPU ? 1 : 4 * device.Multiprocessors;
+        int blocks = (int)Math.Clamp(Math.Min(wanted, PartialBytes / (12L * hidden)), 1, rows);
+        int rowsPerBlock = (rows + blocks - 1) / blocks;
+        blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
+        float p = options.DropoutProbability;
+        var parameters = new NormBackwardParams<T>
+        {
+            Forward = new NormParams<T>
+            {
+                X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
+                Rms = options.Kind == NormKind.RmsNorm ? 1 : 0, Epsilon = options.Epsilon, DropoutProbability = p,
+                KeepScale = p > 0f ? 1f / (1f - p) : 1f, Seed = options.Seed, Offset = options.Offset,
+            },
+            GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
+            GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,
+        };
+        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(GroupSize(hidden, device, maxThreads))), parameters);
+        int group = Math.Min(256, columnThreads);
+        columnPass(accelerator.DefaultStream, new KernelConfig(new Index1D((hidden + group - 1) / group), new Index1D(group)), parameters);
     }
 
     /// <summary>

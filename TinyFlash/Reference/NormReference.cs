@@ -48,4 +48,48 @@ public static class NormReference
         }
         return (output, sum, means, rstds);
     }
+
+    /// <summary>
+    /// The closed-form gradients of <see cref="Compute"/> for output gradient <paramref name="gradOutput"/>: of x, the
+    /// residual, the bias, γ and β (the last three summed over rows).
+    /// </summary>
+    public static (double[] GradX, double[] GradResidual, double[] GradBias, double[] GradGamma, double[] GradBeta) Backward(
+        ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> bias,
+        ReadOnlySpan<float> gamma, int hidden, NormOptions options)
+    {
+        var (_, sum, means, rstds) = Compute(x, residual, bias, gamma, [], hidden, options);
+        int rows = means.Length;
+        var gradX = new double[x.Length];
+        var gradResidual = new double[x.Length];
+        var gradBias = new double[hidden];
+        var gradGamma = new double[hidden];
+        var gradBeta = new double[hidden];
+        double p = options.DropoutProbability;
+        for (int r = 0; r < rows; r++)
+        {
+            double meanG = 0, meanGx = 0;
+            for (int c = 0; c < hidden; c++)
+            {
+                int e = r * hidden + c;
+                double g = gradOutput[e] * (double)gamma[c], normalised = (sum[e] - means[r]) * rstds[r];
+                meanG += g;
+                meanGx += g * normalised;
+            }
+            meanG = options.Kind == NormKind.LayerNorm ? meanG / hidden : 0;
+            meanGx /= hidden;
+            for (int c = 0; c < hidden; c++)
+            {
+                int e = r * hidden + c;
+                double normalised = (sum[e] - means[r]) * rstds[r];
+                double ds = rstds[r] * (gradOutput[e] * (double)gamma[c] - meanG - normalised * meanGx);
+                double keep = p > 0 ? Philox.Uniform(options.Seed, options.Offset, e) >= (float)p ? 1 / (1 - p) : 0 : 1;
+                gradResidual[e] = ds;
+                gradX[e] = ds * keep;
+                gradBias[c] += ds * keep;
+                gradGamma[c] += gradOutput[e] * normalised;
+                gradBeta[c] += gradOutput[e];
+            }
+        }
+        return (gradX, gradResidual, gradBias, gradGamma, gradBeta);
+    }
 }

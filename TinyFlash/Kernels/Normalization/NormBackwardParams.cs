@@ -1,0 +1,21 @@
+using ILGPU;
+
+namespace TinyFlash.Kernels.Normalization;
+
+/// <summary>
+/// The argument of the fused normalisation's backward: the forward's inputs (x, residual, bias, gamma, to regenerate
+/// the pre-norm sum and its dropout mask), its per-row statistics, the output gradient, the gradients to write, and
+/// the per-block partial sums of the per-feature gradients ([blocks][3][hidden]: γ, β, bias). An empty view is an
+/// absent input or an unwanted gradient.
+/// </summary>
+internal struct NormBackwardParams<T> where T : unmanaged
+{
+    public NormParams<T> Forward;
+
+    public ArrayView<T> GradOutput, GradX, GradResidual, GradBias, GradGamma, GradBeta;
+
+    public ArrayView<float> Partials;
+
+    /// <summary>Rows a group handles one after another (its block), and the number of blocks.</summary>
+    public int RowsPerBlock, Blocks;
+}
