@@ -14,6 +14,7 @@ var root = new RootCommand("TinyFlash: fused attention for .NET on CUDA, OpenCL 
     DecodeCommand.Create(),
     JitCommand.Create(),
     SparseCommand.Create(),
+    PostprocessCommand.Create(),
     ReportCommand.Create(),
 };
 return root.Parse(args).Invoke();
