@@ -12,14 +12,6 @@ namespace TinyFlash.Tests.Attention;
 /// </summary>
 public class KeySplitAndDecodeTests
 {
-    private static VerificationResult Verify(FlashEngine engine, VerificationCase verificationCase, ExecutionPlan? plan = null)
-    {
-        var result = AttentionVerifier.Run(engine, verificationCase, plan);
-        Assert.That(result.Passed, Is.True,
-            $"{plan?.Describe() ?? "planner"}: error {result.Error:E3} (bound {result.Bound:E3}), log-sum-exp error {result.LogSumExpError:E3}");
-        return result;
-    }
-
     private static IEnumerable<TestCaseData> SplitCases()
     {
         var cases = new (string Name, AttentionShape Shape, AttentionOptions Options, ElementType Type)[]
@@ -41,7 +33,7 @@ public class KeySplitAndDecodeTests
     {
         var engine = backend.Engine;
         var tile = PortableTilePlanner.PlanForward(verificationCase.Shape, engine.Facts);
-        Verify(engine, verificationCase, new ExecutionPlan(tile, splits));
+        Verify.Passes(engine, verificationCase, new ExecutionPlan(tile, splits));
     }
 
     private static IEnumerable<TestCaseData> TensorCoreSplitCases()
@@ -57,7 +49,7 @@ public class KeySplitAndDecodeTests
 
     [TestCaseSource(nameof(TensorCoreSplitCases))]
     public void Key_splits_on_the_tensor_core_kernel_merge_to_the_reference(string tile, int splits, VerificationCase verificationCase) =>
-        Verify(TestBackend.TensorCores.Engine, verificationCase,
+        Verify.Passes(TestBackend.TensorCores.Engine, verificationCase,
             new ExecutionPlan(TensorCorePlan.Parse(tile, verificationCase.Shape.HeadDim), splits));
 
     private static IEnumerable<TestCaseData> DecodeCases()
@@ -81,7 +73,7 @@ public class KeySplitAndDecodeTests
     public void Decode_against_caches_of_different_lengths_matches_the_reference(VerificationCase verificationCase)
     {
         foreach (var backend in TestBackend.Cpu)
-            Verify(backend.Engine, verificationCase);
+            Verify.Passes(backend.Engine, verificationCase);
     }
 
     [TestCaseSource(nameof(DecodeCases))]
@@ -90,7 +82,7 @@ public class KeySplitAndDecodeTests
         var engine = TestBackend.Warp32.Engine;
         var request = engine.Forward.Request(AttentionValidator.Validate(verificationCase.Shape, verificationCase.Options), verificationCase.Type, aligned: true);
         var tile = PortableTilePlanner.PlanForward(request.Shape, engine.Facts);
-        Verify(engine, verificationCase, new ExecutionPlan(tile, 3));
+        Verify.Passes(engine, verificationCase, new ExecutionPlan(tile, 3));
     }
 
     [Test]
@@ -98,7 +90,7 @@ public class KeySplitAndDecodeTests
     {
         var decode = new VerificationCase("decode", new AttentionShape(3, 8, 2, 1, 70, 32),
             new AttentionOptions { Causal = true, CacheLengths = [70, 0, 23] }, ElementType.Float16);
-        Verify(TestBackend.TensorCores.Engine, decode, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32), 3));
+        Verify.Passes(TestBackend.TensorCores.Engine, decode, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32), 3));
     }
 
     [Test]
@@ -132,7 +124,7 @@ public class KeySplitAndDecodeTests
         var verificationCase = new VerificationCase("split", new AttentionShape(1, 2, 1, 17, 40, 32), AttentionOptions.Default, ElementType.Float32);
         var plan = new ExecutionPlan(PortableTilePlanner.PlanForward(verificationCase.Shape, engine.Facts), 3);
         for (int i = 0; i < 3; i++)
-            Verify(engine, verificationCase, plan);
+            Verify.Passes(engine, verificationCase, plan);
         Assert.That(engine.Workspace.Allocations, Is.EqualTo(1), "the first call allocates; later ones reuse");
         Assert.That(engine.Workspace.HeldBytes, Is.GreaterThan(0));
 

@@ -29,18 +29,11 @@ public class PackedSequenceTests
                 .SetName($"Packed sequences ({string.Join(",", Queries)} / {string.Join(",", Keys)}): {name}, {type}");
     }
 
-    private static void AssertPasses(FlashEngine engine, VerificationCase verificationCase, ExecutionPlan? plan = null)
-    {
-        var result = AttentionVerifier.Run(engine, verificationCase, plan);
-        Assert.That(result.Passed, Is.True,
-            $"{plan?.Describe() ?? "planner"}: error {result.Error:E3} (bound {result.Bound:E3}), log-sum-exp error {result.LogSumExpError:E3}");
-    }
-
     [TestCaseSource(nameof(Cases))]
     public void Packed_sequences_match_the_reference_on_every_CPU_backend(VerificationCase verificationCase)
     {
         foreach (var backend in TestBackend.Cpu)
-            AssertPasses(backend.Engine, verificationCase);
+            Verify.Passes(backend.Engine, verificationCase);
     }
 
     [TestCaseSource(nameof(Cases))]
@@ -48,7 +41,7 @@ public class PackedSequenceTests
     {
         var engine = TestBackend.Warp32.Engine;
         var tile = PortableTilePlanner.PlanForward(verificationCase.Shape, engine.Facts);
-        AssertPasses(engine, verificationCase, new ExecutionPlan(tile, 3));
+        Verify.Passes(engine, verificationCase, new ExecutionPlan(tile, 3));
     }
 
     [Test]
@@ -56,8 +49,8 @@ public class PackedSequenceTests
     {
         var verificationCase = new VerificationCase("packed", new AttentionShape(1, 2, 1, 100, 130, 32),
             new AttentionOptions { Causal = true, QuerySequenceOffsets = Queries, KeySequenceOffsets = Keys }, ElementType.BFloat16);
-        AssertPasses(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 2, 16, 32)));
-        AssertPasses(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32), 2));
+        Verify.Passes(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 2, 16, 32)));
+        Verify.Passes(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32), 2));
     }
 
     [Test]

@@ -50,25 +50,18 @@ public class ScoreModifierTests
             new TestCaseData(new VerificationCase(name, Shape, options, type)).SetName($"Score modifiers: {name}, {type}");
     }
 
-    private static void AssertPasses(FlashEngine engine, VerificationCase verificationCase, ExecutionPlan? plan = null)
-    {
-        var result = AttentionVerifier.Run(engine, verificationCase, plan);
-        Assert.That(result.Passed, Is.True,
-            $"{plan?.Describe() ?? "planner"}: error {result.Error:E3} (bound {result.Bound:E3}), log-sum-exp error {result.LogSumExpError:E3}");
-    }
-
     [TestCaseSource(nameof(Cases))]
     public void Modified_scores_match_the_reference_on_every_CPU_backend(VerificationCase verificationCase)
     {
         foreach (var backend in TestBackend.Cpu)
-            AssertPasses(backend.Engine, verificationCase);
+            Verify.Passes(backend.Engine, verificationCase);
     }
 
     [TestCaseSource(nameof(Cases))]
     public void Modified_scores_with_key_splits_match_the_reference(VerificationCase verificationCase)
     {
         var engine = TestBackend.Warp32.Engine;
-        AssertPasses(engine, verificationCase, new ExecutionPlan(PortableTilePlanner.PlanForward(Shape, engine.Facts), 2));
+        Verify.Passes(engine, verificationCase, new ExecutionPlan(PortableTilePlanner.PlanForward(Shape, engine.Facts), 2));
     }
 
     [Test]
@@ -81,8 +74,8 @@ public class ScoreModifierTests
         foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
         {
             var verificationCase = new VerificationCase("modified", Shape, options, type);
-            AssertPasses(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 2, 16, 32)));
-            AssertPasses(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(2, 1, 16, 32), 2));
+            Verify.Passes(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 2, 16, 32)));
+            Verify.Passes(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(2, 1, 16, 32), 2));
         }
     }
 
@@ -93,7 +86,7 @@ public class ScoreModifierTests
         var verificationCase = new VerificationCase("decode ALiBi", shape,
             new AttentionOptions { Causal = true, AlibiSlopes = [.. Enumerable.Range(1, 8).Select(x => x / 8f)] }, ElementType.Float16);
         foreach (var backend in TestBackend.Cpu)
-            AssertPasses(backend.Engine, verificationCase);
+            Verify.Passes(backend.Engine, verificationCase);
     }
 
     private static IEnumerable<TestCaseData> BadOptions()

@@ -17,12 +17,8 @@ public class TensorCoreKernelTests
 {
     private static FlashEngine Engine => TestBackend.TensorCores.Engine;
 
-    private static void AssertCorrect(VerificationCase verificationCase, TensorCorePlan plan)
-    {
-        var result = AttentionVerifier.Run(Engine, verificationCase, new ExecutionPlan(plan));
-        Assert.That(result.Passed, Is.True,
-            $"{plan.Describe()}: error {result.Error:E3} (bound {result.Bound:E3}), log-sum-exp error {result.LogSumExpError:E3}");
-    }
+    private static void AssertCorrect(VerificationCase verificationCase, TensorCorePlan plan) =>
+        Verify.Passes(Engine, verificationCase, new ExecutionPlan(plan));
 
     private static IEnumerable<TestCaseData> SmallTiles()
     {

@@ -49,25 +49,18 @@ public class BlockSparseMaskTests
                 .SetName($"Block-sparse: {name}, {type}");
     }
 
-    private static void AssertPasses(FlashEngine engine, VerificationCase verificationCase, ExecutionPlan? plan = null)
-    {
-        var result = AttentionVerifier.Run(engine, verificationCase, plan);
-        Assert.That(result.Passed, Is.True,
-            $"{plan?.Describe() ?? "planner"}: error {result.Error:E3} (bound {result.Bound:E3}), log-sum-exp error {result.LogSumExpError:E3}");
-    }
-
     [TestCaseSource(nameof(Cases))]
     public void A_block_sparse_mask_matches_the_reference_on_every_CPU_backend(VerificationCase verificationCase)
     {
         foreach (var backend in TestBackend.Cpu)
-            AssertPasses(backend.Engine, verificationCase);
+            Verify.Passes(backend.Engine, verificationCase);
     }
 
     [TestCaseSource(nameof(Cases))]
     public void A_block_sparse_mask_with_key_splits_matches_the_reference(VerificationCase verificationCase)
     {
         var engine = TestBackend.Warp32.Engine;
-        AssertPasses(engine, verificationCase, new ExecutionPlan(PortableTilePlanner.PlanForward(verificationCase.Shape, engine.Facts), 3));
+        Verify.Passes(engine, verificationCase, new ExecutionPlan(PortableTilePlanner.PlanForward(verificationCase.Shape, engine.Facts), 3));
     }
 
     [Test]
@@ -78,8 +71,8 @@ public class BlockSparseMaskTests
         foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
         {
             var verificationCase = new VerificationCase("block-sparse", shape, new AttentionOptions { BlockMask = mask }, type);
-            AssertPasses(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 2, 16, 32)));
-            AssertPasses(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(2, 1, 32, 32), 2));
+            Verify.Passes(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 2, 16, 32)));
+            Verify.Passes(TestBackend.TensorCores.Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(2, 1, 32, 32), 2));
         }
     }
 

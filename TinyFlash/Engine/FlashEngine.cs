@@ -499,53 +499,17 @@ public sealed class FlashEngine : IDisposable
     private NormResult<TElement> NormOnHost<TElement>(ReadOnlySpan<TElement> x, ReadOnlySpan<TElement> residual, ReadOnlySpan<TElement> bias,
         ReadOnlySpan<TElement> gamma, ReadOnlySpan<TElement> beta, int hidden, NormOptions? options) where TElement : unmanaged
     {
+        ThrowIfDisposed();
         options ??= NormOptions.Default;
         int rows = NormValidator.Validate(x.Length, residual.Length, bias.Length, gamma.Length, beta.Length, hidden, options);
-        var inputs = new List<DeviceBuffer<TElement>>();
-        var statistics = new List<DeviceBuffer<float>>();
-        try
-        {
-            ArrayView<TElement> Upload(ReadOnlySpan<TElement> values, string name)
-            {
-                if (values.IsEmpty)
-                    return default;
-                var buffer = Allocator.Allocate<TElement>(values.Length, name);
-                inputs.Add(buffer);
-                buffer.View.CopyFromCPU(ref MemoryMarshal.GetReference(values), values.Length);
-                return buffer.View;
-            }
-            int elements = x.Length;
-            ArrayView<TElement> Output(string name)
-            {
-                var buffer = Allocator.Allocate<TElement>(elements, name);
-                inputs.Add(buffer);
-                return buffer.View;
-            }
-            ArrayView<float> Statistic(string name)
-            {
-                var buffer = Allocator.Allocate<float>(rows, name);
-                statistics.Add(buffer);
-                return buffer.View;
-            }
-            var xView = Upload(x, nameof(x));
-            var residualView = Upload(residual, nameof(residual));
-            var biasView = Upload(bias, nameof(bias));
-            var gammaView = Upload(gamma, nameof(gamma));
-            var betaView = Upload(beta, nameof(beta));
-            var output = Output("output");
-            var sum = Output("sum");
-            var mean = Statistic("mean");
-            var rstd = Statistic("rstd");
-            LayerNormDropoutResidual(xView, residualView, biasView, gammaView, betaView, output, hidden, options, sum, mean, rstd);
-            return new NormResult<TElement>(Download(output), Download(sum), Download(mean), Download(rstd));
-        }
-        finally
-        {
-            foreach (var buffer in inputs)
-                buffer.Dispose();
-            foreach (var buffer in statistics)
-                buffer.Dispose();
-        }
+        using var staging = new HostStaging(Allocator);
+        var output = staging.Allocate<TElement>(x.Length, "output");
+        var sum = staging.Allocate<TElement>(x.Length, "sum");
+        var mean = staging.Allocate<float>(rows, "mean");
+        var rstd = staging.Allocate<float>(rows, "rstd");
+        LayerNormDropoutResidual(staging.Upload(x, nameof(x)), staging.Upload(residual, nameof(residual)), staging.Upload(bias, nameof(bias)),
+            staging.Upload(gamma, nameof(gamma)), staging.Upload(beta, nameof(beta)), output, hidden, options, sum, mean, rstd);
+        return new NormResult<TElement>(HostStaging.Download(output), HostStaging.Download(sum), HostStaging.Download(mean), HostStaging.Download(rstd));
     }
 
     private NormGradients<TElement> NormBackwardOnHost<TElement>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> x,
@@ -558,45 +522,18 @@ public sealed class FlashEngine : IDisposable
         AttentionValidator.RequireExactLength(gradOutput.Length, x.Length, nameof(gradOutput));
         AttentionValidator.RequireExactLength(mean.Length, rows, nameof(mean));
         AttentionValidator.RequireExactLength(rstd.Length, rows, nameof(rstd));
-        var elements = new List<DeviceBuffer<TElement>>();
-        var statistics = new List<DeviceBuffer<float>>();
-        try
-        {
-            ArrayView<TValue> Upload<TValue>(ReadOnlySpan<TValue> values, string name, List<DeviceBuffer<TValue>> owner) where TValue : unmanaged
-            {
-                if (values.IsEmpty)
-                    return default;
-                var buffer = Allocator.Allocate<TValue>(values.Length, name);
-                owner.Add(buffer);
-                buffer.View.CopyFromCPU(ref MemoryMarshal.GetReference(values), values.Length);
-                return buffer.View;
-            }
-            ArrayView<TElement> Gradient(long length, string name)
-            {
-                if (length == 0)
-                    return default;
-                var buffer = Allocator.Allocate<TElement>(length, name);
-                elements.Add(buffer);
-                return buffer.View;
-            }
-            var gradX = Gradient(x.Length, "gradX");
-            var gradResidual = Gradient(residual.Length, "gradResidual");
-            var gradBias = Gradient(bias.Length, "gradBias");
-            var gradGamma = Gradient(hidden, "gradGamma");
-            var gradBeta = Gradient(options.Kind == NormKind.LayerNorm ? hidden : 0, "gradBeta");
-            LayerNormDropoutResidualBackward(Upload(gradOutput, nameof(gradOutput), elements), Upload(x, nameof(x), elements),
-                Upload(residual, nameof(residual), elements), Upload(bias, nameof(bias), elements), Upload(gamma, nameof(gamma), elements),
-                Upload(mean, nameof(mean), statistics), Upload(rstd, nameof(rstd), statistics), hidden, options,
-                gradX, gradResidual, gradBias, gradGamma, gradBeta);
-            return new NormGradients<TElement>(Download(gradX), Download(gradResidual), Download(gradBias), Download(gradGamma), Download(gradBeta));
-        }
-        finally
-        {
-            foreach (var buffer in elements)
-                buffer.Dispose();
-            foreach (var buffer in statistics)
-                buffer.Dispose();
-        }
+        using var staging = new HostStaging(Allocator);
+        var gradX = staging.Allocate<TElement>(x.Length, "gradX");
+        var gradResidual = staging.Allocate<TElement>(residual.Length, "gradResidual");
+        var gradBias = staging.Allocate<TElement>(bias.Length, "gradBias");
+        var gradGamma = staging.Allocate<TElement>(hidden, "gradGamma");
+        var gradBeta = staging.Allocate<TElement>(options.Kind == NormKind.LayerNorm ? hidden : 0, "gradBeta");
+        LayerNormDropoutResidualBackward(staging.Upload(gradOutput, nameof(gradOutput)), staging.Upload(x, nameof(x)),
+            staging.Upload(residual, nameof(residual)), staging.Upload(bias, nameof(bias)), staging.Upload(gamma, nameof(gamma)),
+            staging.Upload(mean, nameof(mean)), staging.Upload(rstd, nameof(rstd)), hidden, options,
+            gradX, gradResidual, gradBias, gradGamma, gradBeta);
+        return new NormGradients<TElement>(HostStaging.Download(gradX), HostStaging.Download(gradResidual), HostStaging.Download(gradBias),
+            HostStaging.Download(gradGamma), HostStaging.Download(gradBeta));
     }
 
     private (TElement[] Q, TElement[] K, TElement[] V) RotaryOnHost<TElement>(ReadOnlySpan<TElement> qkv, AttentionShape shape,
@@ -605,28 +542,12 @@ public sealed class FlashEngine : IDisposable
         ThrowIfDisposed();
         options ??= RotaryOptions.Default;
         RotarySplit.Validate(qkv.Length, shape, options);
-        var buffers = Allocator.AllocateAll<TElement>(
-            [(qkv.Length, nameof(qkv)), (shape.QueryElements, "q"), (shape.KeyValueElements, "k"), (shape.KeyValueElements, "v")]);
-        try
-        {
-            buffers[0].View.CopyFromCPU(ref MemoryMarshal.GetReference(qkv), qkv.Length);
-            RotaryQkvSplit(buffers[0].View, buffers[1].View, buffers[2].View, buffers[3].View, shape, options);
-            return (Download(buffers[1].View), Download(buffers[2].View), Download(buffers[3].View));
-        }
-        finally
-        {
-            foreach (var buffer in buffers)
-                buffer.Dispose();
-        }
-    }
-
-    private static TValue[] Download<TValue>(ArrayView<TValue> view) where TValue : unmanaged
-    {
-        if (view.Length == 0)
-            return [];
-        var values = new TValue[view.Length];
-        view.CopyToCPU(values);
-        return values;
+        using var staging = new HostStaging(Allocator);
+        var q = staging.Allocate<TElement>(shape.QueryElements, "q");
+        var k = staging.Allocate<TElement>(shape.KeyValueElements, "k");
+        var v = staging.Allocate<TElement>(shape.KeyValueElements, "v");
+        RotaryQkvSplit(staging.Upload(qkv, nameof(qkv)), q, k, v, shape, options);
+        return (HostStaging.Download(q), HostStaging.Download(k), HostStaging.Download(v));
     }
 
     private void AttentionOnDevice<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
