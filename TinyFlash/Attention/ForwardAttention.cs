@@ -63,7 +63,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             && tensorCoreTiles.GetOrAdd((shape.HeadDim, shape.QueryLength <= 64),
                 static (key, device) => TensorCorePlanner.Candidates(
                     new AttentionShape(1, 1, 1, key.FewQueries ? 1 : 1024, 1024, key.HeadDim), device).Count > 0, device);
-        return new PlanRequest(shape, type, problem.Mask, problem.KeyLengths is not null || problem.Packed is not null, tensorCores);
+        return new PlanRequest(shape, type, problem.Mask, problem.KeyLengths is not null || problem.Packed is not null, tensorCores,
+            Modified(problem));
     }
 
     /// <summary>Whether every view starts at a 16-byte boundary (what <c>cp.async</c> needs).</summary>
@@ -96,44 +97,40 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             throw new ArgumentException(
                 $"Tile plan {tensorCoreTile.Describe()} needs fp16/bf16 tensors at 16-byte aligned addresses on a device with warp size 32.", nameof(plan));
 
-        var sequences = SequenceViews(problem);
-        var modifiers = ModifierParams(problem);
-        var splitWorkspace = plan.KeySplits > 1 ? workspace.Floats(workspaceBytes / 4) : default;
         if (plan.Tile is TensorCorePlan tile)
         {
             var parameters = Parameters(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(),
-                logSumExp, problem, shape, tile.BlockM, default, sequences, plan.KeySplits, splitWorkspace);
-            parameters.Modifiers = modifiers;
-            SetTileList(ref parameters, problem, tile);
-            RunTensorCore(query, key, value, type, parameters, tile, Modified(problem));
+                logSumExp, problem, shape, plan, default);
+            RunTensorCore(query, key, value, type, parameters, tile, request.Modified);
             if (plan.KeySplits > 1)
                 Combine(parameters, type);
         }
         else
         {
             var portable = (TilePlan)plan.Tile;
-            var parameters = Parameters(query, key, value, output, logSumExp, problem, shape, portable.BlockM,
-                portable.Geometry, sequences, plan.KeySplits, splitWorkspace);
-            parameters.Modifiers = modifiers;
-            SetTileList(ref parameters, problem, portable);
-            RunPortable(parameters, type, portable, Modified(problem));
+            var parameters = Parameters(query, key, value, output, logSumExp, problem, shape, plan, portable.Geometry);
+            RunPortable(parameters, type, portable, request.Modified);
             if (plan.KeySplits > 1)
                 Combine(parameters, type);
         }
     }
 
-    /// <summary>Compiles and loads the kernels a call with <paramref name="plan"/> would launch, without launching them.</summary>
-    public void Compile(ElementType type, PlanRequest request, ExecutionPlan plan, bool modified)
+    /// <summary>
+    /// Compiles and loads the kernels a call of <paramref name="request"/> with <paramref name="plan"/> would launch,
+    /// without launching them, and says whether the tile's compiled kernel can run a group of the tile's size (on CUDA
+    /// its register use may allow fewer threads than the planner's estimate assumed).
+    /// </summary>
+    public bool Compile(PlanRequest request, ExecutionPlan plan)
     {
-        var (storage, codec) = StorageOf(type, accelerator.AcceleratorType);
+        var (storage, codec) = StorageOf(request.Type, accelerator.AcceleratorType);
         var launcher = typeof(Action<,,>).MakeGenericType(typeof(AcceleratorStream), typeof(KernelConfig),
             typeof(AttentionParams<>).MakeGenericType(storage));
-        if (plan.Tile is TensorCorePlan tile)
-            kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(TensorCoreEntryPoint(type, tile, modified));
-        else
-            kernels.Load(EntryPoint(storage, codec, (TilePlan)plan.Tile, StaticSharedMemory, modified), launcher);
+        var (_, maxThreads) = plan.Tile is TensorCorePlan tile
+            ? kernels.Load(TensorCoreEntryPoint(request.Type, tile, request.Modified), typeof(Action<AcceleratorStream, KernelConfig, TensorCoreParams>))
+            : kernels.Load(EntryPoint(storage, codec, (TilePlan)plan.Tile, StaticSharedMemory, request.Modified), launcher);
         if (plan.KeySplits > 1)
             kernels.Load(CombineEntryPoint(storage, codec), launcher);
+        return plan.Tile.Threads <= maxThreads;
     }
 
     /// <summary>
@@ -189,6 +186,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// <summary>A block-sparse mask's work lists in the tiles of <paramref name="tile"/>, and its groups' order by work, on the device.</summary>
     private void SetTileList<T>(ref AttentionParams<T> parameters, AttentionProblem problem, ForwardPlan tile) where T : unmanaged
     {
+        // The int workspace holds one upload at a time: a block mask never comes with cache lengths or packed
+        // sequences (AttentionValidator refuses the combination), so this upload does not overwrite theirs.
         if (problem.BlockMask is not { } mask)
             return;
         int blockN = tile is TensorCorePlan tensorCore ? tensorCore.BlockN : ((TilePlan)tile).BlockN;
@@ -267,19 +266,24 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     private static int Groups<T>(AttentionParams<T> parameters) where T : unmanaged =>
         parameters.KeySplits * parameters.QueryBlocks * parameters.BatchHeads;
 
-    /// <summary>The launch argument every forward kernel (and the combine) shares.</summary>
-    private static AttentionParams<T> Parameters<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value,
-        ArrayView<T> output, ArrayView<float> logSumExp, AttentionProblem problem, AttentionShape launch, int blockM,
-        TileGeometry geometry, (ArrayView<int> KeyLengths, ArrayView<int> QueryOffsets, ArrayView<int> KeyOffsets) sequences,
-        int keySplits, ArrayView<float> splitWorkspace)
+    /// <summary>
+    /// The launch argument every forward kernel (and the combine) shares, with the call's per-sequence data, score
+    /// modifiers, block-sparse work lists and split workspace on the device.
+    /// </summary>
+    private AttentionParams<T> Parameters<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value,
+        ArrayView<T> output, ArrayView<float> logSumExp, AttentionProblem problem, AttentionShape launch, ExecutionPlan plan,
+        TileGeometry geometry)
         where T : unmanaged
     {
+        var sequences = SequenceViews(problem);
+        int keySplits = plan.KeySplits, blockM = plan.Tile.BlockM;
+        var splitWorkspace = keySplits > 1 ? workspace.Floats(TilePlanner.WorkspaceBytes(launch, keySplits) / 4) : default;
         var shape = problem.Shape;
         bool packedHeads = launch.QueryHeads != shape.QueryHeads;
         // Rows as the kernels index them: per (batch, head) the tensor's positions (packed heads: the heads' rows).
         int queryLength = packedHeads ? launch.QueryLength : shape.QueryLength;
         long splitRows = (long)shape.Batch * launch.QueryHeads * queryLength * keySplits;
-        return new AttentionParams<T>
+        var parameters = new AttentionParams<T>
         {
             Query = query,
             Key = key,
@@ -307,7 +311,10 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             KeySplits = keySplits,
             SplitOutput = keySplits > 1 ? splitWorkspace.SubView(0, splitRows * shape.HeadDim) : default,
             SplitLogSumExp = keySplits > 1 ? splitWorkspace.SubView(splitRows * shape.HeadDim, splitRows) : default,
+            Modifiers = ModifierParams(problem),
         };
+        SetTileList(ref parameters, problem, plan.Tile);
+        return parameters;
     }
 
     /// <summary>

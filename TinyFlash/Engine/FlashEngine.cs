@@ -203,7 +203,7 @@ public sealed class FlashEngine : IDisposable
         lock (gate)
         {
             ThrowIfDisposed();
-            RequireSupportedElement<T>();
+            var type = ElementTypeOf<T>();
             options ??= NormOptions.Default;
             int rows = NormValidator.Validate(x.IsValid ? x.Length : 0, residual.Length, bias.Length, gamma.Length, beta.Length, hidden, options);
             AttentionValidator.RequireView(x, x.Length, Accelerator, nameof(x));
@@ -223,7 +223,6 @@ public sealed class FlashEngine : IDisposable
                 if (sum.Length > 0)
                     AttentionValidator.RequireDisjoint(sum, input, nameof(sum), name);
             }
-            var type = typeof(T) == typeof(float) ? ElementType.Float32 : typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16;
             if (type == ElementType.Float32)
                 Norm.Run(x.Cast<float>(), residual.Cast<float>(), bias.Cast<float>(), gamma.Cast<float>(), beta.Cast<float>(),
                     output.Cast<float>(), sum.Cast<float>(), mean, rstd, rows, hidden, options, type);
@@ -267,7 +266,7 @@ public sealed class FlashEngine : IDisposable
         lock (gate)
         {
             ThrowIfDisposed();
-            RequireSupportedElement<T>();
+            var type = ElementTypeOf<T>();
             options ??= NormOptions.Default;
             int rows = NormValidator.Validate(x.IsValid ? x.Length : 0, residual.Length, bias.Length, gamma.Length, 0, hidden, options);
             AttentionValidator.RequireView(gradOutput, x.Length, Accelerator, nameof(gradOutput));
@@ -286,7 +285,6 @@ public sealed class FlashEngine : IDisposable
                     if (input.Length > 0)
                         AttentionValidator.RequireDisjoint(gradient, input, name, inputName);
             }
-            var type = typeof(T) == typeof(float) ? ElementType.Float32 : typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16;
             if (type == ElementType.Float32)
                 Norm.RunBackward(gradOutput.Cast<float>(), x.Cast<float>(), residual.Cast<float>(), bias.Cast<float>(), gamma.Cast<float>(), mean, rstd,
                     gradX.Cast<float>(), gradResidual.Cast<float>(), gradBias.Cast<float>(), gradGamma.Cast<float>(), gradBeta.Cast<float>(),
@@ -330,7 +328,7 @@ public sealed class FlashEngine : IDisposable
         lock (gate)
         {
             ThrowIfDisposed();
-            RequireSupportedElement<T>();
+            var type = ElementTypeOf<T>();
             options ??= RotaryOptions.Default;
             RotarySplit.Validate(qkv.IsValid ? qkv.Length : 0, shape, options);
             AttentionValidator.RequireView(qkv, qkv.Length, Accelerator, nameof(qkv));
@@ -342,7 +340,6 @@ public sealed class FlashEngine : IDisposable
             AttentionValidator.RequireDisjoint(q, k, nameof(q), nameof(k));
             AttentionValidator.RequireDisjoint(q, v, nameof(q), nameof(v));
             AttentionValidator.RequireDisjoint(k, v, nameof(k), nameof(v));
-            var type = typeof(T) == typeof(float) ? ElementType.Float32 : typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16;
             if (type == ElementType.Float32)
                 Rotary.Run(qkv.Cast<float>(), q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), shape, options, type);
             else
@@ -405,10 +402,9 @@ public sealed class FlashEngine : IDisposable
         {
             ThrowIfDisposed();
             RequireDefined(type);
-            var problem = AttentionValidator.Validate(shape, options);
-            var request = Forward.Request(problem, type, aligned: true);
+            var request = Forward.Request(AttentionValidator.Validate(shape, options), type, aligned: true);
             var watch = Stopwatch.StartNew();
-            Forward.Compile(type, request, ChoosePlan(request, timeCallersTensors: null), ForwardAttention.Modified(problem));
+            Forward.Compile(request, ChoosePlan(request, timeCallersTensors: null));
             return watch.Elapsed;
         }
     }
@@ -435,7 +431,7 @@ public sealed class FlashEngine : IDisposable
         lock (gate)
         {
             ThrowIfDisposed();
-            return TilePlanner.Plan(Forward.Request(AttentionValidator.Validate(shape, options), type, aligned: true), Facts, this.options.WorkspaceLimitBytes);
+            return Planned(Forward.Request(AttentionValidator.Validate(shape, options), type, aligned: true));
         }
     }
 
@@ -557,7 +553,7 @@ public sealed class FlashEngine : IDisposable
         lock (gate)
         {
             ThrowIfDisposed();
-            RequireSupportedElement<T>();
+            _ = ElementTypeOf<T>(); // an unsupported T is refused before anything else
             var problem = AttentionValidator.Validate(shape, options);
             AttentionValidator.RequireView(q, shape.QueryElements, Accelerator, nameof(q));
             AttentionValidator.RequireView(k, shape.KeyValueElements, Accelerator, nameof(k));
@@ -585,7 +581,7 @@ public sealed class FlashEngine : IDisposable
     private void Launch<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
         ArrayView<float> logSumExp, AttentionProblem problem, ExecutionPlan? forced) where T : unmanaged
     {
-        var type = typeof(T) == typeof(float) ? ElementType.Float32 : typeof(T) == typeof(Half) ? ElementType.Float16 : ElementType.BFloat16;
+        var type = ElementTypeOf<T>();
         var request = Forward.Request(problem, type, ForwardAttention.Aligned(q, k, v, output));
         void Run(ExecutionPlan plan)
         {
@@ -609,10 +605,20 @@ public sealed class FlashEngine : IDisposable
         chosen = Tuned(request);
         if (chosen is null && options.TuneOnFirstUse && timeCallersTensors is not null)
             chosen = ExecutionPlan.Parse(RunTuning(request, timeCallersTensors, progress: null).Plan, request.Shape.HeadDim);
-        chosen ??= TilePlanner.Plan(request, Facts, options.WorkspaceLimitBytes);
+        chosen ??= Planned(request);
         plans[request] = chosen;
         return chosen;
     }
+
+    /// <summary>
+    /// The planner's first candidate whose compiled kernel can run a group of its size (the planner's register estimate
+    /// is checked against what the compiler used), compiling it on the way.
+    /// </summary>
+    /// <exception cref="NotSupportedException">No candidate's kernel can run on this device.</exception>
+    private ExecutionPlan Planned(PlanRequest request) =>
+        TilePlanner.Candidates(request, Facts, options.WorkspaceLimitBytes).FirstOrDefault(plan => Forward.Compile(request, plan))
+        ?? throw new NotSupportedException(
+            $"No {(request.TensorCores ? "tensor-core" : "portable")} tile for head dim {request.Shape.HeadDim} can be launched on '{DeviceName}'.");
 
     /// <summary>The tuning cache's configuration for the request's bucket, if there is one this call can run.</summary>
     private ExecutionPlan? Tuned(PlanRequest request)
@@ -631,7 +637,7 @@ public sealed class FlashEngine : IDisposable
                 TilePlan tile => PortableTilePlanner.Fits(tile, Facts),
                 _ => false,
             };
-            if (fits && TilePlanner.WorkspaceBytes(request.Shape, plan.KeySplits) <= options.WorkspaceLimitBytes)
+            if (fits && TilePlanner.WorkspaceBytes(request.Shape, plan.KeySplits) <= options.WorkspaceLimitBytes && Forward.Compile(request, plan))
                 return plan;
             Warn($"TinyFlash: the tuned configuration '{entry.Plan}' for {key} does not fit this call; using the planner's.");
         }
@@ -739,12 +745,14 @@ public sealed class FlashEngine : IDisposable
             throw new ArgumentOutOfRangeException(nameof(type), type, "type must be Float32, Float16 or BFloat16.");
     }
 
-    private static void RequireSupportedElement<T>()
-    {
-        if (typeof(T) != typeof(float) && typeof(T) != typeof(Half) && typeof(T) != typeof(BFloat16))
-            throw new ArgumentException(
-                $"Element type {typeof(T).FullName} is not supported; use float, System.Half or TinyFlash.BFloat16.", nameof(T));
-    }
+    /// <summary>The element type a storage type <typeparamref name="T"/> stands for.</summary>
+    /// <exception cref="ArgumentException"><typeparamref name="T"/> is not float, System.Half or BFloat16.</exception>
+    private static ElementType ElementTypeOf<T>() =>
+        typeof(T) == typeof(float) ? ElementType.Float32
+        : typeof(T) == typeof(Half) ? ElementType.Float16
+        : typeof(T) == typeof(BFloat16) ? ElementType.BFloat16
+        : throw new ArgumentException(
+            $"Element type {typeof(T).FullName} is not supported; use float, System.Half or TinyFlash.BFloat16.", nameof(T));
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
 }
