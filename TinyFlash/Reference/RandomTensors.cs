@@ -5,14 +5,17 @@ internal static class RandomTensors
 {
     private const int Chunk = 1 << 16;
 
-    /// <summary>Normal(0, 1) values rounded by <paramref name="round"/>, reproducible for a seed.</summary>
+    /// <summary>
+    /// Normal(0, 1) values rounded by <paramref name="round"/>, the same for a seed in every process (each chunk's
+    /// generator is seeded by a fixed mix of seed and chunk; <see cref="HashCode"/> would differ from process to process).
+    /// </summary>
     public static float[] Normal(long count, int seed, Func<float, float> round)
     {
         var values = new float[count];
         long chunks = (count + Chunk - 1) / Chunk;
         Parallel.For(0L, chunks, chunk =>
         {
-            var random = new Random(HashCode.Combine(seed, chunk));
+            var random = new Random(ChunkSeed(seed, chunk));
             long end = Math.Min(count, (chunk + 1) * Chunk);
             for (long i = chunk * Chunk; i < end; i++)
             {
@@ -21,5 +24,14 @@ internal static class RandomTensors
             }
         });
         return values;
+    }
+
+    /// <summary>SplitMix64's finaliser of (seed, chunk), folded to a non-negative 31-bit seed.</summary>
+    private static int ChunkSeed(int seed, long chunk)
+    {
+        ulong z = ((ulong)(uint)seed << 32 ^ (ulong)chunk) + 0x9E3779B97F4A7C15;
+        z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9;
+        z = (z ^ z >> 27) * 0x94D049BB133111EB;
+        return (int)((z ^ z >> 31) & int.MaxValue);
     }
 }
