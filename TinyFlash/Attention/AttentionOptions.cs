@@ -81,6 +81,36 @@ public sealed record AttentionOptions
     /// </summary>
     public BlockSparseMask? BlockMask { get; init; }
 
+    /// <summary>
+    /// Dropout on the attention probabilities (training): each probability is kept with chance <c>1 − p</c> and scaled
+    /// by <c>1/(1 − p)</c>, or zeroed. The mask is never stored: it is drawn from a Philox4x32-10 stream keyed by
+    /// <see cref="DropoutSeed"/> and <see cref="DropoutOffset"/> at the element's (query row, key position), so
+    /// <see cref="FlashEngine.AttentionBackward{T}"/> given the same options regenerates it exactly. The log-sum-exp
+    /// is that of the scores before dropout. 0 (the default): no dropout. Must be in [0, 1).
+    /// </summary>
+    /// <example>
+    /// <code>// a training step: the backward must get the same options (seed and offset included)
+    /// var options = new AttentionOptions { Causal = true, DropoutProbability = 0.1f, DropoutSeed = 42, DropoutOffset = step };</code>
+    /// </example>
+    public float DropoutProbability { get; init; }
+
+    /// <summary>The key of the dropout stream (PyTorch's generator seed).</summary>
+    public ulong DropoutSeed { get; init; }
+
+    /// <summary>
+    /// The stream's offset (PyTorch's Philox offset): give each attention call of a training step its own, for
+    /// example the layer and step number, so that masks do not repeat.
+    /// </summary>
+    public ulong DropoutOffset { get; init; }
+
+    /// <summary>
+    /// Whether <see cref="FlashEngine.AttentionBackward{T}"/> computes dq deterministically: by its own pass over the
+    /// key tiles of each query block (no atomics; gradients bit-identical from run to run; S and dP are computed a
+    /// second time, about 1.4× the arithmetic) instead of accumulating each key block's contribution with atomic adds,
+    /// whose order varies. The forward ignores it.
+    /// </summary>
+    public bool DeterministicBackward { get; init; }
+
     /// <summary>The options used when a call passes none: no mask, scale <c>1/sqrt(HeadDim)</c>.</summary>
     public static AttentionOptions Default { get; } = new();
 }

@@ -49,6 +49,9 @@ internal static class AttentionValidator
             throw new ArgumentOutOfRangeException(nameof(options), options.WindowRight,
                 $"options.WindowRight must be -1 (unbounded) or at least 0; got {options.WindowRight}.");
 
+        if (!float.IsFinite(options.DropoutProbability) || options.DropoutProbability < 0f || options.DropoutProbability >= 1f)
+            throw new ArgumentOutOfRangeException(nameof(options), options.DropoutProbability,
+                $"options.DropoutProbability must be in [0, 1); got {options.DropoutProbability}.");
         if (options.CacheLengths is { } lengths)
             RequireCacheLengths(lengths, shape);
         var packed = Packed(options, shape);
@@ -68,7 +71,8 @@ internal static class AttentionValidator
         return new AttentionProblem(shape, scale,
             (int)Math.Clamp(low, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
             (int)Math.Clamp(high, -AttentionProblem.Unbounded, AttentionProblem.Unbounded),
-            mask, options.CacheLengths is { } given ? [.. given] : null, packed, modifiers, options.BlockMask);
+            mask, options.CacheLengths is { } given ? [.. given] : null, packed, modifiers, options.BlockMask,
+            options.DropoutProbability > 0f ? new DropoutInputs(options.DropoutProbability, options.DropoutSeed, options.DropoutOffset) : null);
     }
 
     /// <summary>A block mask of the call's lengths, batch (or 1) and heads (or 1), alone among the masks.</summary>

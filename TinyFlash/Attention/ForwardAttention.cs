@@ -59,7 +59,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     public PlanRequest Request(AttentionProblem problem, ElementType type, bool aligned)
     {
         var shape = LaunchShape(problem);
-        bool tensorCores = aligned && TensorCores && type != ElementType.Float32
+        // Dropout runs on the portable kernel: the tensor-core kernel does not draw the mask (see docs/backward.md).
+        bool tensorCores = aligned && TensorCores && type != ElementType.Float32 && problem.Dropout is null
             && tensorCoreTiles.GetOrAdd((shape.HeadDim, shape.QueryLength <= 64),
                 static (key, device) => TensorCorePlanner.Candidates(
                     new AttentionShape(1, 1, 1, key.FewQueries ? 1 : 1024, 1024, key.HeadDim), device).Count > 0, device);
@@ -158,7 +159,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         var m = problem.Modifiers;
         var bias = m?.Bias;
         var blockMask = problem.BlockMask is { HasPartialBlocks: true } partial ? partial : null;
-        if (m is null && blockMask is null)
+        var dropout = problem.Dropout;
+        if (m is null && blockMask is null && dropout is null)
             return default;
         if (bias is { HostValues: null })
             AttentionValidator.RequireView(bias.DeviceValues, (long)bias.Batch * bias.Heads * shape.QueryLength * shape.KeyLength,
@@ -176,12 +178,16 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             AlibiSlopes = m?.AlibiSlopes is null ? default : uploaded[0],
             AlibiBatchStride = m?.AlibiPerBatch == true ? shape.QueryHeads : 0,
             Softcap = m?.Softcap ?? 0f,
+            DropoutProbability = dropout?.Probability ?? 0f,
+            DropoutScale = dropout is null ? 1f : 1f / (1f - dropout.Probability),
+            DropoutSeed = dropout?.Seed ?? 0,
+            DropoutOffset = dropout?.Offset ?? 0,
         };
     }
 
-    /// <summary>Whether scores are modified: softcap, ALiBi, a bias, or a block-sparse mask with partial blocks.</summary>
+    /// <summary>Whether scores are modified: softcap, ALiBi, a bias, a block-sparse mask with partial blocks, or dropout.</summary>
     public static bool Modified(AttentionProblem problem) =>
-        problem.Modifiers is not null || problem.BlockMask is { HasPartialBlocks: true };
+        problem.Modifiers is not null || problem.BlockMask is { HasPartialBlocks: true } || problem.Dropout is not null;
 
     /// <summary>A block-sparse mask's work lists in the tiles of <paramref name="tile"/>, and its groups' order by work, on the device.</summary>
     private void SetTileList<T>(ref AttentionParams<T> parameters, AttentionProblem problem, ForwardPlan tile) where T : unmanaged
@@ -217,7 +223,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// the causal bound is the last key, so only a left window (DiagonalLow &gt; 0) can hide one.
     /// </summary>
     private static bool PacksQueryHeads(AttentionProblem problem) =>
-        problem.Packed is null && problem.Modifiers is null && problem.BlockMask is null && problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
+        problem.Packed is null && problem.Modifiers is null && problem.BlockMask is null && problem.Dropout is null && problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
 
     private void RunPortable<T>(AttentionParams<T> parameters, ElementType type, TilePlan tile, bool modified) where T : unmanaged
     {
@@ -259,7 +265,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             new KernelConfig(new Index1D((int)((threads + groupSize - 1) / groupSize)), new Index1D(groupSize)), parameters);
     }
 
-    private static MethodInfo CombineEntryPoint(Type storage, Type codec) =>
+    internal static MethodInfo CombineEntryPoint(Type storage, Type codec) =>
         CombineEntryPoints.GetOrAdd((storage, codec), static key =>
             typeof(SplitCombineKernel<,>).MakeGenericType(key.Storage, key.Codec).GetMethod(nameof(SplitCombineKernel<float, Float32Codec>.Run))!);
 
@@ -270,7 +276,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// The launch argument every forward kernel (and the combine) shares, with the call's per-sequence data, score
     /// modifiers, block-sparse work lists and split workspace on the device.
     /// </summary>
-    private AttentionParams<T> Parameters<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value,
+    internal AttentionParams<T> Parameters<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value,
         ArrayView<T> output, ArrayView<float> logSumExp, AttentionProblem problem, AttentionShape launch, ExecutionPlan plan,
         TileGeometry geometry)
         where T : unmanaged
@@ -378,7 +384,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             .GetMethod(nameof(FlashForwardKernel<float, Float32Codec, OutputChunk, DynamicSharedTiles, TileShape<Zero, Zero, Zero>, NoScoreModifier>.Run))!;
     }
 
-    private static Type ModifierType(bool modified) => modified ? typeof(ScoreModifiers) : typeof(NoScoreModifier);
+    internal static Type ModifierType(bool modified) => modified ? typeof(ScoreModifiers) : typeof(NoScoreModifier);
 
     /// <summary>The <see cref="IConstant"/> type whose value is <paramref name="value"/>, in binary.</summary>
     public static Type ConstantType(int value) => value == 0

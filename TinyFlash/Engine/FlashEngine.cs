@@ -57,6 +57,7 @@ public sealed class FlashEngine : IDisposable
         Allocator = new DeviceAllocator(accelerator);
         workspace = new WorkspacePool(accelerator, Allocator, this.options.WorkspaceLimitBytes);
         Forward = new ForwardAttention(accelerator, kernels, Facts, workspace);
+        Backward = new BackwardAttention(accelerator, kernels, Facts, workspace, Forward);
         Norm = new NormDropoutResidual(accelerator, kernels, Facts);
         Rotary = new RotarySplit(accelerator, kernels, workspace);
         tuningCache = new(() => new TuningCache(this.options.TuningCachePath ?? TuningCache.DefaultPath(), Warn));
@@ -111,6 +112,12 @@ public sealed class FlashEngine : IDisposable
 
     /// <summary>The forward operator, for callers that force a tile plan (benchmarks, tests).</summary>
     internal ForwardAttention Forward { get; }
+
+    /// <summary>The backward operator.</summary>
+    internal BackwardAttention Backward { get; }
+
+    /// <summary>The dropout settings of recent forward passes, by the log-sum-exp they wrote.</summary>
+    private readonly DropoutLedger dropoutLedger = new();
 
     /// <summary>The fused normalisation operator.</summary>
     internal NormDropoutResidual Norm { get; }
@@ -171,6 +178,104 @@ public sealed class FlashEngine : IDisposable
         AttentionShape shape, AttentionOptions? options = null, ArrayView<float> logSumExp = default)
         where T : unmanaged =>
         AttentionOnDevice(q, k, v, output, shape, options, logSumExp, plan: null);
+
+    /// <summary>
+    /// <see cref="Attention(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?)"/>
+    /// that also returns each query row's log-sum-exp (natural log, [Batch, QueryHeads, QueryLength]; −∞ for a row that
+    /// sees no key): what <see cref="AttentionBackward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?)"/> needs.
+    /// </summary>
+    public float[] Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        AttentionShape shape, AttentionOptions? options, out float[] logSumExp) => AttentionOnHost(q, k, v, shape, options, out logSumExp);
+
+    /// <summary>Attention on fp16 host data, also returning the log-sum-exp (fp32).</summary>
+    /// <inheritdoc cref="Attention(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?, out float[])"/>
+    public Half[] Attention(ReadOnlySpan<Half> q, ReadOnlySpan<Half> k, ReadOnlySpan<Half> v,
+        AttentionShape shape, AttentionOptions? options, out float[] logSumExp) => AttentionOnHost(q, k, v, shape, options, out logSumExp);
+
+    /// <summary>Attention on bf16 host data, also returning the log-sum-exp (fp32).</summary>
+    /// <inheritdoc cref="Attention(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?, out float[])"/>
+    public BFloat16[] Attention(ReadOnlySpan<BFloat16> q, ReadOnlySpan<BFloat16> k, ReadOnlySpan<BFloat16> v,
+        AttentionShape shape, AttentionOptions? options, out float[] logSumExp) => AttentionOnHost(q, k, v, shape, options, out logSumExp);
+
+    /// <summary>
+    /// The attention backward pass on device views (FlashAttention-2's): from q, k, v, the forward's output and
+    /// log-sum-exp and the output's gradient dO, writes dq, dk and dv, recomputing the scores and probabilities tile by
+    /// tile (no Sq×Sk matrix is ever stored). <paramref name="options"/> must be the forward's: the same masks, scale,
+    /// modifiers and dropout (the mask is regenerated from its seed and offset; a log-sum-exp written by a recent forward
+    /// of this engine with other dropout settings is refused). With grouped-query attention dk and dv are summed over
+    /// the query heads of each key/value head. Gradients accumulate in fp32 and are stored in <typeparamref name="T"/>;
+    /// keys no query sees get zero gradients. dq is summed with atomic adds unless
+    /// <see cref="AttentionOptions.DeterministicBackward"/> asks for bit-identical results. Runs on the accelerator's
+    /// default stream.
+    /// </summary>
+    /// <typeparam name="T"><see cref="float"/>, <see cref="Half"/> or <see cref="BFloat16"/>.</typeparam>
+    /// <exception cref="ArgumentException">
+    /// An unsupported <typeparamref name="T"/>; a view that is missing, too short or from another accelerator; a gradient
+    /// overlapping an input or another gradient; an invalid shape or options; dropout settings that differ from the forward's.
+    /// </exception>
+    /// <exception cref="NotSupportedException">No backward tile for the head dim fits the device's shared memory.</exception>
+    public void AttentionBackward<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output, ArrayView<T> gradOutput,
+        ArrayView<float> logSumExp, ArrayView<T> gradQuery, ArrayView<T> gradKey, ArrayView<T> gradValue,
+        AttentionShape shape, AttentionOptions? options = null) where T : unmanaged
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            var type = ElementTypeOf<T>();
+            var problem = AttentionValidator.Validate(shape, options);
+            var inputs = new (ArrayView<T> View, long Length, string Name)[]
+            {
+                (q, shape.QueryElements, nameof(q)), (k, shape.KeyValueElements, nameof(k)), (v, shape.KeyValueElements, nameof(v)),
+                (output, shape.QueryElements, nameof(output)), (gradOutput, shape.QueryElements, nameof(gradOutput)),
+            };
+            var gradients = new (ArrayView<T> View, long Length, string Name)[]
+            {
+                (gradQuery, shape.QueryElements, nameof(gradQuery)), (gradKey, shape.KeyValueElements, nameof(gradKey)),
+                (gradValue, shape.KeyValueElements, nameof(gradValue)),
+            };
+            foreach (var (view, length, name) in inputs.Concat(gradients))
+                AttentionValidator.RequireView(view, length, Accelerator, name);
+            AttentionValidator.RequireView(logSumExp, shape.LogSumExpElements, Accelerator, nameof(logSumExp));
+            for (int g = 0; g < gradients.Length; g++)
+            {
+                foreach (var (view, _, name) in inputs)
+                    AttentionValidator.RequireDisjoint(gradients[g].View, view, gradients[g].Name, name);
+                AttentionValidator.RequireDisjoint(gradients[g].View, logSumExp, gradients[g].Name, nameof(logSumExp));
+                for (int other = g + 1; other < gradients.Length; other++)
+                    AttentionValidator.RequireDisjoint(gradients[g].View, gradients[other].View, gradients[g].Name, gradients[other].Name);
+            }
+            dropoutLedger.Check(host: false, logSumExp.LoadEffectiveAddressAsPtr(), problem.Dropout);
+            bool deterministic = options?.DeterministicBackward ?? false;
+            if (type == ElementType.Float32)
+                Backward.Run(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), gradOutput.Cast<float>(), logSumExp,
+                    gradQuery.Cast<float>(), gradKey.Cast<float>(), gradValue.Cast<float>(), type, problem, deterministic);
+            else
+                Backward.Run(q.Cast<ushort>(), k.Cast<ushort>(), v.Cast<ushort>(), output.Cast<ushort>(), gradOutput.Cast<ushort>(), logSumExp,
+                    gradQuery.Cast<ushort>(), gradKey.Cast<ushort>(), gradValue.Cast<ushort>(), type, problem, deterministic);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="AttentionBackward{T}"/> on fp32 host data: copies the tensors to the device, runs, and returns dq, dk
+    /// and dv. <paramref name="logSumExp"/> is the forward's (<see cref="Attention(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?, out float[])"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">A span's length differs from what the shape needs, the shape or options are invalid, or the dropout settings differ from the forward's.</exception>
+    /// <exception cref="DeviceOutOfMemoryException">The device cannot hold the tensors.</exception>
+    public AttentionGradients<float> AttentionBackward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        ReadOnlySpan<float> output, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> logSumExp, AttentionShape shape,
+        AttentionOptions? options = null) => BackwardOnHost(q, k, v, output, gradOutput, logSumExp, shape, options);
+
+    /// <summary><see cref="AttentionBackward{T}"/> on fp16 host data (fp32 accumulation).</summary>
+    /// <inheritdoc cref="AttentionBackward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?)"/>
+    public AttentionGradients<Half> AttentionBackward(ReadOnlySpan<Half> q, ReadOnlySpan<Half> k, ReadOnlySpan<Half> v,
+        ReadOnlySpan<Half> output, ReadOnlySpan<Half> gradOutput, ReadOnlySpan<float> logSumExp, AttentionShape shape,
+        AttentionOptions? options = null) => BackwardOnHost(q, k, v, output, gradOutput, logSumExp, shape, options);
+
+    /// <summary><see cref="AttentionBackward{T}"/> on bf16 host data (fp32 accumulation).</summary>
+    /// <inheritdoc cref="AttentionBackward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?)"/>
+    public AttentionGradients<BFloat16> AttentionBackward(ReadOnlySpan<BFloat16> q, ReadOnlySpan<BFloat16> k, ReadOnlySpan<BFloat16> v,
+        ReadOnlySpan<BFloat16> output, ReadOnlySpan<BFloat16> gradOutput, ReadOnlySpan<float> logSumExp, AttentionShape shape,
+        AttentionOptions? options = null) => BackwardOnHost(q, k, v, output, gradOutput, logSumExp, shape, options);
 
     /// <summary><see cref="Attention{T}"/> with a forced configuration instead of the tuned or planned one, for measurements.</summary>
     internal void AttentionWithPlan<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<T> output,
@@ -462,7 +567,16 @@ public sealed class FlashEngine : IDisposable
     }
 
     private TElement[] AttentionOnHost<TElement>(ReadOnlySpan<TElement> q, ReadOnlySpan<TElement> k,
-        ReadOnlySpan<TElement> v, AttentionShape shape, AttentionOptions? options) where TElement : unmanaged
+        ReadOnlySpan<TElement> v, AttentionShape shape, AttentionOptions? options) where TElement : unmanaged =>
+        AttentionOnHost(q, k, v, shape, options, wantLogSumExp: false, out _);
+
+    private TElement[] AttentionOnHost<TElement>(ReadOnlySpan<TElement> q, ReadOnlySpan<TElement> k,
+        ReadOnlySpan<TElement> v, AttentionShape shape, AttentionOptions? options, out float[] logSumExp) where TElement : unmanaged =>
+        AttentionOnHost(q, k, v, shape, options, wantLogSumExp: true, out logSumExp);
+
+    private TElement[] AttentionOnHost<TElement>(ReadOnlySpan<TElement> q, ReadOnlySpan<TElement> k,
+        ReadOnlySpan<TElement> v, AttentionShape shape, AttentionOptions? options, bool wantLogSumExp, out float[] logSumExp)
+        where TElement : unmanaged
     {
         lock (gate)
         {
@@ -471,25 +585,39 @@ public sealed class FlashEngine : IDisposable
             AttentionValidator.RequireExactLength(q.Length, shape.QueryElements, nameof(q));
             AttentionValidator.RequireExactLength(k.Length, shape.KeyValueElements, nameof(k));
             AttentionValidator.RequireExactLength(v.Length, shape.KeyValueElements, nameof(v));
-
-            var buffers = Allocator.AllocateAll<TElement>(
-                [(q.Length, nameof(q)), (k.Length, nameof(k)), (v.Length, nameof(v)), (q.Length, "output")]);
-            try
-            {
-                buffers[0].View.CopyFromCPU(ref MemoryMarshal.GetReference(q), q.Length);
-                buffers[1].View.CopyFromCPU(ref MemoryMarshal.GetReference(k), k.Length);
-                buffers[2].View.CopyFromCPU(ref MemoryMarshal.GetReference(v), v.Length);
-                Launch<TElement>(buffers[0].View, buffers[1].View, buffers[2].View, buffers[3].View, default, problem, forced: null);
-                var result = new TElement[q.Length];
-                buffers[3].View.CopyToCPU(ref result[0], result.Length);
-                return result;
-            }
-            finally
-            {
-                foreach (var buffer in buffers)
-                    buffer.Dispose();
-            }
+            using var staging = new HostStaging(Allocator);
+            var output = staging.Allocate<TElement>(q.Length, "output");
+            var lse = wantLogSumExp ? staging.Allocate<float>(shape.LogSumExpElements, "logSumExp") : default;
+            Launch(staging.Upload(q, nameof(q)), staging.Upload(k, nameof(k)), staging.Upload(v, nameof(v)), output, lse, problem, forced: null);
+            var result = HostStaging.Download(output);
+            logSumExp = HostStaging.Download(lse);
+            if (wantLogSumExp)
+                dropoutLedger.Record(host: true, DropoutLedger.HostKey(logSumExp), problem.Dropout);
+            return result;
         }
+    }
+
+    private AttentionGradients<TElement> BackwardOnHost<TElement>(ReadOnlySpan<TElement> q, ReadOnlySpan<TElement> k, ReadOnlySpan<TElement> v,
+        ReadOnlySpan<TElement> output, ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<float> logSumExp, AttentionShape shape,
+        AttentionOptions? options) where TElement : unmanaged
+    {
+        ThrowIfDisposed();
+        _ = ElementTypeOf<TElement>();
+        var problem = AttentionValidator.Validate(shape, options);
+        AttentionValidator.RequireExactLength(q.Length, shape.QueryElements, nameof(q));
+        AttentionValidator.RequireExactLength(k.Length, shape.KeyValueElements, nameof(k));
+        AttentionValidator.RequireExactLength(v.Length, shape.KeyValueElements, nameof(v));
+        AttentionValidator.RequireExactLength(output.Length, shape.QueryElements, nameof(output));
+        AttentionValidator.RequireExactLength(gradOutput.Length, shape.QueryElements, nameof(gradOutput));
+        AttentionValidator.RequireExactLength(logSumExp.Length, shape.LogSumExpElements, nameof(logSumExp));
+        dropoutLedger.Check(host: true, DropoutLedger.HostKey(logSumExp), problem.Dropout);
+        using var staging = new HostStaging(Allocator);
+        var gradQuery = staging.Allocate<TElement>(q.Length, "gradQuery");
+        var gradKey = staging.Allocate<TElement>(k.Length, "gradKey");
+        var gradValue = staging.Allocate<TElement>(v.Length, "gradValue");
+        AttentionBackward(staging.Upload(q, nameof(q)), staging.Upload(k, nameof(k)), staging.Upload(v, nameof(v)), staging.Upload(output, nameof(output)),
+            staging.Upload(gradOutput, nameof(gradOutput)), staging.Upload(logSumExp, nameof(logSumExp)), gradQuery, gradKey, gradValue, shape, options);
+        return new AttentionGradients<TElement>(HostStaging.Download(gradQuery), HostStaging.Download(gradKey), HostStaging.Download(gradValue));
     }
 
     private NormResult<TElement> NormOnHost<TElement>(ReadOnlySpan<TElement> x, ReadOnlySpan<TElement> residual, ReadOnlySpan<TElement> bias,
@@ -571,6 +699,8 @@ public sealed class FlashEngine : IDisposable
                 AttentionValidator.RequireDisjoint(logSumExp, v, nameof(logSumExp), nameof(v));
             }
             Launch(q, k, v, output, logSumExp, problem, plan);
+            if (logSumExp.IsValid)
+                dropoutLedger.Record(host: false, logSumExp.LoadEffectiveAddressAsPtr(), problem.Dropout);
         }
     }
 

@@ -21,6 +21,7 @@ public sealed class BlockSparseMask
     internal const byte Skip = 0, Partial = 1, Full = 2;
 
     private readonly Dictionary<(int BlockM, int BlockN), int[]> kernelTiles = [];
+    private readonly Dictionary<(int BlockM, int BlockN), int[]> kernelTilesByKey = [];
     private readonly Dictionary<(int BlockM, int BlockN, int Batch, int Heads), int[]> groupOrders = [];
     private readonly Lock gate = new();
     private float[]? elementBias;
@@ -199,6 +200,41 @@ public sealed class BlockSparseMask
             }
             int[] tiles = [.. offsets, .. entries];
             kernelTiles[(blockM, blockN)] = tiles;
+            return tiles;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="KernelTiles"/> seen from the keys, for the backward's key-block kernel: offsets [planes · key tiles + 1]
+    /// (CSR), then per key tile the query tiles that see it, in order, as tile·2 + 1 if partial. Cached.
+    /// </summary>
+    internal int[] KernelTilesByKey(int blockM, int blockN)
+    {
+        int[] byQuery = KernelTiles(blockM, blockN);
+        lock (gate)
+        {
+            if (kernelTilesByKey.TryGetValue((blockM, blockN), out var cached))
+                return cached;
+            int planes = Batch * Heads, queryTiles = (QueryLength + blockM - 1) / blockM, keyTiles = (KeyLength + blockN - 1) / blockN;
+            int entriesStart = planes * queryTiles + 1;
+            var lists = new List<int>[planes * keyTiles];
+            for (int i = 0; i < lists.Length; i++)
+                lists[i] = [];
+            for (int plane = 0; plane < planes; plane++)
+            for (int qt = 0; qt < queryTiles; qt++)
+            {
+                int row = plane * queryTiles + qt;
+                for (int e = byQuery[row]; e < byQuery[row + 1]; e++)
+                {
+                    int entry = byQuery[entriesStart + e];
+                    lists[plane * keyTiles + (entry >> 1)].Add(2 * qt + (entry & 1));
+                }
+            }
+            var offsets = new List<int>(lists.Length + 1) { 0 };
+            foreach (var list in lists)
+                offsets.Add(offsets[^1] + list.Count);
+            int[] tiles = [.. offsets, .. lists.SelectMany(list => list)];
+            kernelTilesByKey[(blockM, blockN)] = tiles;
             return tiles;
         }
     }

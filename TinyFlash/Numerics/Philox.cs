@@ -53,8 +53,23 @@ internal readonly struct Philox
     {
         var words = Generate((uint)(index >> 2), (uint)(index >> 34), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
         uint word = (index & 3) switch { 0 => words.X, 1 => words.Y, 2 => words.Z, _ => words.W };
-        return (word >> 8) * (1f / 16777216f);
+        return ToUniform(word);
     }
+
+    /// <summary>
+    /// The uniform number of attention dropout for query row <paramref name="row"/> (in the log-sum-exp tensor's
+    /// order) and key position <paramref name="key"/>: word key mod 4 of the counter (key / 4, row, offset low, offset
+    /// high), so four consecutive keys from a multiple of 4 share one generator call.
+    /// </summary>
+    public static float AttentionUniform(ulong seed, ulong offset, int row, int key)
+    {
+        var words = Generate((uint)key >> 2, (uint)row, (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        return ToUniform((key & 3) switch { 0 => words.X, 1 => words.Y, 2 => words.Z, _ => words.W });
+    }
+
+    /// <summary>A word's top 24 bits over 2²⁴: a uniform number in [0, 1), exact in a float.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToUniform(uint word) => (word >> 8) * (1f / 16777216f);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Round(ref uint c0, ref uint c1, ref uint c2, ref uint c3, uint k0, uint k1)

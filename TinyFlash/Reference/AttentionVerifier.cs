@@ -101,6 +101,87 @@ public static class AttentionVerifier
         return new VerificationResult(verificationCase, error, bound, lseError, passed);
     }
 
+    /// <summary>
+    /// The backward matrix: lengths that are not multiples of any tile, every head dim in some storage type, causal,
+    /// windows, fully masked rows, GQA and MQA, both layouts, batch &gt; 1, dropout, packed sequences, cache lengths,
+    /// softcap and ALiBi, a boolean mask and a block-sparse mask.
+    /// </summary>
+    public static IReadOnlyList<VerificationCase> BackwardMatrix()
+    {
+        var cases = new List<VerificationCase>();
+        void Add(string name, AttentionShape shape, AttentionOptions? options = null, ElementType type = ElementType.Float32) =>
+            cases.Add(new VerificationCase(name, shape, options ?? AttentionOptions.Default, type));
+        static AttentionShape Shape(int sq, int sk, int d = 64, int b = 1, int hq = 2, int hkv = 2,
+            AttentionLayout layout = AttentionLayout.Bshd) => new(b, hq, hkv, sq, sk, d, layout);
+        var types = Enum.GetValues<ElementType>();
+        int[] headDims = [32, 64, 80, 96, 128, 160, 192, 256];
+        for (int i = 0; i < headDims.Length; i++)
+            Add($"head dim {headDims[i]}", Shape(37 + 11 * i, 29 + 7 * i, headDims[i], hq: 1, hkv: 1), type: types[i % types.Length]);
+        foreach (var type in types)
+        {
+            Add("causal, odd lengths", Shape(45, 45), new AttentionOptions { Causal = true }, type);
+            Add("dropout 0.2, causal", Shape(33, 41, 32), new AttentionOptions { Causal = true, DropoutProbability = 0.2f, DropoutSeed = 7, DropoutOffset = 3 }, type);
+        }
+        Add("lengths 1 x 1", Shape(1, 1, 32, hq: 1, hkv: 1));
+        Add("one query, many keys", Shape(1, 70, 32, hq: 1, hkv: 1));
+        Add("many queries, one key", Shape(70, 1, 32, hq: 1, hkv: 1), type: ElementType.Float16);
+        Add("queries more than keys, causal (fully masked rows)", Shape(50, 20, 32), new AttentionOptions { Causal = true });
+        Add("window both sides", Shape(50, 40, 32), new AttentionOptions { WindowLeft = 9, WindowRight = 4 }, ElementType.BFloat16);
+        Add("sliding window, GQA, Bhsd", Shape(41, 47, 64, hq: 4, hkv: 2, layout: AttentionLayout.Bhsd), new AttentionOptions { Causal = true, WindowLeft = 12 });
+        Add("multi-query attention, batch 2", Shape(23, 31, 32, b: 2, hq: 3, hkv: 1), new AttentionOptions { Causal = true }, ElementType.Float16);
+        Add("custom scale, Bhsd", Shape(30, 30, 32, layout: AttentionLayout.Bhsd), new AttentionOptions { Scale = 0.3f });
+        Add("dropout 0.5, GQA, batch 2, Bhsd", Shape(21, 27, 32, b: 2, hq: 4, hkv: 2, layout: AttentionLayout.Bhsd),
+            new AttentionOptions { DropoutProbability = 0.5f, DropoutSeed = 11, DropoutOffset = 1ul << 40 });
+        Add("packed sequences of 5, 0, 22 and 13 queries (varlen), causal, dropout", Shape(40, 45, 32, hq: 2, hkv: 1),
+            new AttentionOptions { Causal = true, QuerySequenceOffsets = [0, 5, 5, 27, 40], KeySequenceOffsets = [0, 7, 9, 31, 45], DropoutProbability = 0.1f, DropoutSeed = 3 },
+            ElementType.Float16);
+        Add("cache lengths 40 and 9 (keys past them get zero gradients)", Shape(6, 40, 32, b: 2), new AttentionOptions { Causal = true, CacheLengths = [40, 9] });
+        Add("softcap and ALiBi, causal", Shape(35, 43, 32, hq: 2, hkv: 1),
+            new AttentionOptions { Causal = true, Softcap = 3f, AlibiSlopes = [0.5f, 0.125f] });
+        Add("boolean mask per head", Shape(30, 35, 32, hq: 2, hkv: 1),
+            new AttentionOptions { Bias = AttentionBias.FromMask(RandomMask(2 * 30 * 35, seed: 5), heads: 2) }, ElementType.BFloat16);
+        Add("block-sparse mask per head, blocks of 12", Shape(50, 45, 32, hq: 2, hkv: 1),
+            new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, h, i, j) => (i / 12 + j / 12 + h) % 3 != 0 && (j + 2 * i + h) % 5 != 0, 50, 45, 12, heads: 2) });
+        Add("deterministic dq, GQA, dropout", Shape(33, 39, 64, hq: 4, hkv: 2),
+            new AttentionOptions { Causal = true, DeterministicBackward = true, DropoutProbability = 0.25f, DropoutSeed = 9 }, ElementType.Float16);
+        return cases;
+    }
+
+    /// <summary>
+    /// Runs the forward and backward of <paramref name="verificationCase"/> with random inputs and output gradient drawn
+    /// from <paramref name="seed"/>, and compares dq, dk and dv with <see cref="ReferenceAttention.Backward"/> under the
+    /// forward's accuracy rule, each tensor on its own (fp16/bf16: at most twice the error of
+    /// <see cref="NaiveAttention.Backward"/>), errors relative to at least the call's largest gradient. The reported
+    /// error and bound are those of the worst tensor.
+    /// </summary>
+    public static VerificationResult RunBackward(FlashEngine engine, VerificationCase verificationCase, int seed = 1)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(verificationCase);
+        var (shape, options, type) = (verificationCase.Shape, verificationCase.Options, verificationCase.Type);
+        using var workload = AttentionWorkload.Create(engine, shape, options, type, seed);
+        workload.Run();
+        workload.RunBackward();
+        var (gradQuery, gradKey, gradValue) = workload.DownloadGradients();
+        var reference = ReferenceAttention.Backward(workload.Query, workload.Key, workload.Value, workload.GradOutput, shape, options);
+        (float[] Query, float[] Key, float[] Value) naive = type == ElementType.Float32
+            ? ([], [], [])
+            : NaiveAttention.Backward(workload.Query, workload.Key, workload.Value, workload.GradOutput, shape, options, type);
+        bool passed = true;
+        double worstError = 0, worstBound = 0, worstRatio = -1;
+        double scale = reference.GradQuery.Concat(reference.GradKey).Concat(reference.GradValue).Select(Math.Abs).DefaultIfEmpty(0).Max();
+        foreach (var (actual, expected, baseline) in new[] { (gradQuery, reference.GradQuery, naive.Query),
+                     (gradKey, reference.GradKey, naive.Key), (gradValue, reference.GradValue, naive.Value) })
+        {
+            var (error, bound) = AccuracyRule.Measure(type, actual, expected, baseline, scale);
+            passed &= actual.All(float.IsFinite) && error <= bound;
+            double ratio = double.IsNaN(error) ? double.PositiveInfinity : error / bound;
+            if (ratio > worstRatio)
+                (worstRatio, worstError, worstBound) = (ratio, error, bound);
+        }
+        return new VerificationResult(verificationCase, worstError, worstBound, 0, passed);
+    }
+
     private static double LogSumExpError(float[] actual, double[] expected)
     {
         double max = 0;

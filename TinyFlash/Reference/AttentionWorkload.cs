@@ -8,7 +8,8 @@ namespace TinyFlash.Reference;
 /// <summary>
 /// One attention problem resident on a device: random q, k, v (normal, rounded to the storage type) uploaded once,
 /// an output and a log-sum-exp buffer (both poisoned with NaN, so an element the kernel never writes shows), and the
-/// host copies of the inputs that the reference needs. Shared by the verifier, the tests and the benchmarks.
+/// host copies of the inputs that the reference needs; for the backward pass, a random output gradient dO and
+/// gradient buffers (also poisoned), allocated on first use. Shared by the verifier, the tests and the benchmarks.
 /// </summary>
 internal abstract class AttentionWorkload : IDisposable
 {
@@ -28,6 +29,18 @@ internal abstract class AttentionWorkload : IDisposable
     public float[] Query { get; }
     public float[] Key { get; }
     public float[] Value { get; }
+
+    /// <summary>The output gradient dO the backward pass is given (normal, rounded to the storage type).</summary>
+    public float[] GradOutput => gradOutput ??= RandomTensors.Normal(Shape.QueryElements, seed + 3, NaiveAttention.RoundingOf(Type));
+
+    private float[]? gradOutput;
+    private int seed;
+
+    /// <summary>Launches the backward pass of the last <see cref="Run"/> (whose output and log-sum-exp it reads).</summary>
+    public abstract void RunBackward();
+
+    /// <summary>Copies dq, dk and dv back, widened to float.</summary>
+    public abstract (float[] GradQuery, float[] GradKey, float[] GradValue) DownloadGradients();
 
     /// <summary>Bytes of device memory the workload's tensors take.</summary>
     public abstract long DeviceBytes { get; }
@@ -51,18 +64,22 @@ internal abstract class AttentionWorkload : IDisposable
         float[] q = RandomTensors.Normal(shape.QueryElements, seed, round);
         float[] k = RandomTensors.Normal(shape.KeyValueElements, seed + 1, round);
         float[] v = RandomTensors.Normal(shape.KeyValueElements, seed + 2, round);
-        return type switch
+        AttentionWorkload workload = type switch
         {
             ElementType.Float32 => new Typed<float>(engine, shape, options, type, q, k, v, x => x, x => x),
             ElementType.Float16 => new Typed<Half>(engine, shape, options, type, q, k, v, x => (Half)x, x => (float)x),
             _ => new Typed<BFloat16>(engine, shape, options, type, q, k, v, x => (BFloat16)x, x => (float)x),
         };
+        workload.seed = seed;
+        return workload;
     }
 
     private sealed class Typed<T> : AttentionWorkload where T : unmanaged
     {
         private readonly FlashEngine engine;
         private readonly Func<T, float> widen;
+        private readonly Func<float, T> narrow;
+        private MemoryBuffer1D<T, Stride1D.Dense>? gradOutputBuffer, gradQuery, gradKey, gradValue;
         private readonly MemoryBuffer1D<T, Stride1D.Dense> q, k, v, output;
         private readonly MemoryBuffer1D<float, Stride1D.Dense> logSumExp;
 
@@ -72,6 +89,7 @@ internal abstract class AttentionWorkload : IDisposable
         {
             this.engine = engine;
             this.widen = widen;
+            this.narrow = narrow;
             var accelerator = engine.Accelerator;
             q = accelerator.Allocate1D(Array.ConvertAll(hostQ, x => narrow(x)));
             k = accelerator.Allocate1D(Array.ConvertAll(hostK, x => narrow(x)));
@@ -83,7 +101,30 @@ internal abstract class AttentionWorkload : IDisposable
         }
 
         public override long DeviceBytes =>
-            q.LengthInBytes + k.LengthInBytes + v.LengthInBytes + output.LengthInBytes + logSumExp.LengthInBytes;
+            q.LengthInBytes + k.LengthInBytes + v.LengthInBytes + output.LengthInBytes + logSumExp.LengthInBytes +
+            (gradOutputBuffer is null ? 0 : gradOutputBuffer.LengthInBytes + 2 * k.LengthInBytes + q.LengthInBytes + v.LengthInBytes);
+
+        public override void RunBackward()
+        {
+            if (gradOutputBuffer is null)
+            {
+                var accelerator = engine.Accelerator;
+                gradOutputBuffer = accelerator.Allocate1D(Array.ConvertAll(GradOutput, x => narrow(x)));
+                gradQuery = Poisoned(accelerator, Shape.QueryElements);
+                gradKey = Poisoned(accelerator, Shape.KeyValueElements);
+                gradValue = Poisoned(accelerator, Shape.KeyValueElements);
+            }
+            engine.AttentionBackward<T>(q.View, k.View, v.View, output.View, gradOutputBuffer.View, logSumExp.View,
+                gradQuery!.View, gradKey!.View, gradValue!.View, Shape, Options);
+        }
+
+        public override (float[] GradQuery, float[] GradKey, float[] GradValue) DownloadGradients() => (
+            Array.ConvertAll(gradQuery!.GetAsArray1D(), x => widen(x)),
+            Array.ConvertAll(gradKey!.GetAsArray1D(), x => widen(x)),
+            Array.ConvertAll(gradValue!.GetAsArray1D(), x => widen(x)));
+
+        private MemoryBuffer1D<T, Stride1D.Dense> Poisoned(Accelerator accelerator, long length) =>
+            accelerator.Allocate1D(Enumerable.Repeat(narrow(float.NaN), (int)length).ToArray());
 
         public override void Run(ExecutionPlan? plan = null)
         {
@@ -104,6 +145,10 @@ internal abstract class AttentionWorkload : IDisposable
             v.Dispose();
             output.Dispose();
             logSumExp.Dispose();
+            gradOutputBuffer?.Dispose();
+            gradQuery?.Dispose();
+            gradKey?.Dispose();
+            gradValue?.Dispose();
         }
     }
 }

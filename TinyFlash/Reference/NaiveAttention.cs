@@ -67,8 +67,11 @@ public static class NaiveAttention
             return; // a row that sees no key stays zero
 
         Softmax(scores, max, softmaxInStorageType ? round : static x => x, round);
+        int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
         for (int j = 0; j < shape.KeyLength; j++)
         {
+            if (options.DropoutProbability > 0f)
+                scores[j] = round((float)(scores[j] * ReferenceAttention.DropoutFactor(options, rowIndex, j)));
             if (scores[j] == 0)
                 continue;
             var value = v.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
@@ -77,6 +80,111 @@ public static class NaiveAttention
         }
         for (int d = 0; d < shape.HeadDim; d++)
             row[d] = round(row[d]);
+    }
+
+    /// <summary>
+    /// The gradients dq, dk, dv computed naively in <paramref name="storage"/>, as a framework's unfused backward does:
+    /// S = Q·Kᵀ·scale and P = softmax(S) rounded, dP = dO·Vᵀ rounded (times the dropout factors, rounded),
+    /// dS = P∘(dP − rowsum(P∘dP)) rounded, each product accumulated in fp32 and rounded, dk and dv rounded per query
+    /// head and then summed over a key/value head's query heads. The baseline of the backward's accuracy rule.
+    /// </summary>
+    public static (float[] GradQuery, float[] GradKey, float[] GradValue) Backward(ReadOnlySpan<float> q, ReadOnlySpan<float> k,
+        ReadOnlySpan<float> v, ReadOnlySpan<float> gradOutput, AttentionShape shape, AttentionOptions? options, ElementType storage)
+    {
+        options ??= AttentionOptions.Default;
+        float scale = ReferenceAttention.Validate(q, k, v, shape, options);
+        var round = RoundingOf(storage);
+        int d = shape.HeadDim;
+        var gradQuery = new float[shape.QueryElements];
+        var gradKey = new float[shape.KeyValueElements];
+        var gradValue = new float[shape.KeyValueElements];
+        var probabilities = new float[shape.KeyLength];
+        var gradScores = new float[shape.KeyLength];
+        var headKey = new float[(long)shape.KeyLength * d];
+        var headValue = new float[(long)shape.KeyLength * d];
+        for (int b = 0; b < shape.Batch; b++)
+        for (int h = 0; h < shape.QueryHeads; h++)
+        {
+            int kvHead = ReferenceAttention.KeyValueHead(shape, h);
+            Array.Clear(headKey);
+            Array.Clear(headValue);
+            for (int i = 0; i < shape.QueryLength; i++)
+            {
+                int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
+                var query = q.Slice(ReferenceAttention.QueryIndex(shape, b, h, i), d);
+                var gradRow = gradOutput.Slice(ReferenceAttention.QueryIndex(shape, b, h, i), d);
+                float max = float.NegativeInfinity;
+                for (int j = 0; j < shape.KeyLength; j++)
+                {
+                    probabilities[j] = float.NegativeInfinity;
+                    if (!ReferenceAttention.Visible(shape, options, b, h, i, j))
+                        continue;
+                    var key = k.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), d);
+                    float dot = 0;
+                    for (int f = 0; f < d; f++)
+                        dot += query[f] * key[f];
+                    probabilities[j] = round((float)ReferenceAttention.Modify(shape, options, b, h, i, j, round(dot * scale)));
+                    max = Math.Max(max, probabilities[j]);
+                }
+                if (float.IsNegativeInfinity(max))
+                    continue;
+                Softmax(probabilities, max, static x => x, round);
+                float delta = 0;
+                for (int j = 0; j < shape.KeyLength; j++)
+                {
+                    gradScores[j] = 0;
+                    if (probabilities[j] == 0)
+                        continue;
+                    var value = v.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), d);
+                    float dot = 0;
+                    for (int f = 0; f < d; f++)
+                        dot += gradRow[f] * value[f];
+                    gradScores[j] = round(round(dot) * (float)ReferenceAttention.DropoutFactor(options, rowIndex, j));
+                    delta += probabilities[j] * gradScores[j];
+                }
+                var gradQueryRow = gradQuery.AsSpan(ReferenceAttention.QueryIndex(shape, b, h, i), d);
+                for (int j = 0; j < shape.KeyLength; j++)
+                {
+                    if (probabilities[j] == 0)
+                        continue;
+                    var key = k.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), d);
+                    float slope = 1;
+                    if (options.Softcap is float cap)
+                    {
+                        float x = 0;
+                        for (int f = 0; f < d; f++)
+                            x += query[f] * key[f];
+                        float t = MathF.Tanh(round(x * scale) / cap);
+                        slope = 1 - t * t;
+                    }
+                    float gradScore = round(probabilities[j] * (gradScores[j] - delta) * slope);
+                    float kept = round(probabilities[j] * (float)ReferenceAttention.DropoutFactor(options, rowIndex, j));
+                    for (int f = 0; f < d; f++)
+                    {
+                        gradQueryRow[f] += gradScore * key[f] * scale;
+                        headKey[(long)j * d + f] += gradScore * query[f] * scale;
+                        headValue[(long)j * d + f] += kept * gradRow[f];
+                    }
+                }
+            }
+            for (int j = 0; j < shape.KeyLength; j++)
+            {
+                int keyIndex = ReferenceAttention.KeyIndex(shape, b, kvHead, j);
+                for (int f = 0; f < d; f++)
+                {
+                    gradKey[keyIndex + f] += round(headKey[(long)j * d + f]);
+                    gradValue[keyIndex + f] += round(headValue[(long)j * d + f]);
+                }
+            }
+        }
+        for (int e = 0; e < gradQuery.Length; e++)
+            gradQuery[e] = round(gradQuery[e]);
+        for (int e = 0; e < gradKey.Length; e++)
+        {
+            gradKey[e] = round(gradKey[e]);
+            gradValue[e] = round(gradValue[e]);
+        }
+        return (gradQuery, gradKey, gradValue);
     }
 
     /// <summary>The function that rounds a float to the nearest value of <paramref name="storage"/>.</summary>

@@ -93,15 +93,107 @@ public static class ReferenceAttention
             sum += scores[j];
         }
         int kvHead = KeyValueHead(shape, h);
+        int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
         for (int j = 0; j < shape.KeyLength; j++)
         {
             if (scores[j] == 0)
                 continue;
-            double p = scores[j] / sum;
+            double p = scores[j] / sum * DropoutFactor(options, rowIndex, j);
             var value = v.Slice(KeyIndex(shape, b, kvHead, j), shape.HeadDim);
             for (int d = 0; d < shape.HeadDim; d++)
                 row[d] += p * value[d];
         }
+    }
+
+    /// <summary>
+    /// The gradients of <see cref="Compute"/> for output gradient <paramref name="gradOutput"/> (the output's layout), in
+    /// closed form row by row: with P the softmax of the modified logits, Z the dropout factors and D = Σ_j P_j·dP_j,
+    /// <code>
+    ///   dP_j = Z_j·(dO·v_j)    dS_j = P_j·(dP_j − D)·∂s_j/∂x_j    dq += scale·Σ_j dS_j·k_j    dk_j += scale·dS_j·q    dv_j += P_j·Z_j·dO
+    /// </code>
+    /// where x = scale·q·k and ∂s/∂x is the softcap's derivative (1 without one). dk and dv of a key/value head sum
+    /// over the query heads that read it.
+    /// </summary>
+    public static (double[] GradQuery, double[] GradKey, double[] GradValue) Backward(ReadOnlySpan<float> q, ReadOnlySpan<float> k,
+        ReadOnlySpan<float> v, ReadOnlySpan<float> gradOutput, AttentionShape shape, AttentionOptions? options = null)
+    {
+        options ??= AttentionOptions.Default;
+        float scale = Validate(q, k, v, shape, options);
+        AttentionValidator.RequireExactLength(gradOutput.Length, shape.QueryElements, nameof(gradOutput));
+        var gradQuery = new double[shape.QueryElements];
+        var gradKey = new double[shape.KeyValueElements];
+        var gradValue = new double[shape.KeyValueElements];
+        var scores = new double[shape.KeyLength];
+        var gradScores = new double[shape.KeyLength];
+        int d = shape.HeadDim;
+        for (int b = 0; b < shape.Batch; b++)
+        for (int h = 0; h < shape.QueryHeads; h++)
+        for (int i = 0; i < shape.QueryLength; i++)
+        {
+            double max = Scores(q, k, shape, options, scale, b, h, i, scores);
+            if (double.IsNegativeInfinity(max))
+                continue;
+            double sum = 0;
+            for (int j = 0; j < shape.KeyLength; j++)
+                sum += scores[j] = Math.Exp(scores[j] - max);
+            int kvHead = KeyValueHead(shape, h), rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
+            var query = q.Slice(QueryIndex(shape, b, h, i), d);
+            var gradRow = gradOutput.Slice(QueryIndex(shape, b, h, i), d);
+            double delta = 0;
+            for (int j = 0; j < shape.KeyLength; j++)
+            {
+                scores[j] /= sum;
+                if (scores[j] == 0)
+                {
+                    gradScores[j] = 0;
+                    continue;
+                }
+                var value = v.Slice(KeyIndex(shape, b, kvHead, j), d);
+                double dot = 0;
+                for (int f = 0; f < d; f++)
+                    dot += (double)gradRow[f] * value[f];
+                gradScores[j] = dot * DropoutFactor(options, rowIndex, j); // dP_j
+                delta += scores[j] * gradScores[j];
+            }
+            var gradQueryRow = gradQuery.AsSpan(QueryIndex(shape, b, h, i), d);
+            for (int j = 0; j < shape.KeyLength; j++)
+            {
+                if (scores[j] == 0)
+                    continue;
+                int keyIndex = KeyIndex(shape, b, kvHead, j);
+                var key = k.Slice(keyIndex, d);
+                double slope = 1;
+                if (options.Softcap is float cap)
+                {
+                    double x = 0;
+                    for (int f = 0; f < d; f++)
+                        x += (double)query[f] * key[f];
+                    double t = Math.Tanh(x * scale / cap);
+                    slope = 1 - t * t;
+                }
+                double gradScore = scores[j] * (gradScores[j] - delta) * slope;
+                double kept = scores[j] * DropoutFactor(options, rowIndex, j);
+                for (int f = 0; f < d; f++)
+                {
+                    gradQueryRow[f] += scale * gradScore * key[f];
+                    gradKey[keyIndex + f] += scale * gradScore * query[f];
+                    gradValue[keyIndex + f] += kept * gradRow[f];
+                }
+            }
+        }
+        return (gradQuery, gradKey, gradValue);
+    }
+
+    /// <summary>
+    /// Dropout's factor for query row <paramref name="rowIndex"/> (log-sum-exp order) and key position <paramref name="key"/>:
+    /// 1/(1 − p) if the Philox stream keeps it, 0 if not, 1 without dropout.
+    /// </summary>
+    internal static double DropoutFactor(AttentionOptions options, int rowIndex, int key)
+    {
+        float p = options.DropoutProbability;
+        if (p <= 0f)
+            return 1;
+        return Numerics.Philox.AttentionUniform(options.DropoutSeed, options.DropoutOffset, rowIndex, key) >= p ? 1 / (1 - (double)p) : 0;
     }
 
     /// <summary>Fills <paramref name="scores"/> with the scaled scores of one query row (−∞ where hidden) and returns their maximum.</summary>

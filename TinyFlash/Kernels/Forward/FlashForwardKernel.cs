@@ -90,7 +90,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
             if (!modifier.IsIdentity)
                 scores.Modify(modifier.ForTile(tiles.IsMaskedAt(p.TileList, step)), rowStart + 4 * ty, keyStart + 4 * tx);
             if (tiles.IsPartial(tile, g.BlockN, block.KeyLength))
-                HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), block.DiagonalLow, block.DiagonalHigh,
+                BandMask.HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), block.DiagonalLow, block.DiagonalHigh,
                     block.KeyLength - (keyStart + 4 * tx));
 
             partials[tx * g.RowPitch4 + ty] = scores.RowMax();
@@ -109,6 +109,8 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
             if (!correction.AllOne())
                 output.ScaleRows(correction);
             rowMax = newMax;
+            if (modifier.Drops) // dropout after the statistics: the sum and log-sum-exp are those of the undropped row
+                scores.Drop(modifier, block.RowIndex + rowStart + 4 * ty, block.KeyStart + keyStart + 4 * tx);
 
             int column = 4 * tx * g.RowPitch4 + ty;
             probabilityTile[column] = scores.Column0();
@@ -292,31 +294,6 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
             value = value.SubView(4 * v);
         }
     }
-
-    /// <summary>
-    /// Sets to −∞ the scores of keys the mask hides or past the last key. <paramref name="diagonal"/> is
-    /// key − query of element (0, 0); element (r, c) sits on diagonal + c − r; <paramref name="keysLeft"/> counts
-    /// the real keys from column 0.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void HideInvisible(ref Tile4x4 scores, int diagonal, int low, int high, int keysLeft)
-    {
-        scores.R0 = HideInvisible(scores.R0, diagonal, low, high, keysLeft);
-        scores.R1 = HideInvisible(scores.R1, diagonal - 1, low, high, keysLeft);
-        scores.R2 = HideInvisible(scores.R2, diagonal - 2, low, high, keysLeft);
-        scores.R3 = HideInvisible(scores.R3, diagonal - 3, low, high, keysLeft);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float4 HideInvisible(Float4 row, int diagonal, int low, int high, int keysLeft) => new(
-        Visible(diagonal, low, high, keysLeft > 0) ? row.X : float.NegativeInfinity,
-        Visible(diagonal + 1, low, high, keysLeft > 1) ? row.Y : float.NegativeInfinity,
-        Visible(diagonal + 2, low, high, keysLeft > 2) ? row.Z : float.NegativeInfinity,
-        Visible(diagonal + 3, low, high, keysLeft > 3) ? row.W : float.NegativeInfinity);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Visible(int diagonal, int low, int high, bool keyExists) =>
-        keyExists & diagonal >= low & diagonal <= high;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Float4 FiniteOrZero(Float4 x) => new(

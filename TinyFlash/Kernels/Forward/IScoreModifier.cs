@@ -14,6 +14,22 @@ internal interface IScoreModifier
     /// sequence), in the kernel's own units (see <see cref="ScoreModifiers"/>).
     /// </summary>
     float Apply(float score, int row, int key);
+
+    /// <summary>
+    /// d<see cref="Apply"/>/d(score) at <paramref name="score"/> (before modification): 1 − tanh²(x/c) under a softcap
+    /// c, else 1 (ALiBi and the bias add constants). The backward pass's chain rule.
+    /// </summary>
+    float Slope(float score);
+
+    /// <summary>Whether probabilities are dropped out (the kernels skip <see cref="KeepFactors"/> when not).</summary>
+    bool Drops { get; }
+
+    /// <summary>
+    /// Dropout's factor, 1/(1 − p) where kept and 0 where dropped, of the probabilities of query row
+    /// <paramref name="rowIndex"/> (in the log-sum-exp tensor's order) and keys <paramref name="key"/> …
+    /// <paramref name="key"/> + 3 (positions in the key tensor): regenerated from the Philox stream, never stored.
+    /// </summary>
+    Registers.Float4 KeepFactors(int rowIndex, int key);
 }
 
 /// <summary>A score modifier that can build itself for a query block (how a kernel gets one from its type alone).</summary>

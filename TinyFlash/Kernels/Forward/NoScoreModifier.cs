@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 
 namespace TinyFlash.Kernels.Forward;
 
-/// <summary>Scores as Q·Kᵀ gives them: the plain kernel.</summary>
+/// <summary>Scores as Q·Kᵀ gives them and no dropout: the plain kernel.</summary>
 internal readonly struct NoScoreModifier : IScoreModifier<NoScoreModifier>
 {
     /// <inheritdoc/>
@@ -19,4 +19,15 @@ internal readonly struct NoScoreModifier : IScoreModifier<NoScoreModifier>
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Apply(float score, int row, int key) => score;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Slope(float score) => 1f;
+
+    /// <inheritdoc/>
+    public bool Drops => false;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Registers.Float4 KeepFactors(int rowIndex, int key) => Registers.Float4.Broadcast(1f);
 }

@@ -23,6 +23,9 @@ internal readonly struct QueryBlock
     /// <summary>Element index of feature 0 at the sequence's position 0 of the query/output head, and of its key/value head.</summary>
     public readonly int QueryOrigin, KeyOrigin;
 
+    /// <summary>Position in the key tensor of the sequence's first key (packed sequences), else 0: where dropout counts keys from.</summary>
+    public readonly int KeyStart;
+
     /// <summary>Which of <see cref="AttentionParams{T}.KeySplits"/> shares of the key tiles this group visits.</summary>
     public readonly int Split;
 
@@ -36,9 +39,10 @@ internal readonly struct QueryBlock
     public readonly int DiagonalLow, DiagonalHigh;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private QueryBlock(int rowIndex, int rowStart, int rowEnd, int queryOrigin, int keyOrigin, int split, int batch, int head,
+    private QueryBlock(int rowIndex, int rowStart, int rowEnd, int queryOrigin, int keyOrigin, int keyStart, int split, int batch, int head,
         int queryLength, int keyLength, int diagonalLow, int diagonalHigh)
     {
+        KeyStart = keyStart;
         Batch = batch;
         Head = head;
         RowIndex = rowIndex;
@@ -71,9 +75,17 @@ internal readonly struct QueryBlock
             queryBlock = entry - sequenceHead * p.QueryBlocks;
         }
         int sequence = sequenceHead / p.QueryHeads;
-        int head = sequenceHead - sequence * p.QueryHeads;
-        int rowStart = queryBlock * blockM;
+        return Of(p, sequence, sequenceHead - sequence * p.QueryHeads, queryBlock, blockM, split);
+    }
 
+    /// <summary>
+    /// Query block <paramref name="queryBlock"/> of <paramref name="blockM"/> rows of query head <paramref name="head"/>
+    /// of <paramref name="sequence"/>, visiting key share <paramref name="split"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static QueryBlock Of<T>(in AttentionParams<T> p, int sequence, int head, int queryBlock, int blockM, int split) where T : unmanaged
+    {
+        int rowStart = queryBlock * blockM;
         int batch = sequence, queryStart = 0, keyStart = 0, queryLength = p.QueryLength, keyLength = p.KeyLength;
         if (p.QueryOffsets.Length > 0)
         {
@@ -91,7 +103,7 @@ internal readonly struct QueryBlock
         return new QueryBlock(
             (batch * p.QueryHeads + head) * p.QueryLength + queryStart, rowStart, XMath.Min(rowStart + blockM, queryLength),
             p.QueryStrides.Origin(batch, head) + queryStart * p.QueryStrides.Row,
-            p.KeyStrides.Origin(batch, head / p.HeadsPerKeyValue) + keyStart * p.KeyStrides.Row,
+            p.KeyStrides.Origin(batch, head / p.HeadsPerKeyValue) + keyStart * p.KeyStrides.Row, keyStart,
             split, batch, head, queryLength, keyLength, p.DiagonalLow + shift, p.DiagonalHigh + shift);
     }
 }

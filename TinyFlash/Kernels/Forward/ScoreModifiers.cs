@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
+using TinyFlash.Kernels.Registers;
+using TinyFlash.Numerics;
 
 namespace TinyFlash.Kernels.Forward;
 
@@ -15,6 +17,9 @@ namespace TinyFlash.Kernels.Forward;
 /// </code>
 /// Kernels keep scores in their own units (the tensor-core kernel raw q·k, the portable one x·log2 e), so the logit
 /// is the score times <see cref="toLogit"/> and the result goes back by the reciprocal. Built once per query block.
+/// Dropout on the probabilities rides along (it is what else a kernel specialised on modifiers does to each score):
+/// element (row r, key position j) is kept when word j mod 4 of Philox4x32-10 at counter (j/4, r, offset) under the
+/// seed, as a 24-bit uniform, is at least p, so four consecutive keys from a multiple of 4 cost one generator call.
 /// </summary>
 internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
 {
@@ -22,11 +27,18 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     private readonly int biasRowStride, queryLength, keyLength, diagonal;
     private readonly float toLogit, fromLogit, softcap, inverseSoftcap, slope;
     private readonly bool hasBias, biasInMaskedTilesOnly;
+    private readonly float dropoutProbability, dropoutScale;
+    private readonly ulong dropoutSeed, dropoutOffset;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ScoreModifiers(ArrayView<float> bias, bool hasBias, bool biasInMaskedTilesOnly, int biasRowStride, int queryLength,
-        int keyLength, float toLogit, float softcap, float slope)
+        int keyLength, float toLogit, float softcap, float slope, float dropoutProbability, float dropoutScale, ulong dropoutSeed,
+        ulong dropoutOffset)
     {
+        this.dropoutProbability = dropoutProbability;
+        this.dropoutScale = dropoutScale;
+        this.dropoutSeed = dropoutSeed;
+        this.dropoutOffset = dropoutOffset;
         this.bias = bias;
         this.hasBias = hasBias;
         this.biasInMaskedTilesOnly = biasInMaskedTilesOnly;
@@ -52,13 +64,14 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
         bool hasBias = m.Bias.Length > 0;
         var bias = hasBias ? m.Bias.SubView(block.Batch * m.BiasBatchStride + block.Head * m.BiasHeadStride) : m.Bias;
         float slope = m.AlibiSlopes.Length > 0 ? m.AlibiSlopes[block.Batch * m.AlibiBatchStride + block.Head] : 0f;
-        return new ScoreModifiers(bias, hasBias, m.BiasInMaskedTilesOnly != 0, p.KeyLength, block.QueryLength, block.KeyLength, toLogit, m.Softcap, slope);
+        return new ScoreModifiers(bias, hasBias, m.BiasInMaskedTilesOnly != 0, p.KeyLength, block.QueryLength, block.KeyLength, toLogit, m.Softcap, slope,
+            m.DropoutProbability, m.DropoutScale, m.DropoutSeed, m.DropoutOffset);
     }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ScoreModifiers ForTile(bool masked) => new(bias, hasBias && (masked || !biasInMaskedTilesOnly), biasInMaskedTilesOnly,
-        biasRowStride, queryLength, keyLength, toLogit, softcap, slope);
+        biasRowStride, queryLength, keyLength, toLogit, softcap, slope, dropoutProbability, dropoutScale, dropoutSeed, dropoutOffset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -76,4 +89,48 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
         }
         return x * fromLogit;
     }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Slope(float score)
+    {
+        if (softcap <= 0f)
+            return 1f;
+        float t = XMath.Tanh(score * toLogit * inverseSoftcap);
+        return 1f - t * t;
+    }
+
+    /// <inheritdoc/>
+    public bool Drops => dropoutProbability > 0f;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Float4 KeepFactors(int rowIndex, int key)
+    {
+        var words = Philox.Generate((uint)key >> 2, (uint)rowIndex, (uint)dropoutOffset, (uint)(dropoutOffset >> 32),
+            (uint)dropoutSeed, (uint)(dropoutSeed >> 32));
+        int shift = key & 3;
+        if (shift == 0)
+            return new Float4(Keep(words.X), Keep(words.Y), Keep(words.Z), Keep(words.W));
+        // Keys straddle two counters (a packed sequence starting off a multiple of 4).
+        var next = Philox.Generate(((uint)key >> 2) + 1, (uint)rowIndex, (uint)dropoutOffset, (uint)(dropoutOffset >> 32),
+            (uint)dropoutSeed, (uint)(dropoutSeed >> 32));
+        return new Float4(Keep(Word(words, next, shift)), Keep(Word(words, next, shift + 1)),
+            Keep(Word(words, next, shift + 2)), Keep(Word(words, next, shift + 3)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float Keep(uint word) => Philox.ToUniform(word) >= dropoutProbability ? dropoutScale : 0f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Word(Philox words, Philox next, int index) => index switch
+    {
+        0 => words.X,
+        1 => words.Y,
+        2 => words.Z,
+        3 => words.W,
+        4 => next.X,
+        5 => next.Y,
+        _ => next.Z,
+    };
 }

@@ -37,6 +37,10 @@ internal struct Float4
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly Float4 Multiply(float a) => new(X * a, Y * a, Z * a, W * a);
 
+    /// <summary>The dot product: Σ lane·lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly float Dot(Float4 b) => X * b.X + Y * b.Y + Z * b.Z + W * b.W;
+
     /// <summary>Lane-wise sum.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly Float4 Add(Float4 b) => new(X + b.X, Y + b.Y, Z + b.Z, W + b.W);

@@ -31,4 +31,11 @@ internal interface IOutputSlice
         int column, int columnStride, int headDim, Float4 rowFactors)
         where T : unmanaged
         where TCodec : struct, IElementCodec<T>;
+
+    /// <summary>
+    /// Atomically adds row <c>i</c> times <paramref name="factor"/> to <paramref name="target"/> (fp32) for the first
+    /// <paramref name="rowsValid"/> rows and the chunks whose first feature is below <paramref name="headDim"/>: how
+    /// groups that share output rows (the backward's dq) sum their parts.
+    /// </summary>
+    void AtomicAdd(ArrayView<float> target, int rowIndex, int rowStride, int rowsValid, int column, int columnStride, int headDim, float factor);
 }

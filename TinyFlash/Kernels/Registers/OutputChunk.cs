@@ -41,6 +41,32 @@ internal struct OutputChunk : IOutputSlice
             StoreRow<T, TCodec>(output, index + 3 * rowStride, Tile.R3.Multiply(rowFactors.W));
     }
 
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void AtomicAdd(ArrayView<float> target, int rowIndex, int rowStride, int rowsValid, int column, int columnStride, int headDim, float factor)
+    {
+        if (column >= headDim)
+            return;
+        int index = rowIndex + column;
+        if (rowsValid > 0)
+            AddRow(target, index, Tile.R0.Multiply(factor));
+        if (rowsValid > 1)
+            AddRow(target, index + rowStride, Tile.R1.Multiply(factor));
+        if (rowsValid > 2)
+            AddRow(target, index + 2 * rowStride, Tile.R2.Multiply(factor));
+        if (rowsValid > 3)
+            AddRow(target, index + 3 * rowStride, Tile.R3.Multiply(factor));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow(ArrayView<float> target, int index, Float4 row)
+    {
+        Atomic.Add(ref target[index], row.X);
+        Atomic.Add(ref target[index + 1], row.Y);
+        Atomic.Add(ref target[index + 2], row.Z);
+        Atomic.Add(ref target[index + 3], row.W);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreRow<T, TCodec>(ArrayView<T> output, int index, Float4 row)
         where T : unmanaged

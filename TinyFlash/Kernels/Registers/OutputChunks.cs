@@ -45,4 +45,12 @@ internal struct OutputChunks<TFirst, TSecond> : IOutputSlice
         Second.Store<T, TCodec>(output, rowIndex, rowStride, rowsValid,
             column + default(TFirst).Count * columnStride, columnStride, headDim, rowFactors);
     }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void AtomicAdd(ArrayView<float> target, int rowIndex, int rowStride, int rowsValid, int column, int columnStride, int headDim, float factor)
+    {
+        First.AtomicAdd(target, rowIndex, rowStride, rowsValid, column, columnStride, headDim, factor);
+        Second.AtomicAdd(target, rowIndex, rowStride, rowsValid, column + default(TFirst).Count * columnStride, columnStride, headDim, factor);
+    }
 }

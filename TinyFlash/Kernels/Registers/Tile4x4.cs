@@ -79,4 +79,70 @@ internal struct Tile4x4
     /// <inheritdoc cref="Column0"/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly Float4 Column3() => new(R0.W, R1.W, R2.W, R3.W);
+
+    /// <summary>
+    /// Multiplies row <c>i</c> by the dropout keep factors of query row <paramref name="rowIndex"/> + i and keys
+    /// <paramref name="key"/> … <paramref name="key"/> + 3.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    {
+        R0 = R0.Multiply(modifier.KeepFactors(rowIndex, key));
+        R1 = R1.Multiply(modifier.KeepFactors(rowIndex + 1, key));
+        R2 = R2.Multiply(modifier.KeepFactors(rowIndex + 2, key));
+        R3 = R3.Multiply(modifier.KeepFactors(rowIndex + 3, key));
+    }
+
+    /// <summary>Each element's <see cref="IScoreModifier.Slope"/>: the derivative of the modified score by the raw one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly Tile4x4 Slopes<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => new()
+    {
+        R0 = new(modifier.Slope(R0.X), modifier.Slope(R0.Y), modifier.Slope(R0.Z), modifier.Slope(R0.W)),
+        R1 = new(modifier.Slope(R1.X), modifier.Slope(R1.Y), modifier.Slope(R1.Z), modifier.Slope(R1.W)),
+        R2 = new(modifier.Slope(R2.X), modifier.Slope(R2.Y), modifier.Slope(R2.Z), modifier.Slope(R2.W)),
+        R3 = new(modifier.Slope(R3.X), modifier.Slope(R3.Y), modifier.Slope(R3.Z), modifier.Slope(R3.W)),
+    };
+
+    /// <summary>The element-wise product with <paramref name="other"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly Tile4x4 Multiply(Tile4x4 other) => new()
+    {
+        R0 = R0.Multiply(other.R0),
+        R1 = R1.Multiply(other.R1),
+        R2 = R2.Multiply(other.R2),
+        R3 = R3.Multiply(other.R3),
+    };
+
+    /// <summary>Every element times <paramref name="factor"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly Tile4x4 Multiply(float factor) => new()
+    {
+        R0 = R0.Multiply(factor),
+        R1 = R1.Multiply(factor),
+        R2 = R2.Multiply(factor),
+        R3 = R3.Multiply(factor),
+    };
+
+    /// <summary>Row <c>i</c> minus lane <c>i</c> of <paramref name="rowValues"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly Tile4x4 SubtractRows(Float4 rowValues) => new()
+    {
+        R0 = R0.Add(Float4.Broadcast(-rowValues.X)),
+        R1 = R1.Add(Float4.Broadcast(-rowValues.Y)),
+        R2 = R2.Add(Float4.Broadcast(-rowValues.Z)),
+        R3 = R3.Add(Float4.Broadcast(-rowValues.W)),
+    };
+
+    /// <summary>
+    /// Adds the 16 dot products of rows <paramref name="a0"/>…<paramref name="a3"/> with columns
+    /// <paramref name="b0"/>…<paramref name="b3"/> over four features: element (r, c) += a_r · b_c (64 FMAs).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void AddDots(Float4 a0, Float4 a1, Float4 a2, Float4 a3, Float4 b0, Float4 b1, Float4 b2, Float4 b3)
+    {
+        R0 = R0.Add(new Float4(a0.Dot(b0), a0.Dot(b1), a0.Dot(b2), a0.Dot(b3)));
+        R1 = R1.Add(new Float4(a1.Dot(b0), a1.Dot(b1), a1.Dot(b2), a1.Dot(b3)));
+        R2 = R2.Add(new Float4(a2.Dot(b0), a2.Dot(b1), a2.Dot(b2), a2.Dot(b3)));
+        R3 = R3.Add(new Float4(a3.Dot(b0), a3.Dot(b1), a3.Dot(b2), a3.Dot(b3)));
+    }
 }

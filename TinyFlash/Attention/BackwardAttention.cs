@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using ILGPU;
+using ILGPU.Runtime;
+using TinyFlash.Engine;
+using TinyFlash.Kernels.Backward;
+using TinyFlash.Kernels.Elements;
+using TinyFlash.Kernels.Forward;
+using TinyFlash.Kernels.Shared;
+using TinyFlash.Tiling;
+
+namespace TinyFlash.Attention;
+
+/// <summary>
+/// The backward operator: from a validated problem and device views to the launches of FlashAttention-2's backward
+/// on the portable kernels, every backend and storage type: D = rowsum(dO∘O) (and a zeroed fp32 dQ accumulator),
+/// then dK and dV by key block with dQ added atomically, then dQ stored (or, deterministic, dQ by its own pass over
+/// each query block's key tiles). The tile comes from <see cref="BackwardTilePlanner"/>; D and the accumulator live in
+/// the engine's workspace, and where the accumulator would exceed its bound dQ takes the deterministic pass.
+/// </summary>
+internal sealed class BackwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device, WorkspacePool workspace,
+    ForwardAttention forward)
+{
+    private static readonly ConcurrentDictionary<(Type Kernel, Type Element, Type Codec, TilePlan Plan, bool StaticShared, bool Modified), MethodInfo> TileEntryPoints = new();
+    private static readonly ConcurrentDictionary<(Type Element, Type Codec, string Name), MethodInfo> RowEntryPoints = new();
+
+    /// <summary>The tile the backward of <paramref name="problem"/> runs with on this device.</summary>
+    public TilePlan PlanFor(AttentionProblem problem) => BackwardTilePlanner.Plan(LaunchShape(problem), device);
+
+    /// <summary>Whether dQ takes the deterministic pass: asked for, or its fp32 accumulator would exceed the workspace bound.</summary>
+    public bool DeterministicFor(AttentionProblem problem, bool requested) =>
+        requested || 4 * problem.Shape.LogSumExpElements * (problem.Shape.HeadDim + 1) > workspace.LimitBytes;
+
+    /// <summary>Launches the backward pass on the accelerator's default stream (asynchronously on GPUs).</summary>
+    public void Run<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output, ArrayView<T> gradOutput,
+        ArrayView<float> logSumExp, ArrayView<T> gradQuery, ArrayView<T> gradKey, ArrayView<T> gradValue, ElementType type,
+        AttentionProblem problem, bool deterministic) where T : unmanaged
+    {
+        var shape = problem.Shape;
+        var launch = LaunchShape(problem);
+        var plan = BackwardTilePlanner.Plan(launch, device);
+        deterministic = DeterministicFor(problem, deterministic);
+        int b = plan.BlockM;
+        var attention = forward.Parameters(query, key, value, output, logSumExp, problem, launch, new ExecutionPlan(plan), plan.Geometry);
+        long rows = shape.LogSumExpElements;
+        var scratch = workspace.Floats(rows + (deterministic ? 0 : rows * shape.HeadDim));
+        var parameters = new BackwardParams<T>
+        {
+            Attention = attention,
+            GradOutput = gradOutput,
+            GradQuery = gradQuery,
+            GradKey = gradKey,
+            GradValue = gradValue,
+            Delta = scratch.SubView(0, rows),
+            GradQueryAccumulator = deterministic ? default : scratch.SubView(rows, rows * shape.HeadDim),
+            KeyBlocks = (launch.KeyLength + b - 1) / b,
+            Scale = problem.Scale,
+        };
+        var codec = ForwardAttention.StorageOf(type, accelerator.AcceleratorType).Codec;
+        bool modified = ForwardAttention.Modified(problem);
+        RunRows(parameters, codec, nameof(BackwardRowKernels<float, Float32Codec>.Prepare), rows, shape.HeadDim);
+        if (deterministic)
+            RunTiles(typeof(QueryGradientKernel<,,,,,>), parameters, codec, plan, modified, attention.QueryBlocks * attention.BatchHeads);
+        if (problem.BlockMask is { } mask)
+        {
+            // The key-block kernel reads the mask's work lists by key block. The query-block lists (uploaded with the
+            // parameters) are no longer needed: the stream runs the copy after the kernel that reads them.
+            parameters.Attention.TileList = workspace.Ints(mask.KernelTilesByKey(b, b));
+            parameters.Attention.TileListEntries = mask.Batch * mask.Heads * parameters.KeyBlocks + 1;
+        }
+        RunTiles(typeof(KeyValueGradientKernel<,,,,,>), parameters, codec, plan, modified,
+            parameters.KeyBlocks * launch.Batch * shape.KeyValueHeads);
+        if (!deterministic)
+            RunRows(parameters, codec, nameof(BackwardRowKernels<float, Float32Codec>.StoreGradQuery), rows, shape.HeadDim);
+    }
+
+    /// <summary>
+    /// The grid's shape: packed sequences as one batch element per sequence with the longest lengths (the query heads
+    /// are never packed as rows here, unlike the forward's decode).
+    /// </summary>
+    private static AttentionShape LaunchShape(AttentionProblem problem) => problem.Packed is { } packed
+        ? problem.Shape with { Batch = packed.Count, QueryLength = Math.Max(1, packed.LongestQuery), KeyLength = Math.Max(1, packed.LongestKey) }
+        : problem.Shape;
+
+    private void RunTiles<T>(Type kernel, BackwardParams<T> parameters, Type codec, TilePlan plan, bool modified, int groups) where T : unmanaged
+    {
+        bool staticShared = forward.StaticSharedMemory;
+        var entryPoint = TileEntryPoints.GetOrAdd((kernel, typeof(T), codec, plan, staticShared, modified),
+            static key => BuildTileEntryPoint(key.Kernel, key.Element, key.Codec, key.Plan, key.StaticShared, key.Modified));
+        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, BackwardParams<T>>>(entryPoint);
+        if (plan.Threads > maxThreads)
+            throw new NotSupportedException(
+                $"The backward tile {plan.Describe()} needs {plan.Threads} threads a group; the compiled kernel allows {maxThreads} on '{device.Name}'.");
+        if (groups == 0)
+            return;
+        launcher(accelerator.DefaultStream,
+            new KernelConfig(new Index1D(groups), new Index1D(plan.Threads),
+                staticShared ? SharedMemoryConfig.Empty : SharedMemoryConfig.RequestDynamic<float>((int)(BackwardTilePlanner.SharedBytes(plan) / 4))),
+            parameters);
+    }
+
+    private void RunRows<T>(BackwardParams<T> parameters, Type codec, string name, long rows, int headDim) where T : unmanaged
+    {
+        var entryPoint = RowEntryPoints.GetOrAdd((typeof(T), codec, name),
+            static key => typeof(BackwardRowKernels<,>).MakeGenericType(key.Element, key.Codec).GetMethod(key.Name)!);
+        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, BackwardParams<T>>>(entryPoint);
+        long threads = BackwardRowKernels<float, Float32Codec>.Threads(rows, headDim);
+        int groupSize = Math.Min(256, maxThreads);
+        launcher(accelerator.DefaultStream,
+            new KernelConfig(new Index1D((int)((threads + groupSize - 1) / groupSize)), new Index1D(groupSize)), parameters);
+    }
+
+    /// <summary>
+    /// A tile kernel specialised like the forward's portable one: storage and codec, the slice of ⌈HeadDim / B⌉
+    /// chunks, tiles in dynamic shared memory with the geometry as constants (CUDA, CPU) or in a static block with the
+    /// geometry at run time (OpenCL), and the score modifiers (dropout included) or none.
+    /// </summary>
+    private static MethodInfo BuildTileEntryPoint(Type kernel, Type element, Type codec, TilePlan plan, bool staticShared, bool modified)
+    {
+        var shared = staticShared
+            ? typeof(StaticSharedTiles<>).MakeGenericType(ForwardAttention.ConstantType((int)(BackwardTilePlanner.SharedBytes(plan) / 16)))
+            : typeof(DynamicSharedTiles);
+        var tile = staticShared
+            ? typeof(RuntimeTileShape)
+            : typeof(TileShape<,,>).MakeGenericType(ForwardAttention.ConstantType(plan.BlockM), ForwardAttention.ConstantType(plan.ThreadsX),
+                ForwardAttention.ConstantType(plan.HeadDim));
+        return kernel.MakeGenericType(element, codec, ForwardAttention.OutputSliceType(plan.OutputChunks), shared, tile,
+            ForwardAttention.ModifierType(modified)).GetMethod("Run")!;
+    }
+}
