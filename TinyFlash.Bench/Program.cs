@@ -15,6 +15,7 @@ var root = new RootCommand("TinyFlash: fused attention for .NET on CUDA, OpenCL 
     JitCommand.Create(),
     SparseCommand.Create(),
     PostprocessCommand.Create(),
+    TrainingCommand.Create(),
     ReportCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -6,7 +6,7 @@ using TinyFlash.Tiling;
 namespace TinyFlash.Bench.Cli;
 
 /// <summary>
-/// <c>ptx</c>: the PTX ILGPU generates for the forward kernel (sm_90), without a GPU, with a summary of what matters
+/// <c>ptx</c>: the PTX ILGPU generates for the forward kernel or a backward kernel (sm_90), without a GPU, with a summary of what matters
 /// in a hot loop: local-memory traffic, vector shared-memory accesses, FMA-able arithmetic, barriers.
 /// </summary>
 internal static partial class PtxCommand
@@ -19,18 +19,34 @@ internal static partial class PtxCommand
         var threadsX = new Option<int>("--threads-x") { DefaultValueFactory = _ => 16, Description = "Threads across a key tile." };
         var tensorTile = new Option<string?>("--tensor-tile") { Description = "The tensor-core kernel (fp16/bf16) with this tile, WARPSxROWTILESxBLOCKN, instead of the portable one." };
         var output = new Option<string?>("--output", "-o") { Description = "Write the PTX to this file." };
-        var command = new Command("ptx", "Print a summary of the forward kernel's PTX (sm_90), generated without a GPU.")
-            { type, headDim, blockM, threadsX, tensorTile, output };
+        var backward = new Option<string?>("--backward")
+        {
+            Description = "A backward kernel instead: key-value (dK, dV, atomic dQ) or query (deterministic dQ), square tile --block-m (threads-x = block-m / 4).",
+        };
+        backward.AcceptOnlyFromAmong("key-value", "query");
+        var modified = new Option<bool>("--modified") { Description = "The variant with score modifiers and dropout." };
+        var command = new Command("ptx", "Print a summary of a kernel's PTX (sm_90), generated without a GPU.")
+            { type, headDim, blockM, threadsX, tensorTile, output, backward, modified };
         command.SetAction(parse =>
         {
             ForwardPlan plan = parse.GetValue(tensorTile) is string tile
                 ? TensorCorePlan.Parse(tile, parse.GetValue(headDim))
                 : new TilePlan(parse.GetValue(blockM), parse.GetValue(threadsX), parse.GetValue(headDim));
             using var generator = new PtxGenerator();
-            string ptx = generator.Forward(parse.GetValue(type), plan);
+            string kernel = "Forward kernel";
+            string ptx;
+            if (parse.GetValue(backward) is string which)
+            {
+                plan = new TilePlan(parse.GetValue(blockM), parse.GetValue(blockM) / 4, parse.GetValue(headDim));
+                var open = which == "query" ? typeof(Kernels.Backward.QueryGradientKernel<,,,,,>) : typeof(Kernels.Backward.KeyValueGradientKernel<,,,,,>);
+                kernel = $"Backward {which} kernel";
+                ptx = generator.Backward(open, parse.GetValue(type), (TilePlan)plan, parse.GetValue(modified));
+            }
+            else
+                ptx = generator.Forward(parse.GetValue(type), plan);
             if (parse.GetValue(output) is string path)
                 File.WriteAllText(path, ptx);
-            Console.WriteLine($"Forward kernel, {parse.GetValue(type)}, {plan.Describe()} (head dim {plan.HeadDim}): {ptx.Split('\n').Length} lines of PTX");
+            Console.WriteLine($"{kernel}, {parse.GetValue(type)}, {plan.Describe()} (head dim {plan.HeadDim}): {ptx.Split('\n').Length} lines of PTX");
             Console.WriteLine($"  ILGPU compile {generator.LastCompile.TotalMilliseconds:F0} ms, inline-operand pass {generator.LastRewrite.TotalMilliseconds:F0} ms");
             foreach (var (name, pattern) in new[]
                      {
@@ -47,6 +63,7 @@ internal static partial class PtxCommand
                          ("ldmatrix", @"ldmatrix"),
                          ("cp.async copies", @"cp\.async\.cg"),
                          ("warp shuffles", @"shfl\.sync"),
+                         ("atomic adds", @"(atom|red)\.[\w.]*add"),
                      })
                 Console.WriteLine($"  {name,-28} {Regex.Matches(ptx, pattern).Count,6}");
             return 0;

@@ -6,7 +6,8 @@ using TinyFlash.Reference;
 namespace TinyFlash.Bench.Cli;
 
 /// <summary>
-/// <c>verify</c>: the tests' correctness matrix on one backend against the double reference, as a pass/fail table.
+/// <c>verify</c>: the tests' correctness matrix (or, with <c>--backward</c>, the backward matrix) on one backend against
+/// the double reference, as a pass/fail table.
 /// How a user checks their own hardware, and how the CUDA and OpenCL backends are checked where no SDK runs tests.
 /// </summary>
 internal static class VerifyCommand
@@ -16,11 +17,13 @@ internal static class VerifyCommand
         var backend = new Option<BackendKind>("--backend") { Description = "Accelerator to verify.", DefaultValueFactory = _ => BackendKind.Auto };
         var filter = new Option<string?>("--filter") { Description = "Only cases whose description contains this text." };
         var markdown = new Option<string?>("--markdown") { Description = "Also write the table as Markdown to this file." };
-        var command = new Command("verify", "Run the correctness matrix on a backend and print a pass/fail table.") { backend, filter, markdown };
+        var backward = new Option<bool>("--backward") { Description = "Run the backward matrix (dq, dk, dv against the closed-form gradients) instead." };
+        var command = new Command("verify", "Run the correctness matrix on a backend and print a pass/fail table.") { backend, filter, markdown, backward };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
-            var cases = AttentionVerifier.StandardMatrix()
+            bool gradients = parse.GetValue(backward);
+            var cases = (gradients ? AttentionVerifier.BackwardMatrix() : AttentionVerifier.StandardMatrix())
                 .Where(c => parse.GetValue(filter) is not string f || c.ToString().Contains(f, StringComparison.OrdinalIgnoreCase))
                 .ToList();
             var table = new StringBuilder();
@@ -36,7 +39,7 @@ internal static class VerifyCommand
                 VerificationResult result;
                 try
                 {
-                    result = AttentionVerifier.Run(engine, c);
+                    result = gradients ? AttentionVerifier.RunBackward(engine, c) : AttentionVerifier.Run(engine, c);
                 }
                 catch (Exception e) when (e is TinyFlashException or ILGPU.Runtime.AcceleratorException)
                 {

@@ -17,6 +17,19 @@ internal static class OpenClSource
     /// <summary>The forward kernel's OpenCL C for a vendor-neutral device (as PoCL reports itself).</summary>
     public static string Forward(ElementType type, TilePlan plan)
     {
+        var (element, codec) = ForwardAttention.StorageOf(type, ILGPU.Runtime.AcceleratorType.OpenCL);
+        return Compile(ForwardAttention.EntryPoint(element, codec, plan, staticShared: true));
+    }
+
+    /// <summary>A backward tile kernel's OpenCL C (<paramref name="kernel"/>: the open generic type), with score modifiers and dropout.</summary>
+    public static string Backward(Type kernel, ElementType type, TilePlan plan)
+    {
+        var (element, codec) = ForwardAttention.StorageOf(type, ILGPU.Runtime.AcceleratorType.OpenCL);
+        return Compile(BackwardAttention.TileEntryPoint(kernel, element, codec, plan, staticShared: true, modified: true));
+    }
+
+    private static string Compile(System.Reflection.MethodInfo method)
+    {
         using var context = Context.Create(builder => builder.EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Fast));
         // The capability context's constructor takes one flag per OpenCL extension; claim none but 64-bit support.
         var constructor = typeof(CLCapabilityContext).GetConstructors()
@@ -24,8 +37,7 @@ internal static class OpenClSource
         var capabilities = (CLCapabilityContext)constructor.Invoke(
             constructor.GetParameters().Select(p => (object)p.Name!.Contains("64", StringComparison.Ordinal)).ToArray());
         using var backend = new CLBackend(context, capabilities, CLDeviceVendor.Other, CLCVersion.CL20);
-        var (element, codec) = ForwardAttention.StorageOf(type, ILGPU.Runtime.AcceleratorType.OpenCL);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(ForwardAttention.EntryPoint(element, codec, plan, staticShared: true));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         return ((CLCompiledKernel)backend.Compile(entry, default)).Source;
     }
 

@@ -85,8 +85,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     private void RunTiles<T>(Type kernel, BackwardParams<T> parameters, Type codec, TilePlan plan, bool modified, int groups) where T : unmanaged
     {
         bool staticShared = forward.StaticSharedMemory;
-        var entryPoint = TileEntryPoints.GetOrAdd((kernel, typeof(T), codec, plan, staticShared, modified),
-            static key => BuildTileEntryPoint(key.Kernel, key.Element, key.Codec, key.Plan, key.StaticShared, key.Modified));
+        var entryPoint = TileEntryPoint(kernel, typeof(T), codec, plan, staticShared, modified);
         var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, BackwardParams<T>>>(entryPoint);
         if (plan.Threads > maxThreads)
             throw new NotSupportedException(
@@ -109,6 +108,14 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         launcher(accelerator.DefaultStream,
             new KernelConfig(new Index1D((int)((threads + groupSize - 1) / groupSize)), new Index1D(groupSize)), parameters);
     }
+
+    /// <summary>
+    /// <paramref name="kernel"/> (<see cref="KeyValueGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/> or
+    /// <see cref="QueryGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/>, open) specialised for a call; cached.
+    /// </summary>
+    public static MethodInfo TileEntryPoint(Type kernel, Type element, Type codec, TilePlan plan, bool staticShared, bool modified) =>
+        TileEntryPoints.GetOrAdd((kernel, element, codec, plan, staticShared, modified),
+            static key => BuildTileEntryPoint(key.Kernel, key.Element, key.Codec, key.Plan, key.StaticShared, key.Modified));
 
     /// <summary>
     /// A tile kernel specialised like the forward's portable one: storage and codec, the slice of ⌈HeadDim / B⌉

@@ -37,6 +37,22 @@ internal sealed class PtxGenerator : IDisposable
             TilePlan tile => ForwardAttention.EntryPoint(element, codec, tile, staticShared: false),
             _ => throw new ArgumentOutOfRangeException(nameof(plan)),
         };
+        return Compile(method);
+    }
+
+    /// <summary>
+    /// The PTX of a backward tile kernel (<paramref name="kernel"/>: the open generic
+    /// <see cref="Kernels.Backward.KeyValueGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/> or
+    /// <see cref="Kernels.Backward.QueryGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/>) as the engine loads it.
+    /// </summary>
+    public string Backward(Type kernel, ElementType type, TilePlan plan, bool modified)
+    {
+        var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
+        return Compile(BackwardAttention.TileEntryPoint(kernel, element, codec, plan, staticShared: false, modified));
+    }
+
+    private string Compile(System.Reflection.MethodInfo method)
+    {
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         string raw = ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;

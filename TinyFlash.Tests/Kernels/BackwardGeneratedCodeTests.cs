@@ -1,0 +1,51 @@
+using System.Text.RegularExpressions;
+using TinyFlash.Engine;
+using TinyFlash.Kernels.Backward;
+using TinyFlash.Tests.Support;
+using TinyFlash.Tiling;
+
+namespace TinyFlash.Tests.Kernels;
+
+/// <summary>
+/// What ILGPU makes of the backward kernels, checked without a GPU: in the PTX for sm_90 every per-thread block and
+/// gradient slice stays in registers, shared tiles move 16 bytes at a time, the key-block kernel adds dq with
+/// hardware fp32 atomics; the OpenCL C (modifiers and dropout included) compiles.
+/// </summary>
+public class BackwardGeneratedCodeTests
+{
+    private static IEnumerable<TestCaseData> Variants() =>
+        from kernel in new[] { typeof(KeyValueGradientKernel<,,,,,>), typeof(QueryGradientKernel<,,,,,>) }
+        from type in new[] { ElementType.Float16, ElementType.Float32 }
+        from headDim in new[] { 64, 128 }
+        from modified in new[] { false, true }
+        select new TestCaseData(kernel, type, headDim, modified)
+            .SetName($"{kernel.Name[..kernel.Name.IndexOf('`')]} {type} d={headDim}{(modified ? " modified" : "")}");
+
+    [TestCaseSource(nameof(Variants))]
+    public void The_PTX_keeps_blocks_in_registers_and_moves_shared_memory_16_bytes_at_a_time(Type kernel, ElementType type, int headDim, bool modified)
+    {
+        using var generator = new PtxGenerator();
+        string ptx = generator.Backward(kernel, type, BackwardTilePlanner.Plan(new AttentionShape(1, 1, 1, 1024, 1024, headDim), DeviceFacts.H100), modified);
+
+        Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero, "no local-memory traffic");
+        Assert.That(Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count, Is.GreaterThanOrEqualTo(16), "16-byte shared loads in the products");
+        Assert.That(Regex.Matches(ptx, @"ex2\.approx").Count, Is.GreaterThanOrEqualTo(16), "P = 2^(S − lse) by ex2");
+        if (kernel == typeof(KeyValueGradientKernel<,,,,,>))
+            Assert.That(Regex.Matches(ptx, @"(red|atom)\.[\w.]*add[\w.]*\.f32").Count, Is.GreaterThanOrEqualTo(16), "dq by fp32 atomic adds");
+        else
+            Assert.That(Regex.Matches(ptx, @"\b(red|atom)\.").Count, Is.Zero, "the deterministic pass has no atomics");
+    }
+
+    [TestCase(typeof(KeyValueGradientKernel<,,,,,>), ElementType.Float16, 16, 80)]
+    [TestCase(typeof(QueryGradientKernel<,,,,,>), ElementType.BFloat16, 8, 256)]
+    [TestCase(typeof(KeyValueGradientKernel<,,,,,>), ElementType.Float32, 32, 64)]
+    public void The_OpenCL_C_compiles(Type kernel, ElementType type, int block, int headDim)
+    {
+        if (OpenClSource.Clang is null)
+            Assert.Ignore("No clang on this machine to compile OpenCL C (.ci/run installs it).");
+
+        string diagnostics = OpenClSource.Diagnostics(OpenClSource.Backward(kernel, type, new TilePlan(block, block / 4, headDim)));
+
+        Assert.That(diagnostics, Is.Empty);
+    }
+}
