@@ -20,8 +20,6 @@ public static class AttentionVerifier
         var cases = new List<VerificationCase>();
         void Add(string name, AttentionShape shape, AttentionOptions? options = null, ElementType type = ElementType.Float32) =>
             cases.Add(new VerificationCase(name, shape, options ?? AttentionOptions.Default, type));
-        static AttentionShape Shape(int sq, int sk, int d = 64, int b = 1, int hq = 2, int hkv = 2,
-            AttentionLayout layout = AttentionLayout.Bshd) => new(b, hq, hkv, sq, sk, d, layout);
 
         var types = Enum.GetValues<ElementType>();
         int[] lengths = [1, 7, 63, 65, 129, 200];
@@ -69,6 +67,10 @@ public static class AttentionVerifier
         return cases;
     }
 
+    /// <summary>The shape of a matrix case: batch 1 and two heads unless said.</summary>
+    private static AttentionShape Shape(int sq, int sk, int d = 64, int b = 1, int hq = 2, int hkv = 2,
+        AttentionLayout layout = AttentionLayout.Bshd) => new(b, hq, hkv, sq, sk, d, layout);
+
     /// <summary>A reproducible mask with about a third of the keys visible.</summary>
     private static bool[] RandomMask(int count, int seed)
     {
@@ -111,8 +113,6 @@ public static class AttentionVerifier
         var cases = new List<VerificationCase>();
         void Add(string name, AttentionShape shape, AttentionOptions? options = null, ElementType type = ElementType.Float32) =>
             cases.Add(new VerificationCase(name, shape, options ?? AttentionOptions.Default, type));
-        static AttentionShape Shape(int sq, int sk, int d = 64, int b = 1, int hq = 2, int hkv = 2,
-            AttentionLayout layout = AttentionLayout.Bshd) => new(b, hq, hkv, sq, sk, d, layout);
         var types = Enum.GetValues<ElementType>();
         int[] headDims = [32, 64, 80, 96, 128, 160, 192, 256];
         for (int i = 0; i < headDims.Length; i++)

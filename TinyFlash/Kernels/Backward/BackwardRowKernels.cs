@@ -19,12 +19,8 @@ internal static class BackwardRowKernels<T, TCodec>
     public static void Prepare(BackwardParams<T> bp)
     {
         var p = bp.Attention;
-        int quads = p.HeadDim / 4;
-        int index = Grid.GlobalIndex.X;
-        int row = index / quads;
-        if (row >= p.LogSumExp.IntLength)
+        if (!RowAndQuad(p, out int row, out int quad))
             return;
-        int quad = index - row * quads;
         if (bp.GradQueryAccumulator.Length > 0)
         {
             int target = row * p.HeadDim + 4 * quad;
@@ -35,7 +31,7 @@ internal static class BackwardRowKernels<T, TCodec>
         }
         if (quad != 0)
             return;
-        int origin = Origin(p, row);
+        int origin = p.QueryRowOrigin(row);
         TCodec codec = default;
         float sum = 0f;
         for (int feature = 0; feature < p.HeadDim; feature++)
@@ -47,14 +43,10 @@ internal static class BackwardRowKernels<T, TCodec>
     public static void StoreGradQuery(BackwardParams<T> bp)
     {
         var p = bp.Attention;
-        int quads = p.HeadDim / 4;
-        int index = Grid.GlobalIndex.X;
-        int row = index / quads;
-        if (row >= p.LogSumExp.IntLength)
+        if (!RowAndQuad(p, out int row, out int quad))
             return;
-        int feature = 4 * (index - row * quads);
-        int source = row * p.HeadDim + feature;
-        int target = Origin(p, row) + feature;
+        int source = row * p.HeadDim + 4 * quad;
+        int target = p.QueryRowOrigin(row) + 4 * quad;
         TCodec codec = default;
         bp.GradQuery[target] = codec.FromFloat(bp.GradQueryAccumulator[source] * bp.Scale);
         bp.GradQuery[target + 1] = codec.FromFloat(bp.GradQueryAccumulator[source + 1] * bp.Scale);
@@ -65,12 +57,13 @@ internal static class BackwardRowKernels<T, TCodec>
     /// <summary>Threads a launch needs for <paramref name="rows"/> query rows of <paramref name="headDim"/> features.</summary>
     public static long Threads(long rows, int headDim) => rows * (headDim / 4);
 
-    /// <summary>Element index of feature 0 of row <paramref name="row"/> (log-sum-exp order) in the query's layout.</summary>
-    private static int Origin(in Forward.AttentionParams<T> p, int row)
+    /// <summary>This thread's query row (log-sum-exp order) and four-feature unit; false past the last row.</summary>
+    private static bool RowAndQuad(in Forward.AttentionParams<T> p, out int row, out int quad)
     {
-        int batchHead = row / p.QueryLength;
-        int position = row - batchHead * p.QueryLength;
-        int batch = batchHead / p.QueryHeads;
-        return p.QueryStrides.Origin(batch, batchHead - batch * p.QueryHeads) + position * p.QueryStrides.Row;
+        int quads = p.HeadDim / 4;
+        int index = Grid.GlobalIndex.X;
+        row = index / quads;
+        quad = index - row * quads;
+        return row < p.LogSumExp.IntLength;
     }
 }

@@ -79,6 +79,18 @@ internal struct AttentionParams<T> where T : unmanaged
     /// <summary>Softcap, ALiBi and bias, read only by kernels specialised on <see cref="ScoreModifiers"/>.</summary>
     public ScoreModifierParams Modifiers;
 
+    /// <summary>
+    /// Element index of feature 0 of query (and output) row <paramref name="row"/>, counted in the log-sum-exp's order
+    /// (batch·heads + head)·QueryLength + position (packed sequences: batch 0 and the packed position).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public readonly int QueryRowOrigin(int row)
+    {
+        int batchHead = row / QueryLength;
+        int batch = batchHead / QueryHeads;
+        return QueryStrides.Origin(batch, batchHead - batch * QueryHeads) + (row - batchHead * QueryLength) * QueryStrides.Row;
+    }
+
     /// <summary>Key <c>j</c> is visible to query <c>i</c> when <c>DiagonalLow ≤ j − i ≤ DiagonalHigh</c> (and <c>j &lt; KeyLength</c>).</summary>
     public int DiagonalLow, DiagonalHigh;
 }

@@ -50,10 +50,7 @@ internal static class SplitCombineKernel<T, TCodec>
         }
         float scale = total > 0f ? 1f / total : 0f;
 
-        int batchHead = row / p.QueryLength;
-        int position = row - batchHead * p.QueryLength;
-        int batch = batchHead / p.QueryHeads;
-        int output = p.QueryStrides.Origin(batch, batchHead - batch * p.QueryHeads) + position * p.QueryStrides.Row + feature;
+        int output = p.QueryRowOrigin(row) + feature;
         TCodec codec = default;
         p.Output[output] = codec.FromFloat(x * scale);
         p.Output[output + 1] = codec.FromFloat(y * scale);
