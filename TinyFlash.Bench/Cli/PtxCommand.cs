@@ -21,9 +21,9 @@ internal static partial class PtxCommand
         var output = new Option<string?>("--output", "-o") { Description = "Write the PTX to this file." };
         var backward = new Option<string?>("--backward")
         {
-            Description = "A backward kernel instead: key-value (dK, dV, atomic dQ) or query (deterministic dQ), square tile --block-m (threads-x = block-m / 4).",
+            Description = "A backward kernel instead: key-value (dK, dV, atomic dQ) or query (deterministic dQ), square tile --block-m (threads-x = block-m / 4), or tensor-core (the key-block pass on mma.sync, fp16/bf16).",
         };
-        backward.AcceptOnlyFromAmong("key-value", "query");
+        backward.AcceptOnlyFromAmong("key-value", "query", "tensor-core");
         var modified = new Option<bool>("--modified") { Description = "The variant with score modifiers and dropout." };
         var command = new Command("ptx", "Print a summary of a kernel's PTX (sm_90), generated without a GPU.")
             { type, headDim, blockM, threadsX, tensorTile, output, backward, modified };
@@ -35,7 +35,13 @@ internal static partial class PtxCommand
             using var generator = new PtxGenerator();
             string kernel = "Forward kernel";
             string ptx;
-            if (parse.GetValue(backward) is string which)
+            if (parse.GetValue(backward) == "tensor-core")
+            {
+                kernel = "Backward tensor-core kernel";
+                plan = new TilePlan(64, 16, parse.GetValue(headDim));
+                ptx = generator.TensorCoreBackward(parse.GetValue(type), parse.GetValue(headDim));
+            }
+            else if (parse.GetValue(backward) is string which)
             {
                 plan = new TilePlan(parse.GetValue(blockM), parse.GetValue(blockM) / 4, parse.GetValue(headDim));
                 var open = which == "query" ? typeof(Kernels.Backward.QueryGradientKernel<,,,,,>) : typeof(Kernels.Backward.KeyValueGradientKernel<,,,,,>);

@@ -66,7 +66,7 @@ internal static class TrainingCommand
             double tflops = flops / (ms * 1e-3) / 1e12;
             new RunRecord("tinyflash", engine.DeviceName, RunRecord.DtypeName(type), shape.HeadDim, causal, shape.Batch, shape.QueryHeads,
                 shape.KeyValueHeads, shape.QueryLength, shape.KeyLength, -1, -1, "bhsd", ms, tflops, check.Error, date,
-                engine.Backward.PlanFor(Attention.AttentionValidator.Validate(shape, plain)).Describe() + (deterministic ? ", deterministic" : ""),
+                engine.Backward.Describe(Attention.AttentionValidator.Validate(shape, variant.StartsWith("train", StringComparison.Ordinal) ? dropped : plain), type, deterministic),
                 null, variant).AppendTo(path);
             Console.WriteLine($"{variant,-22} d{shape.HeadDim} N{shape.QueryLength,-6} {(causal ? "causal" : "full  ")} {ms,9:F3} ms {tflops,7:F1} TFLOP/s" +
                 $"  check {(check.Passed ? "pass" : "FAIL")} {check.Error:E2}");

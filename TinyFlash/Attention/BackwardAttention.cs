@@ -7,6 +7,9 @@ using TinyFlash.Kernels.Backward;
 using TinyFlash.Kernels.Elements;
 using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.Shared;
+using TinyFlash.Kernels.TensorCore;
+using TinyFlash.Kernels.TensorCore.Fragments;
+using TinyFlash.Kernels.TensorCore.Instructions;
 using TinyFlash.Tiling;
 
 namespace TinyFlash.Attention;
@@ -17,15 +20,35 @@ namespace TinyFlash.Attention;
 /// then dK and dV by key block with dQ added atomically, then dQ stored (or, deterministic, dQ by its own pass over
 /// each query block's key tiles). The tile comes from <see cref="BackwardTilePlanner"/>; D and the accumulator live in
 /// the engine's workspace, and where the accumulator would exceed its bound dQ takes the deterministic pass.
+/// On CUDA (sm_80+), fp16/bf16 calls with 16-byte aligned tensors, head dim up to 128, no score modifier or dropout and
+/// atomic dq run the key-block pass on tensor cores (<see cref="TensorCoreBackwardKernel{TElement, TScores, TGradients, TShape}"/>).
 /// </summary>
 internal sealed class BackwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device, WorkspacePool workspace,
     ForwardAttention forward)
 {
     private static readonly ConcurrentDictionary<(Type Kernel, Type Element, Type Codec, TilePlan Plan, bool StaticShared, bool Modified), MethodInfo> TileEntryPoints = new();
     private static readonly ConcurrentDictionary<(Type Element, Type Codec, string Name), MethodInfo> RowEntryPoints = new();
+    private static readonly ConcurrentDictionary<(ElementType Type, int HeadDim), MethodInfo> TensorCoreEntryPoints = new();
 
-    /// <summary>The tile the backward of <paramref name="problem"/> runs with on this device.</summary>
+    /// <summary>Warps of the tensor-core key-block kernel: 64 keys a group, and query tiles of 64 rows.</summary>
+    public const int TensorCoreWarps = 4;
+
+    /// <summary>The tile the backward of <paramref name="problem"/> runs with on this device (the portable one; see <see cref="UsesTensorCores"/>).</summary>
     public TilePlan PlanFor(AttentionProblem problem) => BackwardTilePlanner.Plan(LaunchShape(problem), device);
+
+    /// <summary>The configuration a call with 16-byte aligned tensors runs, for records: the tensor-core block or the portable tile, and the dq mode.</summary>
+    public string Describe(AttentionProblem problem, ElementType type, bool deterministic) =>
+        (UsesTensorCores(problem, type, aligned: true, deterministic) ? $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys" : $"backward {PlanFor(problem).Describe()}")
+        + (DeterministicFor(problem, deterministic) ? ", deterministic dq" : ", atomic dq");
+
+    /// <summary>Whether the key-block pass runs on tensor cores (see the type's remarks).</summary>
+    public bool UsesTensorCores(AttentionProblem problem, ElementType type, bool aligned, bool deterministic) =>
+        aligned && forward.TensorCores && type != ElementType.Float32 && problem.Shape.HeadDim <= 128
+        && !ForwardAttention.Modified(problem) && !DeterministicFor(problem, deterministic)
+        && TensorCoreBackwardSharedBytes(problem.Shape.HeadDim) <= device.MaxSharedMemoryPerGroup && device.WarpSize == 32;
+
+    private static int TensorCoreBackwardSharedBytes(int headDim) =>
+        new TensorCoreBackwardTiles(new TensorCoreGeometry(TensorCoreWarps, 1, 16 * TensorCoreWarps, headDim)).SharedBytes;
 
     /// <summary>Whether dQ takes the deterministic pass: asked for, or its fp32 accumulator would exceed the workspace bound.</summary>
     public bool DeterministicFor(AttentionProblem problem, bool requested) =>
@@ -38,7 +61,10 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     {
         var shape = problem.Shape;
         var launch = LaunchShape(problem);
-        var plan = BackwardTilePlanner.Plan(launch, device);
+        bool tensorCores = UsesTensorCores(problem, type, ForwardAttention.Aligned(query, key, value, gradOutput), deterministic);
+        var plan = tensorCores
+            ? new TilePlan(16 * TensorCoreWarps, 4 * TensorCoreWarps, shape.HeadDim) // B = 64: the tensor-core kernel's block
+            : BackwardTilePlanner.Plan(launch, device);
         deterministic = DeterministicFor(problem, deterministic);
         int b = plan.BlockM;
         var attention = forward.Parameters(query, key, value, output, logSumExp, problem, launch, new ExecutionPlan(plan), plan.Geometry);
@@ -68,8 +94,11 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
             parameters.Attention.TileList = workspace.Ints(mask.KernelTilesByKey(b, b));
             parameters.Attention.TileListEntries = mask.Batch * mask.Heads * parameters.KeyBlocks + 1;
         }
-        RunTiles(typeof(KeyValueGradientKernel<,,,,,>), parameters, codec, plan, modified,
-            parameters.KeyBlocks * launch.Batch * shape.KeyValueHeads);
+        int keyGroups = parameters.KeyBlocks * launch.Batch * shape.KeyValueHeads;
+        if (tensorCores)
+            RunTensorCore(query, key, value, gradOutput, type, (BackwardParams<ushort>)(object)parameters, keyGroups);
+        else
+            RunTiles(typeof(KeyValueGradientKernel<,,,,,>), parameters, codec, plan, modified, keyGroups);
         if (!deterministic)
             RunRows(parameters, codec, nameof(BackwardRowKernels<float, Float32Codec>.StoreGradQuery), rows, shape.HeadDim);
     }
@@ -97,6 +126,46 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
                 staticShared ? SharedMemoryConfig.Empty : SharedMemoryConfig.RequestDynamic<float>((int)(BackwardTilePlanner.SharedBytes(plan) / 4))),
             parameters);
     }
+
+    private void RunTensorCore<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> gradOutput, ElementType type,
+        BackwardParams<ushort> parameters, int groups) where T : unmanaged
+    {
+        int headDim = parameters.Attention.HeadDim;
+        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>>(TensorCoreEntryPoint(type, headDim));
+        int threads = 32 * TensorCoreWarps;
+        if (threads > maxThreads)
+            throw new NotSupportedException($"The tensor-core backward needs {threads} threads a group; the compiled kernel allows {maxThreads} on '{device.Name}'.");
+        if (groups == 0)
+            return;
+        launcher(accelerator.DefaultStream,
+            new KernelConfig(new Index1D(groups), new Index1D(threads), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreBackwardSharedBytes(headDim) / 2)),
+            new TensorCoreBackwardParams
+            {
+                Backward = parameters,
+                QueryAddress = (ulong)query.LoadEffectiveAddressAsPtr(),
+                KeyAddress = (ulong)key.LoadEffectiveAddressAsPtr(),
+                ValueAddress = (ulong)value.LoadEffectiveAddressAsPtr(),
+                GradOutputAddress = (ulong)gradOutput.LoadEffectiveAddressAsPtr(),
+            });
+    }
+
+    /// <summary>The tensor-core key-block kernel for fp16 or bf16 and a head dim: B/16 score blocks, HeadDim/16 gradient blocks; cached.</summary>
+    public static MethodInfo TensorCoreEntryPoint(ElementType type, int headDim) =>
+        TensorCoreEntryPoints.GetOrAdd((type, headDim), static key =>
+        {
+            var one = ForwardAttention.ConstantType(1);
+            int block = 16 * TensorCoreWarps;
+            var shape = typeof(TensorCoreShape<,,,>).MakeGenericType(ForwardAttention.ConstantType(TensorCoreWarps), one,
+                ForwardAttention.ConstantType(block), ForwardAttention.ConstantType(key.HeadDim));
+            var element = key.Type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element);
+            return typeof(TensorCoreBackwardKernel<,,,>)
+                .MakeGenericType(element, ScoreGradientBlocksType(block / 16), ForwardAttention.ColumnBlocksType(key.HeadDim / 16, one), shape)
+                .GetMethod(nameof(TensorCoreBackwardKernel<Float16Element, ScoreGradientBlock, ColumnBlock<Zero>, TensorCoreShape<Zero, Zero, Zero, Zero>>.Run))!;
+        });
+
+    private static Type ScoreGradientBlocksType(int count) => count == 1
+        ? typeof(ScoreGradientBlock)
+        : typeof(ScoreGradientBlocks<,>).MakeGenericType(ScoreGradientBlocksType(count / 2), ScoreGradientBlocksType(count - count / 2));
 
     private void RunRows<T>(BackwardParams<T> parameters, Type codec, string name, long rows, int headDim) where T : unmanaged
     {

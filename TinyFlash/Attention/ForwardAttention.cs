@@ -343,7 +343,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     }
 
     /// <summary>The <see cref="IColumnBlocks"/> type of <paramref name="count"/> blocks: a balanced tree of pairs.</summary>
-    private static Type ColumnBlocksType(int count, Type rowTiles) => count == 1
+    internal static Type ColumnBlocksType(int count, Type rowTiles) => count == 1
         ? typeof(ColumnBlock<>).MakeGenericType(rowTiles)
         : typeof(ColumnBlocks<,>).MakeGenericType(ColumnBlocksType(count / 2, rowTiles), ColumnBlocksType(count - count / 2, rowTiles));
 

@@ -51,6 +51,9 @@ internal sealed class PtxGenerator : IDisposable
         return Compile(BackwardAttention.TileEntryPoint(kernel, element, codec, plan, staticShared: false, modified));
     }
 
+    /// <summary>The PTX of the tensor-core backward kernel (key-block pass) for fp16 or bf16 and a head dim, as the engine loads it.</summary>
+    public string TensorCoreBackward(ElementType type, int headDim) => Compile(BackwardAttention.TensorCoreEntryPoint(type, headDim));
+
     private string Compile(System.Reflection.MethodInfo method)
     {
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);

@@ -1,5 +1,4 @@
 using ILGPU;
-using ILGPU.Algorithms;
 using TinyFlash.Kernels.Elements;
 using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.Registers;
@@ -66,7 +65,7 @@ internal static class KeyValueGradientKernel<T, TCodec, TSlice, TShared, TTile, 
         {
             var block = QueryBlock.Of(p, sequence, firstHead + h, 0, b, 0);
             TModifier modifier = default(TModifier).For(p, block, 0.693147180559945309f);
-            var queryTiles = QueryTiles(p, block, bp.KeyBlocks, keyBlock, keyStart, b);
+            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock, keyStart, b);
             for (int step = 0; step < queryTiles.Count; step++)
             {
                 int rowStart = queryTiles.TileAt(p.TileList, step) * b;
@@ -108,22 +107,4 @@ internal static class KeyValueGradientKernel<T, TCodec, TSlice, TShared, TTile, 
         gradKey.Store<T, TCodec>(bp.GradKey, origin, p.KeyStrides.Row, ownedKeys - keyRow, 4 * tx, 4 * g.ThreadsX, g.HeadDim, Float4.Broadcast(bp.Scale));
         gradValue.Store<T, TCodec>(bp.GradValue, origin, p.KeyStrides.Row, ownedKeys - keyRow, 4 * tx, 4 * g.ThreadsX, g.HeadDim, Float4.Broadcast(1f));
     }
-
-    /// <summary>
-    /// The query tiles that see keys [keyStart, keyStart + B) of <paramref name="block"/>'s sequence and head: from a
-    /// block-sparse mask's work list by key block, else the band seen from the keys (none when the block holds no key).
-    /// </summary>
-    private static KeyTileRange QueryTiles(in AttentionParams<T> p, in QueryBlock block, int keyBlocks, int keyBlock, int keyStart, int b)
-    {
-        if (p.TileList.Length > 0)
-        {
-            int row = (block.Batch * p.TilePlaneBatchStride + block.Head * p.TilePlaneHeadStride) * keyBlocks + keyBlock;
-            return KeyTileRange.OfList(p.TileListEntries + p.TileList[row], p.TileListEntries + p.TileList[row + 1]);
-        }
-        int keyEnd = XMath.Min(keyStart + b, block.KeyLength);
-        return keyStart < keyEnd
-            ? KeyTileRange.Of(keyStart, keyEnd, block.QueryLength, -block.DiagonalHigh, -block.DiagonalLow, b)
-            : KeyTileRange.OfList(0, 0);
-    }
-
 }

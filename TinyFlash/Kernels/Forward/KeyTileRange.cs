@@ -60,6 +60,27 @@ internal readonly struct KeyTileRange
         return OfList(p.TileListEntries + p.TileList[row], p.TileListEntries + p.TileList[row + 1]).Split(block.Split, p.KeySplits);
     }
 
+    /// <summary>
+    /// The query tiles of <paramref name="blockM"/> rows that see keys [<paramref name="keyStart"/>, + blockM) (key block
+    /// <paramref name="keyBlock"/> of <paramref name="keyBlocks"/>) of <paramref name="block"/>'s sequence and head, for
+    /// the backward's key-block kernels: a block-sparse mask's work list by key block, else the band seen from the keys,
+    /// −high ≤ i − j ≤ −low (none when the block holds no key of the sequence).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static KeyTileRange QueriesFor<T>(in AttentionParams<T> p, in QueryBlock block, int keyBlocks, int keyBlock, int keyStart, int blockM)
+        where T : unmanaged
+    {
+        if (p.TileList.Length > 0)
+        {
+            int row = (block.Batch * p.TilePlaneBatchStride + block.Head * p.TilePlaneHeadStride) * keyBlocks + keyBlock;
+            return OfList(p.TileListEntries + p.TileList[row], p.TileListEntries + p.TileList[row + 1]);
+        }
+        int keyEnd = XMath.Min(keyStart + blockM, block.KeyLength);
+        return keyStart < keyEnd
+            ? Of(keyStart, keyEnd, block.QueryLength, -block.DiagonalHigh, -block.DiagonalLow, blockM)
+            : OfList(0, 0);
+    }
+
     /// <summary>The work-list entries [<paramref name="start"/>, <paramref name="end"/>) of a block-sparse mask.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static KeyTileRange OfList(int start, int end) => new(start, end - 1, 0, -1, listed: true);

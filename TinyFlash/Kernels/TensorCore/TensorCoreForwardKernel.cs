@@ -60,7 +60,7 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
         var tiles = KeyTileRange.For(p, block, g.BlockM, g.BlockN);
 
-        LoadRows(shared, 0, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
+        TensorCoreRows.Load(shared, 0, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
             block.RowStart, block.QueryLength, g.BlockM, g, thread);
         if (tiles.Count > 0)
             LoadKeysValues(parameters, g, shared, 0, block, tiles.TileAt(p.TileList, 0) * g.BlockN, thread);
@@ -157,34 +157,15 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         scores.MultiplyAccumulate<TElement>(q, shared, key, sixteenRows, transposed: false);
     }
 
-    /// <summary>
-    /// Copies <paramref name="rows"/> rows of <paramref name="source"/> from <paramref name="firstRow"/> into shared
-    /// memory at <paramref name="offset"/>, 16 bytes a copy, consecutive threads along a row; zeros past <paramref name="rowLimit"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void LoadRows(SharedBlock shared, uint offset, ArrayView<ushort> source, ulong address, int origin,
-        int rowStride, int firstRow, int rowLimit, int rows, TensorCoreGeometry g, int thread)
-    {
-        int chunksPerRow = g.HeadDim / 8;
-        for (int chunk = thread; chunk < rows * chunksPerRow; chunk += g.Threads)
-        {
-            int row = chunk / chunksPerRow;
-            int column = chunk - row * chunksPerRow;
-            bool inside = firstRow + row < rowLimit;
-            CpAsync.Copy16(shared, offset + (uint)(row * g.PitchBytes + 16 * column), source, address,
-                inside ? origin + (firstRow + row) * rowStride + 8 * column : origin, inside);
-        }
-    }
-
     /// <summary>Starts the copies of the key and value tile from <paramref name="keyStart"/> into pipeline stage <paramref name="stage"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void LoadKeysValues(in TensorCoreParams parameters, TensorCoreGeometry g, SharedBlock shared,
         int stage, in QueryBlock block, int keyStart, int thread)
     {
         AttentionParams<ushort> p = parameters.Attention;
-        LoadRows(shared, (uint)g.KeyOffset(stage), p.Key, parameters.KeyAddress, block.KeyOrigin, p.KeyStrides.Row,
+        TensorCoreRows.Load(shared, (uint)g.KeyOffset(stage), p.Key, parameters.KeyAddress, block.KeyOrigin, p.KeyStrides.Row,
             keyStart, block.KeyLength, g.BlockN, g, thread);
-        LoadRows(shared, (uint)g.ValueOffset(stage), p.Value, parameters.ValueAddress, block.KeyOrigin, p.KeyStrides.Row,
+        TensorCoreRows.Load(shared, (uint)g.ValueOffset(stage), p.Value, parameters.ValueAddress, block.KeyOrigin, p.KeyStrides.Row,
             keyStart, block.KeyLength, g.BlockN, g, thread);
     }
 

@@ -124,4 +124,54 @@ internal struct MmaTile
             sink.Write(below + 8, C6 * bottomFactor, C7 * bottomFactor);
         }
     }
+
+    /// <summary>
+    /// The backward's softmax gradient on a transposed tile (rows keys, columns queries): this, raw scores Sᵀ, becomes
+    /// Pᵀ = 2^(Sᵀ·<paramref name="scale"/> − lse of its column) and <paramref name="gradients"/>, dPᵀ, becomes
+    /// dSᵀ = Pᵀ∘(dPᵀ − D of its column). <paramref name="column"/> indexes this lane's column 2t in the statistics.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradientByColumn(ref MmaTile gradients, ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale)
+    {
+        float l0 = logSumExp[column], l1 = logSumExp[column + 1], l8 = logSumExp[column + 8], l9 = logSumExp[column + 9];
+        float d0 = delta[column], d1 = delta[column + 1], d8 = delta[column + 8], d9 = delta[column + 9];
+        C0 = XMath.Exp2(C0 * scale - l0);
+        C1 = XMath.Exp2(C1 * scale - l1);
+        C4 = XMath.Exp2(C4 * scale - l8);
+        C5 = XMath.Exp2(C5 * scale - l9);
+        C2 = XMath.Exp2(C2 * scale - l0);
+        C3 = XMath.Exp2(C3 * scale - l1);
+        C6 = XMath.Exp2(C6 * scale - l8);
+        C7 = XMath.Exp2(C7 * scale - l9);
+        gradients.C0 = C0 * (gradients.C0 - d0);
+        gradients.C1 = C1 * (gradients.C1 - d1);
+        gradients.C4 = C4 * (gradients.C4 - d8);
+        gradients.C5 = C5 * (gradients.C5 - d9);
+        gradients.C2 = C2 * (gradients.C2 - d0);
+        gradients.C3 = C3 * (gradients.C3 - d1);
+        gradients.C6 = C6 * (gradients.C6 - d8);
+        gradients.C7 = C7 * (gradients.C7 - d9);
+    }
+
+    /// <summary>
+    /// Writes the tile transposed into a 16-bit shared tile: element (row r, column c) goes to byte
+    /// <paramref name="offset"/> + c·<paramref name="pitch"/> + 2r, where <paramref name="offset"/> is the address of
+    /// this lane's (column 2t, row g).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void StoreTransposed<TElement>(SharedBlock shared, uint offset, uint pitch) where TElement : struct, ITensorElement
+    {
+        Put<TElement>(shared, offset, C0);
+        Put<TElement>(shared, offset + pitch, C1);
+        Put<TElement>(shared, offset + 8 * pitch, C4);
+        Put<TElement>(shared, offset + 9 * pitch, C5);
+        Put<TElement>(shared, offset + 16, C2);
+        Put<TElement>(shared, offset + pitch + 16, C3);
+        Put<TElement>(shared, offset + 8 * pitch + 16, C6);
+        Put<TElement>(shared, offset + 9 * pitch + 16, C7);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put<TElement>(SharedBlock shared, uint offset, float value) where TElement : struct, ITensorElement =>
+        shared.Store16(offset, default(TElement).Pack(value, 0f));
 }

@@ -41,4 +41,19 @@ internal readonly struct SharedBlock
     /// <summary>The 16-bit element at byte offset <paramref name="offset"/> (even).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint Half(uint offset) => View[(int)(offset / 2)];
+
+    /// <summary>
+    /// Stores the low 16 bits of <paramref name="value"/> at byte offset <paramref name="offset"/> (even): one
+    /// <c>st.shared.b16</c> on CUDA (the view's generic store would go through the generic address space).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Store16(uint offset, uint value)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("{ .reg .b16 t; cvt.u16.u32 t, %1; st.shared.b16 [%0], t; }", Address + offset, value);
+            return;
+        }
+        View[(int)(offset / 2)] = (ushort)value;
+    }
 }

@@ -1,0 +1,79 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using TinyFlash.Kernels.TensorCore.Instructions;
+
+namespace TinyFlash.Kernels.TensorCore.Fragments;
+
+/// <summary>Two runs of <see cref="IScoreGradientBlocks"/> side by side; after inlining every block index and offset is a constant.</summary>
+internal struct ScoreGradientBlocks<TFirst, TSecond> : IScoreGradientBlocks
+    where TFirst : struct, IScoreGradientBlocks
+    where TSecond : struct, IScoreGradientBlocks
+{
+    public TFirst First;
+    public TSecond Second;
+
+    private static int FirstCount => default(TFirst).Count;
+
+    /// <inheritdoc/>
+    public readonly int Count => default(TFirst).Count + default(TSecond).Count;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void AccumulateScores<TElement>(Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement
+    {
+        First.AccumulateScores<TElement>(a, shared, offset, blockStride);
+        Second.AccumulateScores<TElement>(a, shared, offset + (uint)FirstCount * blockStride, blockStride);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void AccumulateGradients<TElement>(Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement
+    {
+        First.AccumulateGradients<TElement>(a, shared, offset, blockStride);
+        Second.AccumulateGradients<TElement>(a, shared, offset + (uint)FirstCount * blockStride, blockStride);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Hide(int diagonal, int low, int high, int queriesLeft)
+    {
+        First.Hide(diagonal, low, high, queriesLeft);
+        Second.Hide(diagonal + 16 * FirstCount, low, high, queriesLeft - 16 * FirstCount);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradient(ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale)
+    {
+        First.SoftmaxGradient(logSumExp, delta, column, scale);
+        Second.SoftmaxGradient(logSumExp, delta, column + 16 * FirstCount, scale);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void MultiplyProbabilitiesInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+        where TElement : struct, ITensorElement
+        where TOutput : struct, IColumnBlocks
+    {
+        First.MultiplyProbabilitiesInto<TElement, TOutput>(ref output, shared, offset, keyStride, columnStride);
+        Second.MultiplyProbabilitiesInto<TElement, TOutput>(ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void MultiplyGradientsInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+        where TElement : struct, ITensorElement
+        where TOutput : struct, IColumnBlocks
+    {
+        First.MultiplyGradientsInto<TElement, TOutput>(ref output, shared, offset, keyStride, columnStride);
+        Second.MultiplyGradientsInto<TElement, TOutput>(ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void StoreGradientsTransposed<TElement>(SharedBlock shared, uint offset, uint pitch) where TElement : struct, ITensorElement
+    {
+        First.StoreGradientsTransposed<TElement>(shared, offset, pitch);
+        Second.StoreGradientsTransposed<TElement>(shared, offset + 16 * (uint)FirstCount * pitch, pitch);
+    }
+}

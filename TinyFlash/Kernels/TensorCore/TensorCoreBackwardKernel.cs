@@ -1,0 +1,181 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using TinyFlash.Kernels.Backward;
+using TinyFlash.Kernels.Forward;
+using TinyFlash.Kernels.TensorCore.Fragments;
+using TinyFlash.Kernels.TensorCore.Instructions;
+
+namespace TinyFlash.Kernels.TensorCore;
+
+/// <summary>
+/// The backward's key-block kernel on tensor cores for fp16 and bf16 (FlashAttention-2's backward on <c>mma.sync</c>
+/// m16n8k16, fp32 accumulators); the same loop as <see cref="KeyValueGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/>.
+/// <code>
+/// Group: W warps, B = 16·W keys (warp w owns keys 16w … 16w+15 of dK, dV) and query tiles of B rows.
+/// Shared memory (rows padded by 16 bytes):  K V [B][d]   Q dO [B][d]   dS [B queries][B keys]   lse, D [B] (fp32)
+///
+/// prologue     cp.async K, V of the key block
+/// query tile   cp.async Q, dO; lse (base 2, +∞ for rows without keys) and D; barrier
+///              Sᵀ  = K·Qᵀ      per 16 features: ldmatrix K (A) once, per 16 queries ldmatrix Q (B), mma
+///              dPᵀ = V·dOᵀ     likewise                                           (rows keys, columns queries)
+///              mask Sᵀ only if the tile straddles the mask edge
+///              Pᵀ = 2^(Sᵀ·scale·log2 e − lse),  dSᵀ = Pᵀ∘(dPᵀ − D)          per column, in registers
+///              dV += Pᵀ·dO,  dK += dSᵀ·Q   Pᵀ, dSᵀ repacked to 16 bits as A operands (C and A layouts coincide),
+///                                          per 16 queries × 16 features: ldmatrix.trans dO / Q (B), mma
+///              dSᵀ → shared as dS [query][key] (16-bit); barrier
+///              dQ  = dS·K      warp w: queries 16w …, per 16 keys: ldmatrix dS (A), ldmatrix.trans K (B), mma;
+///                              added to the fp32 accumulator with atomics
+/// epilogue     dK·scale, dV → 16-bit pairs; zeros for keys past the sequence's length
+/// </code>
+/// Registers hold every tile through trees of 16-column blocks (<see cref="IScoreGradientBlocks"/>,
+/// <see cref="IColumnBlocks"/>); all PTX is in <see cref="Instructions"/>, whose twins run this kernel on the CPU
+/// accelerator in the tests. Score modifiers and dropout are not here: those calls run the portable kernels.
+/// </summary>
+/// <typeparam name="TElement">fp16 or bf16.</typeparam>
+/// <typeparam name="TScores">B/16 blocks of Sᵀ and dPᵀ.</typeparam>
+/// <typeparam name="TGradients">HeadDim/16 column blocks of one 16-row tile (dK, dV, dQ).</typeparam>
+/// <typeparam name="TShape">The geometry as constants: W warps, one row tile, BlockN = 16·W, the head dim.</typeparam>
+internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TShape>
+    where TElement : struct, ITensorElement
+    where TScores : struct, IScoreGradientBlocks
+    where TGradients : struct, IColumnBlocks
+    where TShape : struct, ITensorCoreShape
+{
+    /// <summary>Entry point: one group per (key block, sequence · key/value head), 32·W threads.</summary>
+    public static void Run(TensorCoreBackwardParams parameters)
+    {
+        BackwardParams<ushort> bp = parameters.Backward;
+        AttentionParams<ushort> p = bp.Attention;
+        TensorCoreGeometry g = default(TShape).Geometry;
+        var tiles = new TensorCoreBackwardTiles(g);
+        SharedBlock shared = SharedBlock.Dynamic();
+        ArrayView<float> statistics = shared.View.Cast<float>();
+        int thread = Group.IdxX;
+        int lane = Warp.LaneIdx;
+        int warpRow = Warp.WarpIdx * 16;
+        int b = g.BlockN;
+        uint pitch = (uint)g.PitchBytes, scorePitch = (uint)tiles.ScorePitchBytes;
+
+        int keyBlock = Grid.IdxX % bp.KeyBlocks;
+        int sequenceHead = Grid.IdxX / bp.KeyBlocks;
+        int keyValueHeads = p.QueryHeads / p.HeadsPerKeyValue;
+        int sequence = sequenceHead / keyValueHeads;
+        int firstHead = (sequenceHead - sequence * keyValueHeads) * p.HeadsPerKeyValue;
+        var keys = QueryBlock.Of(p, sequence, firstHead, 0, b, 0);
+        int ownedKeys = p.QueryOffsets.Length > 0 ? keys.KeyLength : p.KeyLength;
+        int keyStart = keyBlock * b;
+        if (keyStart >= ownedKeys)
+            return;
+        TensorCoreRows.Load(shared, (uint)tiles.KeyOffset, p.Key, parameters.KeyAddress, keys.KeyOrigin, p.KeyStrides.Row,
+            keyStart, keys.KeyLength, b, g, thread);
+        TensorCoreRows.Load(shared, (uint)tiles.ValueOffset, p.Value, parameters.ValueAddress, keys.KeyOrigin, p.KeyStrides.Row,
+            keyStart, keys.KeyLength, b, g, thread);
+        CpAsync.Commit();
+
+        // This lane's ldmatrix row addresses (see TensorCoreForwardKernel): A operands of the warp's 16 rows (keys of
+        // K and V; queries of dS), B operands not transposed (Q, dO as the columns of Sᵀ, dPᵀ), B operands transposed
+        // (dO, Q, K with k along their rows).
+        uint rowsA = (uint)(warpRow + (lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
+        uint columnsB = (uint)((lane & 7) + 8 * (lane >> 4)) * pitch + 2u * (uint)(lane & 8);
+        uint rowsTransposedB = (uint)((lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
+        uint gradScoreRowsA = (uint)(warpRow + (lane & 7) + (lane & 8)) * scorePitch + 16u * (uint)(lane >> 4);
+        uint sixteenRows = 16 * pitch;
+
+        TGradients gradKey = default, gradValue = default;
+        for (int h = 0; h < p.HeadsPerKeyValue; h++)
+        {
+            var block = QueryBlock.Of(p, sequence, firstHead + h, 0, b, 0);
+            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock, keyStart, b);
+            for (int step = 0; step < queryTiles.Count; step++)
+            {
+                int rowStart = queryTiles.TileAt(p.TileList, step) * b;
+                Group.Barrier(); // the previous tile's readers of Q, dO, dS and the statistics are done
+                TensorCoreRows.Load(shared, (uint)tiles.QueryOffset, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
+                    rowStart, block.QueryLength, b, g, thread);
+                TensorCoreRows.Load(shared, (uint)tiles.GradOutputOffset, bp.GradOutput, parameters.GradOutputAddress, block.QueryOrigin,
+                    p.QueryStrides.Row, rowStart, block.QueryLength, b, g, thread);
+                CpAsync.Commit();
+                if (thread < b)
+                {
+                    bool inside = rowStart + thread < block.QueryLength;
+                    int row = inside ? block.RowIndex + rowStart + thread : 0;
+                    float lse = p.LogSumExp[row];
+                    statistics[tiles.LogSumExpIndex + thread] =
+                        inside & lse != float.NegativeInfinity ? lse * 1.44269504088896341f : float.PositiveInfinity;
+                    statistics[tiles.DeltaIndex + thread] = inside ? bp.Delta[row] : 0f;
+                }
+                CpAsync.WaitAll();
+                Group.Barrier();
+
+                TScores scores = default;
+                uint keyRows = (uint)tiles.KeyOffset + rowsA, valueRows = (uint)tiles.ValueOffset + rowsA;
+                uint queryColumns = (uint)tiles.QueryOffset + columnsB, gradOutputColumns = (uint)tiles.GradOutputOffset + columnsB;
+                for (int feature = 0; feature < g.HeadDim; feature += 16)
+                {
+                    scores.AccumulateScores<TElement>(LdMatrix.X4(shared, keyRows), shared, queryColumns, sixteenRows);
+                    scores.AccumulateGradients<TElement>(LdMatrix.X4(shared, valueRows), shared, gradOutputColumns, sixteenRows);
+                    keyRows += 32;
+                    valueRows += 32;
+                    queryColumns += 32;
+                    gradOutputColumns += 32;
+                }
+                if (keyStart + b > block.KeyLength || queryTiles.IsPartial(rowStart / b, b, block.QueryLength))
+                {
+                    int column = rowStart + 2 * (lane & 3);
+                    scores.Hide(column - (keyStart + warpRow + lane / 4), -block.DiagonalHigh, -block.DiagonalLow, block.QueryLength - column);
+                }
+                scores.SoftmaxGradient(statistics.SubView(tiles.LogSumExpIndex), statistics.SubView(tiles.DeltaIndex), 2 * (lane & 3), p.ScaleLog2);
+                scores.MultiplyProbabilitiesInto<TElement, TGradients>(ref gradValue, shared, (uint)tiles.GradOutputOffset + rowsTransposedB, sixteenRows, 32);
+                scores.MultiplyGradientsInto<TElement, TGradients>(ref gradKey, shared, (uint)tiles.QueryOffset + rowsTransposedB, sixteenRows, 32);
+                if (bp.GradQueryAccumulator.Length == 0)
+                    continue;
+                scores.StoreGradientsTransposed<TElement>(shared,
+                    (uint)tiles.GradScoreOffset + (uint)(2 * (lane & 3)) * scorePitch + 2u * (uint)(warpRow + lane / 4), scorePitch);
+                Group.Barrier();
+
+                // dQ of the warp's 16 queries over the block's keys.
+                TGradients gradQuery = default;
+                uint gradScores = (uint)tiles.GradScoreOffset + gradScoreRowsA, keyColumns = (uint)tiles.KeyOffset + rowsTransposedB;
+                for (int key = 0; key < b; key += 16)
+                {
+                    gradQuery.MultiplyAccumulate<TElement>(new WarpOperand { First = LdMatrix.X4(shared, gradScores) }, shared, keyColumns, 32, transposed: true);
+                    gradScores += 32;
+                    keyColumns += sixteenRows;
+                }
+                int queryRow = rowStart + warpRow + lane / 4;
+                gradQuery.Store(new AtomicFloatPairs(bp.GradQueryAccumulator), (block.RowIndex + queryRow) * g.HeadDim + 2 * (lane & 3), g.HeadDim,
+                    block.QueryLength - queryRow, RowValues.Broadcast(1f));
+            }
+        }
+        CpAsync.WaitAll();
+
+        int keyRow = keyStart + warpRow + lane / 4;
+        int origin = keys.KeyOrigin + keyRow * p.KeyStrides.Row + 2 * (lane & 3);
+        gradKey.Store(new PackedPairs<TElement>(bp.GradKey.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(bp.Scale));
+        gradValue.Store(new PackedPairs<TElement>(bp.GradValue.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(1f));
+    }
+}
+
+/// <summary>Where the tensor-core backward's tiles live in shared memory (byte offsets; the statistics as float indices).</summary>
+internal readonly struct TensorCoreBackwardTiles(TensorCoreGeometry g)
+{
+    public int KeyOffset => 0;
+
+    public int ValueOffset => g.TileBytes;
+
+    public int QueryOffset => 2 * g.TileBytes;
+
+    public int GradOutputOffset => 3 * g.TileBytes;
+
+    public int GradScoreOffset => 4 * g.TileBytes;
+
+    /// <summary>Bytes between rows of dS: B keys, padded by 16 bytes.</summary>
+    public int ScorePitchBytes => 2 * (g.BlockN + 8);
+
+    public int LogSumExpIndex => (GradScoreOffset + g.BlockN * ScorePitchBytes) / 4;
+
+    public int DeltaIndex => LogSumExpIndex + g.BlockN;
+
+    /// <summary>Shared memory a group.</summary>
+    public int SharedBytes => 4 * (DeltaIndex + g.BlockN);
+}
