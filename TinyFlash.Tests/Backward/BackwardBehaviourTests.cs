@@ -152,16 +152,6 @@ public class BackwardBehaviourTests
             new AttentionOptions { DropoutProbability = 1f }));
         Assert.Throws<ArgumentOutOfRangeException>(() => engine.Attention(q, k, v, shape, new AttentionOptions { DropoutProbability = float.NaN }));
 
-        // A seed (or probability) other than the forward's: detected from the log-sum-exp the forward wrote.
-        var dropout = new AttentionOptions { DropoutProbability = 0.2f, DropoutSeed = 1 };
-        float[] dropped = engine.Attention(q, k, v, shape, dropout, out float[] droppedLse);
-        var mismatch = Assert.Throws<ArgumentException>(() =>
-            engine.AttentionBackward(q, k, v, dropped, gradOutput, droppedLse, shape, dropout with { DropoutSeed = 2 }))!;
-        Assert.That(mismatch.ParamName, Is.EqualTo("options"));
-        Assert.That(mismatch.Message, Does.Contain("seed 1"));
-        Assert.That(Assert.Throws<ArgumentException>(() =>
-            engine.AttentionBackward(q, k, v, dropped, gradOutput, droppedLse, shape))!.ParamName, Is.EqualTo("options"));
-
         // Device views: a missing log-sum-exp, and gradients aliasing an input or each other.
         var accelerator = engine.Accelerator;
         using var qBuffer = accelerator.Allocate1D(q);
@@ -181,6 +171,27 @@ public class BackwardBehaviourTests
         Assert.That(Assert.Throws<ArgumentException>(() => engine.AttentionBackward<float>(qBuffer.View, kBuffer.View, vBuffer.View, outputBuffer.View,
             gradOutputBuffer.View, lseBuffer.View, gq, gk, gradients.View.SubView(shape.QueryElements + 1, shape.KeyValueElements), shape))!.ParamName,
             Is.EqualTo("gradKey"));
+
+        // A seed (or probability) other than the forward's: detected from the log-sum-exp tensor the forward wrote.
+        var dropout = new AttentionOptions { DropoutProbability = 0.2f, DropoutSeed = 1 };
+        using var droppedLse = accelerator.Allocate1D<float>(shape.LogSumExpElements);
+        engine.Attention<float>(qBuffer.View, kBuffer.View, vBuffer.View, outputBuffer.View, shape, dropout, droppedLse.View);
+        var mismatch = Assert.Throws<ArgumentException>(() => engine.AttentionBackward<float>(qBuffer.View, kBuffer.View, vBuffer.View,
+            outputBuffer.View, gradOutputBuffer.View, droppedLse.View, gq, gk, gv, shape, dropout with { DropoutSeed = 2 }))!;
+        Assert.That(mismatch.ParamName, Is.EqualTo("options"));
+        Assert.That(mismatch.Message, Does.Contain("seed 1"));
+        Assert.That(Assert.Throws<ArgumentException>(() => engine.AttentionBackward<float>(qBuffer.View, kBuffer.View, vBuffer.View,
+            outputBuffer.View, gradOutputBuffer.View, droppedLse.View, gq, gk, gv, shape))!.ParamName, Is.EqualTo("options"));
+        engine.AttentionBackward<float>(qBuffer.View, kBuffer.View, vBuffer.View, outputBuffer.View, gradOutputBuffer.View, droppedLse.View,
+            gq, gk, gv, shape, dropout);
+        // A record never outlives its buffer: memory freed and allocated again is unknown, not the old forward's.
+        var freed = accelerator.Allocate1D<float>(shape.LogSumExpElements);
+        engine.Attention<float>(qBuffer.View, kBuffer.View, vBuffer.View, outputBuffer.View, shape, dropout, freed.View);
+        freed.Dispose();
+        using var reused = accelerator.Allocate1D(logSumExp);
+        engine.Attention<float>(qBuffer.View, kBuffer.View, vBuffer.View, outputBuffer.View, shape, null);
+        Assert.DoesNotThrow(() => engine.AttentionBackward<float>(qBuffer.View, kBuffer.View, vBuffer.View, outputBuffer.View,
+            gradOutputBuffer.View, reused.View, gq, gk, gv, shape));
 
         // After all that, forward and backward still compute correctly.
         engine.AttentionBackward<float>(qBuffer.View, kBuffer.View, vBuffer.View, outputBuffer.View, gradOutputBuffer.View, lseBuffer.View, gq, gk, gv, shape);

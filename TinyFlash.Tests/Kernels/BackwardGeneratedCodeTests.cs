@@ -37,12 +37,13 @@ public class BackwardGeneratedCodeTests
             Assert.That(Regex.Matches(ptx, @"\b(red|atom)\.").Count, Is.Zero, "the deterministic pass has no atomics");
     }
 
-    [TestCase(ElementType.Float16, 64)]
-    [TestCase(ElementType.BFloat16, 128)]
-    public void The_tensor_core_backward_PTX_uses_mma_ldmatrix_and_cp_async_with_operands_in_registers(ElementType type, int headDim)
+    [TestCase(ElementType.Float16, 64, false)]
+    [TestCase(ElementType.BFloat16, 128, false)]
+    [TestCase(ElementType.Float16, 128, true)]
+    public void The_tensor_core_backward_PTX_uses_mma_ldmatrix_and_cp_async_with_operands_in_registers(ElementType type, int headDim, bool modified)
     {
         using var generator = new PtxGenerator();
-        string ptx = generator.TensorCoreBackward(type, headDim);
+        string ptx = generator.TensorCoreBackward(type, headDim, modified);
 
         string inputs = type == ElementType.Float16 ? "f16.f16" : "bf16.bf16";
         // Per 64-key block and 64-query tile: Sᵀ and dPᵀ (4 query blocks × 2 mma, twice, in the feature loop), dV and dK
@@ -54,6 +55,20 @@ public class BackwardGeneratedCodeTests
         Assert.That(ptx, Does.Contain("cp.async.cg.shared.global"), "global to shared by cp.async");
         Assert.That(Regex.Matches(ptx, @"st\.shared\.b16").Count, Is.EqualTo(8 * 4), "dS to shared, 8 elements of each of 4 query blocks");
         Assert.That(Regex.Matches(ptx, @"(red|atom)\.[\w.]*add[\w.]*\.f32").Count, Is.EqualTo(headDim / 2), "dq by fp32 atomic adds: 8 per 16 features");
+    }
+
+    [TestCase(ElementType.Float16, 128, true)]
+    [TestCase(ElementType.BFloat16, 64, false)]
+    public void The_tensor_core_deterministic_dq_PTX_uses_mma_without_atomics(ElementType type, int headDim, bool modified)
+    {
+        using var generator = new PtxGenerator();
+        string ptx = generator.TensorCoreBackward(type, headDim, modified, deterministic: true);
+
+        string inputs = type == ElementType.Float16 ? "f16.f16" : "bf16.bf16";
+        // S and dP (4 key blocks × 2 mma, twice, in the feature loop), dQ += dS·K (4 key blocks × HeadDim/16 × 2).
+        Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero, "every tile in registers");
+        Assert.That(Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{inputs}\.f32").Count, Is.EqualTo(16 + 4 * headDim / 16 * 2));
+        Assert.That(Regex.Matches(ptx, @"\b(red|atom)\.").Count, Is.Zero, "no atomics");
     }
 
     [TestCase(typeof(KeyValueGradientKernel<,,,,,>), ElementType.Float16, 16, 80)]

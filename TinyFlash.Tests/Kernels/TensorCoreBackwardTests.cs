@@ -8,8 +8,9 @@ namespace TinyFlash.Tests.Kernels;
 /// The tensor-core backward (key-block pass on <c>mma.sync</c>) on ILGPU's warp-32 CPU device, where every inline-PTX
 /// instruction runs as its portable twin: its fragment indexing, transposed score tiles, masking and atomic dq are
 /// checked against the closed-form double gradients under the fp16/bf16 accuracy rule, on shapes that are not
-/// multiples of its 64-key blocks; and the calls it does not take (modifiers, dropout, deterministic, fp32) are routed
-/// to the portable kernels.
+/// multiples of its 64-key blocks, with dropout, ALiBi, a boolean mask and a block-sparse mask; and the calls it does not
+/// take (softcap, fp32, head dims over 128) are routed to the portable kernels. With the deterministic mode the dq pass
+/// runs on tensor cores too.
 /// </summary>
 public class TensorCoreBackwardTests
 {
@@ -28,6 +29,15 @@ public class TensorCoreBackwardTests
             ("batch 2, cache lengths", new(2, 1, 1, 5, 80, 32), new AttentionOptions { Causal = true, CacheLengths = [80, 13] }),
             ("packed sequences", new(1, 2, 1, 50, 60, 32), new AttentionOptions { Causal = true, QuerySequenceOffsets = [0, 20, 20, 50], KeySequenceOffsets = [0, 25, 30, 60] }),
             ("d128", new(1, 1, 1, 20, 30, 128), new AttentionOptions { Causal = true }),
+            ("dropout 0.3, GQA, packed sequences at odd offsets", new(1, 2, 1, 45, 52, 32),
+                new AttentionOptions { DropoutProbability = 0.3f, DropoutSeed = 5, DropoutOffset = 9, QuerySequenceOffsets = [0, 21, 45], KeySequenceOffsets = [0, 23, 52] }),
+            ("ALiBi and a boolean mask, causal", new(1, 2, 1, 30, 40, 32),
+                new AttentionOptions { Causal = true, AlibiSlopes = [0.25f, 0.5f], Bias = AttentionBias.FromMask([.. Enumerable.Range(0, 30 * 40).Select(i => i % 7 != 3)]) }),
+            ("block-sparse mask with partial blocks", new(1, 1, 1, 70, 75, 32),
+                new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, _, i, j) => (i / 16 + j / 16) % 3 != 1 && (i + j) % 4 != 0, 70, 75, 16) }),
+            ("deterministic dq, window, two query blocks", new(1, 1, 1, 90, 40, 32), new AttentionOptions { WindowLeft = 20, WindowRight = 6, DeterministicBackward = true }),
+            ("deterministic dq, dropout, ALiBi, GQA, Bhsd", new(1, 2, 1, 37, 45, 32, AttentionLayout.Bhsd),
+                new AttentionOptions { Causal = true, DropoutProbability = 0.2f, DropoutSeed = 8, AlibiSlopes = [0.3f, 0.6f], DeterministicBackward = true }),
         };
         // One storage type a case, alternating: the emulated mma is slow (32 shuffles each).
         for (int i = 0; i < cases.Length; i++)
@@ -42,7 +52,7 @@ public class TensorCoreBackwardTests
     public void Gradients_match_the_double_reference(VerificationCase verificationCase)
     {
         var problem = AttentionValidator.Validate(verificationCase.Shape, verificationCase.Options);
-        Assert.That(Engine.Backward.UsesTensorCores(problem, verificationCase.Type, aligned: true, deterministic: false), Is.True);
+        Assert.That(Engine.Backward.UsesTensorCores(problem, verificationCase.Type, aligned: true), Is.True);
 
         var result = AttentionVerifier.RunBackward(Engine, verificationCase);
 
@@ -50,19 +60,35 @@ public class TensorCoreBackwardTests
     }
 
     [Test]
-    public void Modifiers_dropout_determinism_fp32_and_large_head_dims_take_the_portable_kernels()
+    public void Deterministic_gradients_on_tensor_cores_are_bit_identical_from_run_to_run()
+    {
+        var shape = new AttentionShape(1, 1, 1, 20, 24, 32);
+        var options = new AttentionOptions { Causal = true, DeterministicBackward = true };
+        var (q, k, v) = Inputs.For(shape);
+        var h = (float[] x) => Array.ConvertAll(x, a => (System.Half)a);
+        var gradOutput = h(RandomTensors.Normal(shape.QueryElements, 4, x => x));
+        var output = Engine.Attention(h(q), h(k), h(v), shape, options, out float[] logSumExp);
+        var first = Engine.AttentionBackward(h(q), h(k), h(v), output, gradOutput, logSumExp, shape, options);
+        var again = Engine.AttentionBackward(h(q), h(k), h(v), output, gradOutput, logSumExp, shape, options);
+        Assert.That(again.GradQuery, Is.EqualTo(first.GradQuery));
+        Assert.That(again.GradKey, Is.EqualTo(first.GradKey));
+        Assert.That(again.GradValue, Is.EqualTo(first.GradValue));
+        Assert.That(first.GradQuery.Any(x => x != System.Half.Zero), Is.True);
+    }
+
+    [Test]
+    public void Softcap_fp32_and_large_head_dims_take_the_portable_kernels()
     {
         var shape = new AttentionShape(1, 1, 1, 30, 30, 64);
         bool Uses(AttentionOptions options, ElementType type = ElementType.Float16, AttentionShape? at = null) =>
-            Engine.Backward.UsesTensorCores(AttentionValidator.Validate(at ?? shape, options), type, aligned: true,
-                deterministic: options.DeterministicBackward);
+            Engine.Backward.UsesTensorCores(AttentionValidator.Validate(at ?? shape, options), type, aligned: true);
         Assert.That(Uses(AttentionOptions.Default), Is.True);
         Assert.That(Uses(new AttentionOptions { Softcap = 5 }), Is.False);
-        Assert.That(Uses(new AttentionOptions { DropoutProbability = 0.1f }), Is.False);
-        Assert.That(Uses(new AttentionOptions { DeterministicBackward = true }), Is.False);
+        Assert.That(Uses(new AttentionOptions { DropoutProbability = 0.1f, AlibiSlopes = [0.5f] }), Is.True);
+        Assert.That(Uses(new AttentionOptions { DeterministicBackward = true }), Is.True);
         Assert.That(Uses(AttentionOptions.Default, ElementType.Float32), Is.False);
         Assert.That(Uses(AttentionOptions.Default, at: shape with { HeadDim = 256 }), Is.False);
-        Assert.That(TestBackend.Warp32.Engine.Backward.UsesTensorCores(AttentionValidator.Validate(shape, null), ElementType.Float16, true, false), Is.False,
+        Assert.That(TestBackend.Warp32.Engine.Backward.UsesTensorCores(AttentionValidator.Validate(shape, null), ElementType.Float16, true), Is.False,
             "an engine without tensor cores");
     }
 }

@@ -29,6 +29,8 @@ public class TensorCoreKernelTests
             ("window both sides", new(2, 1, 1, 40, 70, 32), new AttentionOptions { WindowLeft = 9, WindowRight = 3 }),
             ("single query, single key", new(1, 1, 1, 1, 1, 32), AttentionOptions.Default),
             ("GQA, causal", new(1, 4, 2, 33, 33, 64), new AttentionOptions { Causal = true }),
+            ("dropout 0.25, packed sequences at odd offsets", new(1, 2, 1, 45, 52, 32),
+                new AttentionOptions { DropoutProbability = 0.25f, DropoutSeed = 3, QuerySequenceOffsets = [0, 21, 45], KeySequenceOffsets = [0, 23, 52] }),
         };
         foreach (var (warps, rowTiles, blockN) in new[] { (1, 1, 16), (2, 2, 32), (1, 2, 16) })
             foreach (var (name, shape, options) in shapes)

@@ -20,15 +20,16 @@ namespace TinyFlash.Attention;
 /// then dK and dV by key block with dQ added atomically, then dQ stored (or, deterministic, dQ by its own pass over
 /// each query block's key tiles). The tile comes from <see cref="BackwardTilePlanner"/>; D and the accumulator live in
 /// the engine's workspace, and where the accumulator would exceed its bound dQ takes the deterministic pass.
-/// On CUDA (sm_80+), fp16/bf16 calls with 16-byte aligned tensors, head dim up to 128, no score modifier or dropout and
-/// atomic dq run the key-block pass on tensor cores (<see cref="TensorCoreBackwardKernel{TElement, TScores, TGradients, TShape}"/>).
+/// On CUDA (sm_80+), fp16/bf16 calls with 16-byte aligned tensors, head dim up to 128 and no softcap run on tensor cores:
+/// the key-block pass (<see cref="TensorCoreBackwardKernel{TElement, TScores, TGradients, TShape, TModifier}"/>) and, in
+/// the deterministic mode, the dq pass (<see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>).
 /// </summary>
 internal sealed class BackwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device, WorkspacePool workspace,
     ForwardAttention forward)
 {
     private static readonly ConcurrentDictionary<(Type Kernel, Type Element, Type Codec, TilePlan Plan, bool StaticShared, bool Modified), MethodInfo> TileEntryPoints = new();
     private static readonly ConcurrentDictionary<(Type Element, Type Codec, string Name), MethodInfo> RowEntryPoints = new();
-    private static readonly ConcurrentDictionary<(ElementType Type, int HeadDim), MethodInfo> TensorCoreEntryPoints = new();
+    private static readonly ConcurrentDictionary<(Type Kernel, ElementType Type, int HeadDim, bool Modified), MethodInfo> TensorCoreEntryPoints = new();
 
     /// <summary>Warps of the tensor-core key-block kernel: 64 keys a group, and query tiles of 64 rows.</summary>
     public const int TensorCoreWarps = 4;
@@ -38,13 +39,13 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
 
     /// <summary>The configuration a call with 16-byte aligned tensors runs, for records: the tensor-core block or the portable tile, and the dq mode.</summary>
     public string Describe(AttentionProblem problem, ElementType type, bool deterministic) =>
-        (UsesTensorCores(problem, type, aligned: true, deterministic) ? $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys" : $"backward {PlanFor(problem).Describe()}")
+        (UsesTensorCores(problem, type, aligned: true) ? $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys" : $"backward {PlanFor(problem).Describe()}")
         + (DeterministicFor(problem, deterministic) ? ", deterministic dq" : ", atomic dq");
 
     /// <summary>Whether the key-block pass runs on tensor cores (see the type's remarks).</summary>
-    public bool UsesTensorCores(AttentionProblem problem, ElementType type, bool aligned, bool deterministic) =>
+    public bool UsesTensorCores(AttentionProblem problem, ElementType type, bool aligned) =>
         aligned && forward.TensorCores && type != ElementType.Float32 && problem.Shape.HeadDim <= 128
-        && !ForwardAttention.Modified(problem) && !DeterministicFor(problem, deterministic)
+        && problem.Modifiers is not { Softcap: > 0f }
         && TensorCoreBackwardSharedBytes(problem.Shape.HeadDim) <= device.MaxSharedMemoryPerGroup && device.WarpSize == 32;
 
     private static int TensorCoreBackwardSharedBytes(int headDim) =>
@@ -61,7 +62,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     {
         var shape = problem.Shape;
         var launch = LaunchShape(problem);
-        bool tensorCores = UsesTensorCores(problem, type, ForwardAttention.Aligned(query, key, value, gradOutput), deterministic);
+        bool tensorCores = UsesTensorCores(problem, type, ForwardAttention.Aligned(query, key, value, gradOutput));
         var plan = tensorCores
             ? new TilePlan(16 * TensorCoreWarps, 4 * TensorCoreWarps, shape.HeadDim) // B = 64: the tensor-core kernel's block
             : BackwardTilePlanner.Plan(launch, device);
@@ -85,8 +86,12 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         var codec = ForwardAttention.StorageOf(type, accelerator.AcceleratorType).Codec;
         bool modified = ForwardAttention.Modified(problem);
         RunRows(parameters, codec, nameof(BackwardRowKernels<float, Float32Codec>.Prepare), rows, shape.HeadDim);
-        if (deterministic)
-            RunTiles(typeof(QueryGradientKernel<,,,,,>), parameters, codec, plan, modified, attention.QueryBlocks * attention.BatchHeads);
+        int queryGroups = attention.QueryBlocks * attention.BatchHeads;
+        if (deterministic && tensorCores)
+            RunTensorCore(typeof(TensorCoreQueryGradientKernel<,,,,>), query, key, value, gradOutput, type, modified,
+                (BackwardParams<ushort>)(object)parameters, queryGroups);
+        else if (deterministic)
+            RunTiles(typeof(QueryGradientKernel<,,,,,>), parameters, codec, plan, modified, queryGroups);
         if (problem.BlockMask is { } mask)
         {
             // The key-block kernel reads the mask's work lists by key block. The query-block lists (uploaded with the
@@ -96,7 +101,8 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         }
         int keyGroups = parameters.KeyBlocks * launch.Batch * shape.KeyValueHeads;
         if (tensorCores)
-            RunTensorCore(query, key, value, gradOutput, type, (BackwardParams<ushort>)(object)parameters, keyGroups);
+            RunTensorCore(typeof(TensorCoreBackwardKernel<,,,,>), query, key, value, gradOutput, type, modified,
+                (BackwardParams<ushort>)(object)parameters, keyGroups);
         else
             RunTiles(typeof(KeyValueGradientKernel<,,,,,>), parameters, codec, plan, modified, keyGroups);
         if (!deterministic)
@@ -127,11 +133,12 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
             parameters);
     }
 
-    private void RunTensorCore<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> gradOutput, ElementType type,
-        BackwardParams<ushort> parameters, int groups) where T : unmanaged
+    private void RunTensorCore<T>(Type kernel, ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> gradOutput, ElementType type,
+        bool modified, BackwardParams<ushort> parameters, int groups) where T : unmanaged
     {
         int headDim = parameters.Attention.HeadDim;
-        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>>(TensorCoreEntryPoint(type, headDim));
+        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>>(
+            TensorCoreEntryPoint(kernel, type, headDim, modified));
         int threads = 32 * TensorCoreWarps;
         if (threads > maxThreads)
             throw new NotSupportedException($"The tensor-core backward needs {threads} threads a group; the compiled kernel allows {maxThreads} on '{device.Name}'.");
@@ -149,18 +156,23 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
             });
     }
 
-    /// <summary>The tensor-core key-block kernel for fp16 or bf16 and a head dim: B/16 score blocks, HeadDim/16 gradient blocks; cached.</summary>
-    public static MethodInfo TensorCoreEntryPoint(ElementType type, int headDim) =>
-        TensorCoreEntryPoints.GetOrAdd((type, headDim), static key =>
+    /// <summary>
+    /// A tensor-core backward kernel (<paramref name="kernel"/>: <see cref="TensorCoreBackwardKernel{TElement, TScores, TGradients, TShape, TModifier}"/>
+    /// or <see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>, open) for fp16 or bf16,
+    /// a head dim and score modifiers (ALiBi, bias, dropout) or none: B/16 score blocks, HeadDim/16 gradient blocks; cached.
+    /// </summary>
+    public static MethodInfo TensorCoreEntryPoint(Type kernel, ElementType type, int headDim, bool modified = false) =>
+        TensorCoreEntryPoints.GetOrAdd((kernel, type, headDim, modified), static key =>
         {
             var one = ForwardAttention.ConstantType(1);
             int block = 16 * TensorCoreWarps;
             var shape = typeof(TensorCoreShape<,,,>).MakeGenericType(ForwardAttention.ConstantType(TensorCoreWarps), one,
                 ForwardAttention.ConstantType(block), ForwardAttention.ConstantType(key.HeadDim));
             var element = key.Type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element);
-            return typeof(TensorCoreBackwardKernel<,,,>)
-                .MakeGenericType(element, ScoreGradientBlocksType(block / 16), ForwardAttention.ColumnBlocksType(key.HeadDim / 16, one), shape)
-                .GetMethod(nameof(TensorCoreBackwardKernel<Float16Element, ScoreGradientBlock, ColumnBlock<Zero>, TensorCoreShape<Zero, Zero, Zero, Zero>>.Run))!;
+            return key.Kernel
+                .MakeGenericType(element, ScoreGradientBlocksType(block / 16), ForwardAttention.ColumnBlocksType(key.HeadDim / 16, one), shape,
+                    ForwardAttention.ModifierType(key.Modified))
+                .GetMethod("Run")!;
         });
 
     private static Type ScoreGradientBlocksType(int count) => count == 1

@@ -59,8 +59,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     public PlanRequest Request(AttentionProblem problem, ElementType type, bool aligned)
     {
         var shape = LaunchShape(problem);
-        // Dropout runs on the portable kernel: the tensor-core kernel does not draw the mask (see docs/backward.md).
-        bool tensorCores = aligned && TensorCores && type != ElementType.Float32 && problem.Dropout is null
+        bool tensorCores = aligned && TensorCores && type != ElementType.Float32
             && tensorCoreTiles.GetOrAdd((shape.HeadDim, shape.QueryLength <= 64),
                 static (key, device) => TensorCorePlanner.Candidates(
                     new AttentionShape(1, 1, 1, key.FewQueries ? 1 : 1024, 1024, key.HeadDim), device).Count > 0, device);

@@ -116,7 +116,7 @@ public sealed class FlashEngine : IDisposable
     /// <summary>The backward operator.</summary>
     internal BackwardAttention Backward { get; }
 
-    /// <summary>The dropout settings of recent forward passes, by the log-sum-exp they wrote.</summary>
+    /// <summary>The dropout settings of forward passes, by the device log-sum-exp they wrote.</summary>
     private readonly DropoutLedger dropoutLedger = new();
 
     /// <summary>The fused normalisation operator.</summary>
@@ -201,8 +201,8 @@ public sealed class FlashEngine : IDisposable
     /// The attention backward pass on device views (FlashAttention-2's): from q, k, v, the forward's output and
     /// log-sum-exp and the output's gradient dO, writes dq, dk and dv, recomputing the scores and probabilities tile by
     /// tile (no Sq×Sk matrix is ever stored). <paramref name="options"/> must be the forward's: the same masks, scale,
-    /// modifiers and dropout (the mask is regenerated from its seed and offset; a log-sum-exp written by a recent forward
-    /// of this engine with other dropout settings is refused). With grouped-query attention dk and dv are summed over
+    /// modifiers and dropout (the mask is regenerated from its seed and offset; a log-sum-exp tensor this engine's forward
+    /// wrote with other dropout settings is refused). With grouped-query attention dk and dv are summed over
     /// the query heads of each key/value head. Gradients accumulate in fp32 and are stored in <typeparamref name="T"/>;
     /// keys no query sees get zero gradients. dq is summed with atomic adds unless
     /// <see cref="AttentionOptions.DeterministicBackward"/> asks for bit-identical results. Runs on the accelerator's
@@ -244,7 +244,7 @@ public sealed class FlashEngine : IDisposable
                 for (int other = g + 1; other < gradients.Length; other++)
                     AttentionValidator.RequireDisjoint(gradients[g].View, gradients[other].View, gradients[g].Name, gradients[other].Name);
             }
-            dropoutLedger.Check(host: false, logSumExp.LoadEffectiveAddressAsPtr(), problem.Dropout);
+            dropoutLedger.Check(logSumExp, problem.Dropout);
             bool deterministic = options?.DeterministicBackward ?? false;
             if (type == ElementType.Float32)
                 Backward.Run(q.Cast<float>(), k.Cast<float>(), v.Cast<float>(), output.Cast<float>(), gradOutput.Cast<float>(), logSumExp,
@@ -259,7 +259,11 @@ public sealed class FlashEngine : IDisposable
     /// <see cref="AttentionBackward{T}"/> on fp32 host data: copies the tensors to the device, runs, and returns dq, dk
     /// and dv. <paramref name="logSumExp"/> is the forward's (<see cref="Attention(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, AttentionShape, AttentionOptions?, out float[])"/>).
     /// </summary>
-    /// <exception cref="ArgumentException">A span's length differs from what the shape needs, the shape or options are invalid, or the dropout settings differ from the forward's.</exception>
+    /// <remarks>
+    /// Unlike the device overload, this one cannot check the dropout settings against the forward's: a host array does not
+    /// say which forward wrote it (the log-sum-exp is the same with and without dropout). Pass the forward's options.
+    /// </remarks>
+    /// <exception cref="ArgumentException">A span's length differs from what the shape needs, or the shape or options are invalid.</exception>
     /// <exception cref="DeviceOutOfMemoryException">The device cannot hold the tensors.</exception>
     public AttentionGradients<float> AttentionBackward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         ReadOnlySpan<float> output, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> logSumExp, AttentionShape shape,
@@ -591,8 +595,6 @@ public sealed class FlashEngine : IDisposable
             Launch(staging.Upload(q, nameof(q)), staging.Upload(k, nameof(k)), staging.Upload(v, nameof(v)), output, lse, problem, forced: null);
             var result = HostStaging.Download(output);
             logSumExp = HostStaging.Download(lse);
-            if (wantLogSumExp)
-                dropoutLedger.Record(host: true, DropoutLedger.HostKey(logSumExp), problem.Dropout);
             return result;
         }
     }
@@ -610,7 +612,6 @@ public sealed class FlashEngine : IDisposable
         AttentionValidator.RequireExactLength(output.Length, shape.QueryElements, nameof(output));
         AttentionValidator.RequireExactLength(gradOutput.Length, shape.QueryElements, nameof(gradOutput));
         AttentionValidator.RequireExactLength(logSumExp.Length, shape.LogSumExpElements, nameof(logSumExp));
-        dropoutLedger.Check(host: true, DropoutLedger.HostKey(logSumExp), problem.Dropout);
         using var staging = new HostStaging(Allocator);
         var gradQuery = staging.Allocate<TElement>(q.Length, "gradQuery");
         var gradKey = staging.Allocate<TElement>(k.Length, "gradKey");
@@ -700,7 +701,7 @@ public sealed class FlashEngine : IDisposable
             }
             Launch(q, k, v, output, logSumExp, problem, plan);
             if (logSumExp.IsValid)
-                dropoutLedger.Record(host: false, logSumExp.LoadEffectiveAddressAsPtr(), problem.Dropout);
+                dropoutLedger.Record(logSumExp, problem.Dropout);
         }
     }
 

@@ -51,8 +51,14 @@ internal sealed class PtxGenerator : IDisposable
         return Compile(BackwardAttention.TileEntryPoint(kernel, element, codec, plan, staticShared: false, modified));
     }
 
-    /// <summary>The PTX of the tensor-core backward kernel (key-block pass) for fp16 or bf16 and a head dim, as the engine loads it.</summary>
-    public string TensorCoreBackward(ElementType type, int headDim) => Compile(BackwardAttention.TensorCoreEntryPoint(type, headDim));
+    /// <summary>
+    /// The PTX of a tensor-core backward kernel (the key-block pass, or with <paramref name="deterministic"/> the dq pass) for
+    /// fp16 or bf16 and a head dim, as the engine loads it.
+    /// </summary>
+    public string TensorCoreBackward(ElementType type, int headDim, bool modified = false, bool deterministic = false) =>
+        Compile(BackwardAttention.TensorCoreEntryPoint(
+            deterministic ? typeof(Kernels.TensorCore.TensorCoreQueryGradientKernel<,,,,>) : typeof(Kernels.TensorCore.TensorCoreBackwardKernel<,,,,>),
+            type, headDim, modified));
 
     private string Compile(System.Reflection.MethodInfo method)
     {

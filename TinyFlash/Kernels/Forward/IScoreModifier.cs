@@ -30,6 +30,12 @@ internal interface IScoreModifier
     /// <paramref name="key"/> + 3 (positions in the key tensor): regenerated from the Philox stream, never stored.
     /// </summary>
     Registers.Float4 KeepFactors(int rowIndex, int key);
+
+    /// <summary>
+    /// The keep factors of keys <paramref name="key"/> and <paramref name="key"/> + 1 of one row (see
+    /// <see cref="KeepFactors"/>): one generator call unless the pair straddles two groups of four keys.
+    /// </summary>
+    void KeepPair(int rowIndex, int key, out float first, out float second);
 }
 
 /// <summary>A score modifier that can build itself for a query block (how a kernel gets one from its type alone).</summary>

@@ -30,4 +30,12 @@ internal readonly struct NoScoreModifier : IScoreModifier<NoScoreModifier>
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Registers.Float4 KeepFactors(int rowIndex, int key) => Registers.Float4.Broadcast(1f);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void KeepPair(int rowIndex, int key, out float first, out float second)
+    {
+        first = 1f;
+        second = 1f;
+    }
 }

@@ -119,6 +119,20 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
             Keep(Word(words, next, shift + 2)), Keep(Word(words, next, shift + 3)));
     }
 
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void KeepPair(int rowIndex, int key, out float first, out float second)
+    {
+        var words = Philox.Generate((uint)key >> 2, (uint)rowIndex, (uint)dropoutOffset, (uint)(dropoutOffset >> 32),
+            (uint)dropoutSeed, (uint)(dropoutSeed >> 32));
+        int shift = key & 3;
+        first = Keep(Word(words, words, shift));
+        if (shift == 3) // the pair straddles two counters (a packed sequence starting off an even position)
+            words = Philox.Generate(((uint)key >> 2) + 1, (uint)rowIndex, (uint)dropoutOffset, (uint)(dropoutOffset >> 32),
+                (uint)dropoutSeed, (uint)(dropoutSeed >> 32));
+        second = Keep(Word(words, words, (shift + 1) & 3));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private float Keep(uint word) => Philox.ToUniform(word) >= dropoutProbability ? dropoutScale : 0f;
 

@@ -18,8 +18,8 @@ namespace TinyFlash.Kernels.TensorCore;
 /// query tile   cp.async Q, dO; lse (base 2, +∞ for rows without keys) and D; barrier
 ///              Sᵀ  = K·Qᵀ      per 16 features: ldmatrix K (A) once, per 16 queries ldmatrix Q (B), mma
 ///              dPᵀ = V·dOᵀ     likewise                                           (rows keys, columns queries)
-///              mask Sᵀ only if the tile straddles the mask edge
-///              Pᵀ = 2^(Sᵀ·scale·log2 e − lse),  dSᵀ = Pᵀ∘(dPᵀ − D)          per column, in registers
+///              modifiers (ALiBi, bias) on Sᵀ; mask Sᵀ only if the tile straddles the mask edge
+///              Pᵀ = 2^(Sᵀ·scale·log2 e − lse),  dSᵀ = Pᵀ∘(dPᵀ∘Z − D), Pᵀ ← Pᵀ∘Z   per column, in registers (Z: dropout)
 ///              dV += Pᵀ·dO,  dK += dSᵀ·Q   Pᵀ, dSᵀ repacked to 16 bits as A operands (C and A layouts coincide),
 ///                                          per 16 queries × 16 features: ldmatrix.trans dO / Q (B), mma
 ///              dSᵀ → shared as dS [query][key] (16-bit); barrier
@@ -29,17 +29,22 @@ namespace TinyFlash.Kernels.TensorCore;
 /// </code>
 /// Registers hold every tile through trees of 16-column blocks (<see cref="IScoreGradientBlocks"/>,
 /// <see cref="IColumnBlocks"/>); all PTX is in <see cref="Instructions"/>, whose twins run this kernel on the CPU
-/// accelerator in the tests. Score modifiers and dropout are not here: those calls run the portable kernels.
+/// accelerator in the tests. ALiBi, a bias, a block-sparse mask's element mask and dropout apply as in the portable
+/// kernel (the modifier sees Sᵀ through <see cref="TransposedScoreModifier{TModifier}"/>; the dropout factors are drawn
+/// per element, a lane's pair of columns being two query rows); a softcap's chain rule is not here: those calls run the
+/// portable kernels.
 /// </summary>
 /// <typeparam name="TElement">fp16 or bf16.</typeparam>
 /// <typeparam name="TScores">B/16 blocks of Sᵀ and dPᵀ.</typeparam>
 /// <typeparam name="TGradients">HeadDim/16 column blocks of one 16-row tile (dK, dV, dQ).</typeparam>
 /// <typeparam name="TShape">The geometry as constants: W warps, one row tile, BlockN = 16·W, the head dim.</typeparam>
-internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TShape>
+/// <typeparam name="TModifier">ALiBi, bias and dropout, or nothing (<see cref="NoScoreModifier"/>).</typeparam>
+internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TShape, TModifier>
     where TElement : struct, ITensorElement
     where TScores : struct, IScoreGradientBlocks
     where TGradients : struct, IColumnBlocks
     where TShape : struct, ITensorCoreShape
+    where TModifier : struct, IScoreModifier<TModifier>
 {
     /// <summary>Entry point: one group per (key block, sequence · key/value head), 32·W threads.</summary>
     public static void Run(TensorCoreBackwardParams parameters)
@@ -85,6 +90,8 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         for (int h = 0; h < p.HeadsPerKeyValue; h++)
         {
             var block = QueryBlock.Of(p, sequence, firstHead + h, 0, b, 0);
+            // Scores here are raw q·k: logits divided by the scale.
+            TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
             var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock, keyStart, b);
             for (int step = 0; step < queryTiles.Count; step++)
             {
@@ -119,12 +126,16 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                     queryColumns += 32;
                     gradOutputColumns += 32;
                 }
+                int key = keyStart + warpRow + lane / 4;
+                if (!modifier.IsIdentity)
+                    scores.Modify(modifier.ForTile(queryTiles.IsMaskedAt(p.TileList, step)), rowStart + 2 * (lane & 3), key, transposed: true);
                 if (keyStart + b > block.KeyLength || queryTiles.IsPartial(rowStart / b, b, block.QueryLength))
                 {
                     int column = rowStart + 2 * (lane & 3);
-                    scores.Hide(column - (keyStart + warpRow + lane / 4), -block.DiagonalHigh, -block.DiagonalLow, block.QueryLength - column);
+                    scores.Hide(column - key, -block.DiagonalHigh, -block.DiagonalLow, block.QueryLength - column);
                 }
-                scores.SoftmaxGradient(statistics.SubView(tiles.LogSumExpIndex), statistics.SubView(tiles.DeltaIndex), 2 * (lane & 3), p.ScaleLog2);
+                scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex), statistics.SubView(tiles.DeltaIndex), 2 * (lane & 3),
+                    block.RowIndex + rowStart, block.KeyStart + key, p.ScaleLog2);
                 scores.MultiplyProbabilitiesInto<TElement, TGradients>(ref gradValue, shared, (uint)tiles.GradOutputOffset + rowsTransposedB, sixteenRows, 32);
                 scores.MultiplyGradientsInto<TElement, TGradients>(ref gradKey, shared, (uint)tiles.QueryOffset + rowsTransposedB, sixteenRows, 32);
                 if (bp.GradQueryAccumulator.Length == 0)
@@ -136,7 +147,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                 // dQ of the warp's 16 queries over the block's keys.
                 TGradients gradQuery = default;
                 uint gradScores = (uint)tiles.GradScoreOffset + gradScoreRowsA, keyColumns = (uint)tiles.KeyOffset + rowsTransposedB;
-                for (int key = 0; key < b; key += 16)
+                for (int keyStep = 0; keyStep < b; keyStep += 16)
                 {
                     gradQuery.MultiplyAccumulate<TElement>(new WarpOperand { First = LdMatrix.X4(shared, gradScores) }, shared, keyColumns, 32, transposed: true);
                     gradScores += 32;

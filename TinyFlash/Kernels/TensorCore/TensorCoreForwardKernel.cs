@@ -18,7 +18,8 @@ namespace TinyFlash.Kernels.TensorCore;
 ///            S  = Q·Kᵀ     d/16 steps (two an iteration): ldmatrix Q (A) ×R, per 16 keys ldmatrix K (B), 2R mma      S in registers
 ///            mask S only if the tile straddles the mask edge
 ///            m' = max(m, rowmax S) (quad shuffles); O, l scaled by 2^(m−m')·scale only where m moved
-///            P  = 2^(S·scale·log2 e − m'·scale·log2 e), l += rowsum P (per lane; summed over the quad at the end)
+///            P  = 2^(S·scale·log2 e − m'·scale·log2 e), l += rowsum P (per lane; summed over the quad at the end);
+///            dropout (if asked) multiplies P by its keep factors after the sum
 ///            O += P·V      P repacked to 16 bits in registers as the A operand (C and A layouts coincide),
 ///                          per 16 keys × 16 features: ldmatrix.trans V (B), 2R mma
 /// epilogue   O / l (0 for rows that saw no key) → 16-bit pairs; log-sum-exp
@@ -125,6 +126,8 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
                 max = newMax;
             }
             scores.Exponentiate(p.ScaleLog2, offsets, ref sums);
+            if (modifier.Drops) // after the sums: the log-sum-exp is that of the undropped row
+                scores.Drop(modifier, block.RowIndex + block.RowStart + warpRow + lane / 4, block.KeyStart + keyStart + 2 * (lane & 3));
             scores.MultiplyInto<TElement, TOutput>(ref output, shared, (uint)g.ValueOffset(stage) + valueLane, sixteenRows, 32);
         }
         CpAsync.WaitAll();

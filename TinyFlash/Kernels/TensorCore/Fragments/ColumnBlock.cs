@@ -86,6 +86,15 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    {
+        First.Drop(modifier, rowIndex, key);
+        if (Two)
+            Second.Drop(modifier, rowIndex + 16, key);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Hide(int diagonal, int low, int high, int keysLeft)
     {
         First.Hide(diagonal, low, high, keysLeft);

@@ -74,6 +74,14 @@ internal struct ColumnBlocks<TFirst, TSecond> : IColumnBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    {
+        First.Drop(modifier, rowIndex, key);
+        Second.Drop(modifier, rowIndex, key + 16 * FirstCount);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Hide(int diagonal, int low, int high, int keysLeft)
     {
         First.Hide(diagonal, low, high, keysLeft);

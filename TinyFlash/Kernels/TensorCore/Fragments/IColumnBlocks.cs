@@ -44,6 +44,12 @@ internal interface IColumnBlocks
     /// <summary>Each score through <paramref name="modifier"/>: this lane's (g, 2t) of block 0 is query <paramref name="row"/>, key <paramref name="key"/>.</summary>
     void Modify<TModifier>(TModifier modifier, int row, int key) where TModifier : struct, IScoreModifier;
 
+    /// <summary>
+    /// Multiplies each probability by its dropout keep factor: this lane's (g, 2t) of block 0 is query row
+    /// <paramref name="rowIndex"/> (the log-sum-exp's order) and key position <paramref name="key"/>.
+    /// </summary>
+    void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier;
+
     /// <summary>−∞ where the mask hides a score: <paramref name="diagonal"/> is key − query of this lane's (g, 2t) in block 0.</summary>
     void Hide(int diagonal, int low, int high, int keysLeft);
 

@@ -126,12 +126,36 @@ internal struct MmaTile
     }
 
     /// <summary>
-    /// The backward's softmax gradient on a transposed tile (rows keys, columns queries): this, raw scores Sᵀ, becomes
-    /// Pᵀ = 2^(Sᵀ·<paramref name="scale"/> − lse of its column) and <paramref name="gradients"/>, dPᵀ, becomes
-    /// dSᵀ = Pᵀ∘(dPᵀ − D of its column). <paramref name="column"/> indexes this lane's column 2t in the statistics.
+    /// Multiplies each probability by its dropout keep factor: (g, 2t) is query row <paramref name="rowIndex"/> (the
+    /// log-sum-exp's order) and key position <paramref name="key"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradientByColumn(ref MmaTile gradients, ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale)
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    {
+        modifier.KeepPair(rowIndex, key, out float k0, out float k1);
+        modifier.KeepPair(rowIndex, key + 8, out float k4, out float k5);
+        modifier.KeepPair(rowIndex + 8, key, out float k2, out float k3);
+        modifier.KeepPair(rowIndex + 8, key + 8, out float k6, out float k7);
+        C0 *= k0;
+        C1 *= k1;
+        C4 *= k4;
+        C5 *= k5;
+        C2 *= k2;
+        C3 *= k3;
+        C6 *= k6;
+        C7 *= k7;
+    }
+
+    /// <summary>
+    /// The backward's softmax gradient on a transposed tile (rows keys, columns queries): this, raw scores Sᵀ, becomes
+    /// Pᵀ = 2^(Sᵀ·<paramref name="scale"/> − lse of its column) and <paramref name="gradients"/>, dPᵀ, becomes
+    /// dSᵀ = Pᵀ∘(dPᵀ∘Z − D of its column); with dropout, this ends as Pᵀ∘Z (what dV needs). <paramref name="column"/>
+    /// indexes this lane's column 2t in the statistics; its query row is <paramref name="rowBase"/> + column (the
+    /// log-sum-exp's order) and its row g is key position <paramref name="key"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradientByColumn<TModifier>(ref MmaTile gradients, TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta,
+        int column, int rowBase, int key, float scale) where TModifier : struct, IScoreModifier
     {
         float l0 = logSumExp[column], l1 = logSumExp[column + 1], l8 = logSumExp[column + 8], l9 = logSumExp[column + 9];
         float d0 = delta[column], d1 = delta[column + 1], d8 = delta[column + 8], d9 = delta[column + 9];
@@ -143,6 +167,61 @@ internal struct MmaTile
         C3 = XMath.Exp2(C3 * scale - l1);
         C6 = XMath.Exp2(C6 * scale - l8);
         C7 = XMath.Exp2(C7 * scale - l9);
+        if (modifier.Drops)
+        {
+            // Z in the transposed orientation: a lane's pair of columns are two query rows, so one factor a call.
+            int row = rowBase + column;
+            MmaTile keep = default;
+            keep.C0 = KeepOne(modifier, row, key);
+            keep.C1 = KeepOne(modifier, row + 1, key);
+            keep.C4 = KeepOne(modifier, row + 8, key);
+            keep.C5 = KeepOne(modifier, row + 9, key);
+            keep.C2 = KeepOne(modifier, row, key + 8);
+            keep.C3 = KeepOne(modifier, row + 1, key + 8);
+            keep.C6 = KeepOne(modifier, row + 8, key + 8);
+            keep.C7 = KeepOne(modifier, row + 9, key + 8);
+            gradients.MultiplyElements(keep);
+            SoftmaxGradient(ref gradients, d0, d1, d8, d9);
+            MultiplyElements(keep);
+            return;
+        }
+        SoftmaxGradient(ref gradients, d0, d1, d8, d9);
+    }
+
+    /// <summary>
+    /// The backward's softmax gradient on a row-major tile (rows queries, columns keys): this, raw scores S, becomes
+    /// P = 2^(S·<paramref name="scale"/> − lse of its row) and <paramref name="gradients"/>, dP, becomes dS = P∘(dP∘Z − D
+    /// of its row). Rows g and g + 8 have base-2 log-sum-exp <paramref name="lseTop"/>, <paramref name="lseBottom"/> and
+    /// D <paramref name="deltaTop"/>, <paramref name="deltaBottom"/>; (g, 2t) is query row <paramref name="rowIndex"/>
+    /// (the log-sum-exp's order) and key position <paramref name="key"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradientByRow<TModifier>(ref MmaTile gradients, TModifier modifier, float lseTop, float lseBottom, float deltaTop,
+        float deltaBottom, int rowIndex, int key, float scale) where TModifier : struct, IScoreModifier
+    {
+        float sumTop = 0f, sumBottom = 0f;
+        Exponentiate(scale, lseTop, lseBottom, ref sumTop, ref sumBottom);
+        if (modifier.Drops)
+        {
+            MmaTile keep = default;
+            keep.C0 = keep.C1 = keep.C2 = keep.C3 = keep.C4 = keep.C5 = keep.C6 = keep.C7 = 1f;
+            keep.Drop(modifier, rowIndex, key);
+            gradients.MultiplyElements(keep);
+        }
+        gradients.C0 = C0 * (gradients.C0 - deltaTop);
+        gradients.C1 = C1 * (gradients.C1 - deltaTop);
+        gradients.C4 = C4 * (gradients.C4 - deltaTop);
+        gradients.C5 = C5 * (gradients.C5 - deltaTop);
+        gradients.C2 = C2 * (gradients.C2 - deltaBottom);
+        gradients.C3 = C3 * (gradients.C3 - deltaBottom);
+        gradients.C6 = C6 * (gradients.C6 - deltaBottom);
+        gradients.C7 = C7 * (gradients.C7 - deltaBottom);
+    }
+
+    /// <summary>gradients ← this∘(gradients − D of the column).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly void SoftmaxGradient(ref MmaTile gradients, float d0, float d1, float d8, float d9)
+    {
         gradients.C0 = C0 * (gradients.C0 - d0);
         gradients.C1 = C1 * (gradients.C1 - d1);
         gradients.C4 = C4 * (gradients.C4 - d8);
@@ -151,6 +230,26 @@ internal struct MmaTile
         gradients.C3 = C3 * (gradients.C3 - d1);
         gradients.C6 = C6 * (gradients.C6 - d8);
         gradients.C7 = C7 * (gradients.C7 - d9);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MultiplyElements(MmaTile factors)
+    {
+        C0 *= factors.C0;
+        C1 *= factors.C1;
+        C2 *= factors.C2;
+        C3 *= factors.C3;
+        C4 *= factors.C4;
+        C5 *= factors.C5;
+        C6 *= factors.C6;
+        C7 *= factors.C7;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float KeepOne<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    {
+        modifier.KeepPair(rowIndex, key, out float first, out _);
+        return first;
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.TensorCore.Instructions;
 
 namespace TinyFlash.Kernels.TensorCore.Fragments;
@@ -28,8 +29,25 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradient(ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale) =>
-        Scores.SoftmaxGradientByColumn(ref Gradients, logSumExp, delta, column, scale);
+    public void Modify<TModifier>(TModifier modifier, int query, int key, bool transposed) where TModifier : struct, IScoreModifier
+    {
+        if (transposed)
+            Scores.Modify(new TransposedScoreModifier<TModifier>(modifier), key, query);
+        else
+            Scores.Modify(modifier, query, key);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
+        where TModifier : struct, IScoreModifier =>
+        Scores.SoftmaxGradientByRow(ref Gradients, modifier, logSumExp.R0, logSumExp.R1, delta.R0, delta.R1, rowIndex, key, scale);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, int rowBase, int key, float scale)
+        where TModifier : struct, IScoreModifier =>
+        Scores.SoftmaxGradientByColumn(ref Gradients, modifier, logSumExp, delta, column, rowBase, key, scale);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.TensorCore.Instructions;
 
 namespace TinyFlash.Kernels.TensorCore.Fragments;
@@ -43,10 +44,31 @@ internal struct ScoreGradientBlocks<TFirst, TSecond> : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradient(ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale)
+    public void Modify<TModifier>(TModifier modifier, int query, int key, bool transposed) where TModifier : struct, IScoreModifier
     {
-        First.SoftmaxGradient(logSumExp, delta, column, scale);
-        Second.SoftmaxGradient(logSumExp, delta, column + 16 * FirstCount, scale);
+        First.Modify(modifier, query, key, transposed);
+        if (transposed)
+            Second.Modify(modifier, query + 16 * FirstCount, key, transposed);
+        else
+            Second.Modify(modifier, query, key + 16 * FirstCount, transposed);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
+        where TModifier : struct, IScoreModifier
+    {
+        First.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key, scale);
+        Second.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key + 16 * FirstCount, scale);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, int rowBase, int key, float scale)
+        where TModifier : struct, IScoreModifier
+    {
+        First.SoftmaxGradient(modifier, logSumExp, delta, column, rowBase, key, scale);
+        Second.SoftmaxGradient(modifier, logSumExp, delta, column + 16 * FirstCount, rowBase, key, scale);
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,35 @@
+using System.Runtime.CompilerServices;
+using TinyFlash.Kernels.Registers;
+
+namespace TinyFlash.Kernels.Forward;
+
+/// <summary>
+/// <typeparamref name="TModifier"/> for a transposed score tile, whose rows are keys and columns queries (the tensor-core
+/// backward's Sᵀ): every (row, key) it is asked about is (key, query) to the inner modifier.
+/// </summary>
+internal readonly struct TransposedScoreModifier<TModifier>(TModifier inner) : IScoreModifier where TModifier : struct, IScoreModifier
+{
+    private readonly TModifier inner = inner;
+
+    /// <inheritdoc/>
+    public bool IsIdentity => inner.IsIdentity;
+
+    /// <inheritdoc/>
+    public bool Drops => inner.Drops;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Apply(float score, int row, int key) => inner.Apply(score, key, row);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Slope(float score) => inner.Slope(score);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Float4 KeepFactors(int rowIndex, int key) => inner.KeepFactors(rowIndex, key);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void KeepPair(int rowIndex, int key, out float first, out float second) => inner.KeepPair(rowIndex, key, out first, out second);
+}

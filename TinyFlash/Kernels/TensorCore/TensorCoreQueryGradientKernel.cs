@@ -1,0 +1,124 @@
+using ILGPU;
+using TinyFlash.Kernels.Backward;
+using TinyFlash.Kernels.Forward;
+using TinyFlash.Kernels.TensorCore.Fragments;
+using TinyFlash.Kernels.TensorCore.Instructions;
+
+namespace TinyFlash.Kernels.TensorCore;
+
+/// <summary>
+/// dQ without atomics on tensor cores (the deterministic mode, fp16/bf16): the twin of
+/// <see cref="QueryGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/> on <c>mma.sync</c>, laid out like the
+/// forward kernel.
+/// <code>
+/// Group: W warps, B = 16·W query rows (warp w owns rows 16w …), key tiles of B keys the forward's order.
+/// Shared memory (rows padded by 16 bytes):  Q dO [B][d]   K V [B][d]
+///
+/// prologue   cp.async Q, dO; each lane reads its rows' log-sum-exp (base 2, +∞ for rows without keys) and D
+/// key tile   cp.async K, V; barrier
+///            S = Q·Kᵀ, dP = dO·Vᵀ   per 16 features: ldmatrix Q, dO (A), per 16 keys ldmatrix K, V (B), mma
+///            modifiers, mask only if the tile straddles the mask edge
+///            P = 2^(S·scale·log2 e − lse), dS = P∘(dP∘Z − D)                          per row, in registers
+///            dQ += dS·K    dS repacked to 16 bits as the A operand, ldmatrix.trans K (B), mma
+/// epilogue   dQ·scale → 16-bit pairs
+/// </code>
+/// Every dQ element is summed by one lane in one order: bit-identical from run to run.
+/// </summary>
+/// <typeparam name="TElement">fp16 or bf16.</typeparam>
+/// <typeparam name="TScores">B/16 blocks of S and dP.</typeparam>
+/// <typeparam name="TGradients">HeadDim/16 column blocks of one 16-row tile (dQ).</typeparam>
+/// <typeparam name="TShape">The geometry as constants: W warps, one row tile, BlockN = 16·W, the head dim.</typeparam>
+/// <typeparam name="TModifier">ALiBi, bias and dropout, or nothing (<see cref="NoScoreModifier"/>).</typeparam>
+internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradients, TShape, TModifier>
+    where TElement : struct, ITensorElement
+    where TScores : struct, IScoreGradientBlocks
+    where TGradients : struct, IColumnBlocks
+    where TShape : struct, ITensorCoreShape
+    where TModifier : struct, IScoreModifier<TModifier>
+{
+    /// <summary>Entry point: one group per (query block, sequence · head), 32·W threads.</summary>
+    public static void Run(TensorCoreBackwardParams parameters)
+    {
+        BackwardParams<ushort> bp = parameters.Backward;
+        AttentionParams<ushort> p = bp.Attention;
+        TensorCoreGeometry g = default(TShape).Geometry;
+        var tiles = new TensorCoreBackwardTiles(g);
+        SharedBlock shared = SharedBlock.Dynamic();
+        int thread = Group.IdxX;
+        int lane = Warp.LaneIdx;
+        int warpRow = Warp.WarpIdx * 16;
+        int b = g.BlockN;
+        uint pitch = (uint)g.PitchBytes;
+
+        var block = QueryBlock.OfGroup(p, b);
+        if (block.IsEmpty)
+            return;
+        int rowStart = block.RowStart;
+        // Scores here are raw q·k: logits divided by the scale.
+        TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
+        TensorCoreRows.Load(shared, (uint)tiles.QueryOffset, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
+            rowStart, block.QueryLength, b, g, thread);
+        TensorCoreRows.Load(shared, (uint)tiles.GradOutputOffset, bp.GradOutput, parameters.GradOutputAddress, block.QueryOrigin,
+            p.QueryStrides.Row, rowStart, block.QueryLength, b, g, thread);
+        CpAsync.Commit();
+        int row = rowStart + warpRow + lane / 4;
+        var logSumExp = new RowValues(LogSumExp2(p, block, row), LogSumExp2(p, block, row + 8), 0f, 0f);
+        var delta = new RowValues(Delta(bp, block, row), Delta(bp, block, row + 8), 0f, 0f);
+
+        uint rowsA = (uint)(warpRow + (lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
+        uint columnsB = (uint)((lane & 7) + 8 * (lane >> 4)) * pitch + 2u * (uint)(lane & 8);
+        uint rowsTransposedB = (uint)((lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
+        uint sixteenRows = 16 * pitch;
+
+        var keyTiles = KeyTileRange.For(p, block, b, b);
+        TGradients gradQuery = default;
+        for (int step = 0; step < keyTiles.Count; step++)
+        {
+            int tile = keyTiles.TileAt(p.TileList, step);
+            int keyStart = tile * b;
+            Group.Barrier(); // the previous tile's readers of K and V are done
+            TensorCoreRows.Load(shared, (uint)tiles.KeyOffset, p.Key, parameters.KeyAddress, block.KeyOrigin, p.KeyStrides.Row,
+                keyStart, block.KeyLength, b, g, thread);
+            TensorCoreRows.Load(shared, (uint)tiles.ValueOffset, p.Value, parameters.ValueAddress, block.KeyOrigin, p.KeyStrides.Row,
+                keyStart, block.KeyLength, b, g, thread);
+            CpAsync.Commit();
+            CpAsync.WaitAll();
+            Group.Barrier();
+
+            TScores scores = default;
+            uint queryRows = (uint)tiles.QueryOffset + rowsA, gradOutputRows = (uint)tiles.GradOutputOffset + rowsA;
+            uint keyColumns = (uint)tiles.KeyOffset + columnsB, valueColumns = (uint)tiles.ValueOffset + columnsB;
+            for (int feature = 0; feature < g.HeadDim; feature += 16)
+            {
+                scores.AccumulateScores<TElement>(LdMatrix.X4(shared, queryRows), shared, keyColumns, sixteenRows);
+                scores.AccumulateGradients<TElement>(LdMatrix.X4(shared, gradOutputRows), shared, valueColumns, sixteenRows);
+                queryRows += 32;
+                gradOutputRows += 32;
+                keyColumns += 32;
+                valueColumns += 32;
+            }
+            int key = keyStart + 2 * (lane & 3);
+            if (!modifier.IsIdentity)
+                scores.Modify(modifier.ForTile(keyTiles.IsMaskedAt(p.TileList, step)), row, key, transposed: false);
+            if (keyTiles.IsPartial(tile, b, block.KeyLength))
+                scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
+            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, block.KeyStart + key, p.ScaleLog2);
+            scores.MultiplyGradientsInto<TElement, TGradients>(ref gradQuery, shared, (uint)tiles.KeyOffset + rowsTransposedB, sixteenRows, 32);
+        }
+        CpAsync.WaitAll();
+        gradQuery.Store(new PackedPairs<TElement>(bp.GradQuery.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
+            p.QueryStrides.Row, block.RowEnd - row, RowValues.Broadcast(bp.Scale));
+    }
+
+    /// <summary>Row <paramref name="row"/>'s log-sum-exp in base 2; +∞ where the row saw no key or does not exist (its P is 0).</summary>
+    private static float LogSumExp2(in AttentionParams<ushort> p, in QueryBlock block, int row)
+    {
+        bool inside = row < block.RowEnd;
+        float lse = p.LogSumExp[inside ? block.RowIndex + row : 0];
+        return inside & lse != float.NegativeInfinity ? lse * 1.44269504088896341f : float.PositiveInfinity;
+    }
+
+    /// <summary>Row <paramref name="row"/>'s D; 0 where it does not exist.</summary>
+    private static float Delta(in BackwardParams<ushort> bp, in QueryBlock block, int row) =>
+        row < block.RowEnd ? bp.Delta[block.RowIndex + row] : 0f;
+}
