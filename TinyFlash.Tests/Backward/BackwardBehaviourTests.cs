@@ -117,6 +117,23 @@ public class BackwardBehaviourTests
     }
 
     [Test]
+    public void WarmupBackward_compiles_every_kernel_the_call_then_runs()
+    {
+        var engine = TestBackend.Cpu.First().Engine;
+        var shape = new AttentionShape(1, 2, 1, 9, 11, 96);
+        var options = new AttentionOptions { WindowLeft = 3, AlibiSlopes = [0.1f, 0.2f], DeterministicBackward = true };
+        engine.Warmup(shape, options, ElementType.BFloat16);
+        engine.WarmupBackward(shape, options, ElementType.BFloat16);
+        int compiled = engine.CompiledKernels;
+        Assert.That(engine.WarmupBackward(shape, options, ElementType.BFloat16), Is.LessThan(TimeSpan.FromSeconds(1)));
+        var (q, k, v) = Inputs.For(shape);
+        var b = (float[] x) => Array.ConvertAll(x, a => (BFloat16)a);
+        var output = engine.Attention(b(q), b(k), b(v), shape, options, out float[] logSumExp);
+        engine.AttentionBackward(b(q), b(k), b(v), output, output, logSumExp, shape, options);
+        Assert.That(engine.CompiledKernels, Is.EqualTo(compiled), "nothing left to compile at the first call");
+    }
+
+    [Test]
     public void The_backward_tile_fits_every_device_and_is_32_on_the_H100()
     {
         Assert.That(BackwardTilePlanner.Plan(new AttentionShape(1, 16, 16, 4096, 4096, 128), DeviceFacts.H100).BlockM, Is.EqualTo(32));

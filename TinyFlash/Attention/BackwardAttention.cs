@@ -179,11 +179,41 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         ? typeof(ScoreGradientBlock)
         : typeof(ScoreGradientBlocks<,>).MakeGenericType(ScoreGradientBlocksType(count / 2), ScoreGradientBlocksType(count - count / 2));
 
+    /// <summary>
+    /// Compiles and loads the kernels a backward of <paramref name="problem"/> in <paramref name="type"/> would launch (with
+    /// 16-byte aligned tensors), without launching them.
+    /// </summary>
+    public void Compile(AttentionProblem problem, ElementType type, bool deterministic)
+    {
+        var (storage, codec) = ForwardAttention.StorageOf(type, accelerator.AcceleratorType);
+        var launcher = typeof(Action<,,>).MakeGenericType(typeof(AcceleratorStream), typeof(KernelConfig), typeof(BackwardParams<>).MakeGenericType(storage));
+        bool modified = ForwardAttention.Modified(problem);
+        deterministic = DeterministicFor(problem, deterministic);
+        kernels.Load(RowEntryPoint(storage, codec, nameof(BackwardRowKernels<float, Float32Codec>.Prepare)), launcher);
+        if (!deterministic)
+            kernels.Load(RowEntryPoint(storage, codec, nameof(BackwardRowKernels<float, Float32Codec>.StoreGradQuery)), launcher);
+        if (UsesTensorCores(problem, type, aligned: true))
+        {
+            var tensorCoreLauncher = typeof(Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>);
+            int headDim = problem.Shape.HeadDim;
+            kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreBackwardKernel<,,,,>), type, headDim, modified), tensorCoreLauncher);
+            if (deterministic)
+                kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreQueryGradientKernel<,,,,>), type, headDim, modified), tensorCoreLauncher);
+            return;
+        }
+        var plan = PlanFor(problem);
+        kernels.Load(TileEntryPoint(typeof(KeyValueGradientKernel<,,,,,>), storage, codec, plan, forward.StaticSharedMemory, modified), launcher);
+        if (deterministic)
+            kernels.Load(TileEntryPoint(typeof(QueryGradientKernel<,,,,,>), storage, codec, plan, forward.StaticSharedMemory, modified), launcher);
+    }
+
+    private static MethodInfo RowEntryPoint(Type element, Type codec, string name) =>
+        RowEntryPoints.GetOrAdd((element, codec, name),
+            static key => typeof(BackwardRowKernels<,>).MakeGenericType(key.Element, key.Codec).GetMethod(key.Name)!);
+
     private void RunRows<T>(BackwardParams<T> parameters, Type codec, string name, long rows, int headDim) where T : unmanaged
     {
-        var entryPoint = RowEntryPoints.GetOrAdd((typeof(T), codec, name),
-            static key => typeof(BackwardRowKernels<,>).MakeGenericType(key.Element, key.Codec).GetMethod(key.Name)!);
-        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, BackwardParams<T>>>(entryPoint);
+        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, BackwardParams<T>>>(RowEntryPoint(typeof(T), codec, name));
         long threads = BackwardRowKernels<float, Float32Codec>.Threads(rows, headDim);
         int groupSize = Math.Min(256, maxThreads);
         launcher(accelerator.DefaultStream,

@@ -534,6 +534,27 @@ public sealed class FlashEngine : IDisposable
         return total;
     }
 
+    /// <summary>
+    /// Compiles, ahead of a first training step, the kernels <see cref="AttentionBackward{T}"/> would run for
+    /// <paramref name="shape"/> and <paramref name="options"/> (the deterministic mode included), and returns how long that
+    /// took. Pair it with <see cref="Warmup(AttentionShape, AttentionOptions?, ElementType)"/> for the forward.
+    /// </summary>
+    /// <exception cref="ArgumentException">The shape or options are invalid.</exception>
+    /// <exception cref="NotSupportedException">No backward tile for the head dim fits the device.</exception>
+    /// <exception cref="ObjectDisposedException">The engine is disposed.</exception>
+    public TimeSpan WarmupBackward(AttentionShape shape, AttentionOptions? options = null, ElementType type = ElementType.Float16)
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            RequireDefined(type);
+            var problem = AttentionValidator.Validate(shape, options);
+            var watch = Stopwatch.StartNew();
+            Backward.Compile(problem, type, options?.DeterministicBackward ?? false);
+            return watch.Elapsed;
+        }
+    }
+
     /// <summary>The planner's configuration for a call, ignoring the tuning cache (the baseline tuning is measured against).</summary>
     internal ExecutionPlan DefaultPlanFor(AttentionShape shape, AttentionOptions? options, ElementType type)
     {
