@@ -50,8 +50,10 @@ internal static class VerifyCommand
                 }
                 failures += result.Passed ? 0 : 1;
                 string verdict = result.Passed ? "pass" : "FAIL";
-                Console.WriteLine($"{verdict,-5} {result.Error,10:E2} <= {result.Bound,9:E2}  lse {result.LogSumExpError,9:E2}  {c}");
-                table.AppendLine($"| {c} | {result.Error:E2} | {result.Bound:E2} | {result.LogSumExpError:E2} | {verdict} |");
+                // The backward's error is its worst gradient's; it has no log-sum-exp of its own.
+                string lse = gradients ? "-" : $"{result.LogSumExpError:E2}";
+                Console.WriteLine($"{verdict,-5} {result.Error,10:E2} <= {result.Bound,9:E2}  lse {lse,9}  {c}");
+                table.AppendLine($"| {c} | {result.Error:E2} | {result.Bound:E2} | {lse} | {verdict} |");
             }
             string summary = $"{cases.Count - failures}/{cases.Count} passed on {engine.Backend} {engine.DeviceName} in {watch.Elapsed.TotalSeconds:F1} s";
             Console.WriteLine(summary);

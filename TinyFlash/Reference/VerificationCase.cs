@@ -17,5 +17,7 @@ public sealed record VerificationCase(string Name, AttentionShape Shape, Attenti
         (Options.Softcap is float softcap ? $" softcap {softcap}" : "") +
         (Options.AlibiSlopes is not null ? " ALiBi" : "") +
         (Options.Bias is { } bias ? $" bias [{bias.Batch}, {bias.Heads}, Sq, Sk]" : "") +
-        (Options.BlockMask is { } blockMask ? $" block mask {blockMask.QueryBlockSize}x{blockMask.KeyBlockSize} ({blockMask.BlockDensity:P0} of blocks)" : "") + "]";
+        (Options.BlockMask is { } blockMask ? $" block mask {blockMask.QueryBlockSize}x{blockMask.KeyBlockSize} ({blockMask.BlockDensity:P0} of blocks)" : "") +
+        (Options.DropoutProbability > 0f ? $" dropout {Options.DropoutProbability}" : "") +
+        (Options.DeterministicBackward ? " deterministic" : "") + "]";
 }
