@@ -44,17 +44,11 @@ internal static class KeyValueGradientKernel<T, TCodec, TSlice, TShared, TTile, 
         int ty = thread / g.ThreadsX;
         int b = g.BlockM;
 
-        int keyBlock = Grid.IdxX % bp.KeyBlocks;
-        int sequenceHead = Grid.IdxX / bp.KeyBlocks;
-        int keyValueHeads = p.QueryHeads / p.HeadsPerKeyValue;
-        int sequence = sequenceHead / keyValueHeads;
-        int firstHead = (sequenceHead - sequence * keyValueHeads) * p.HeadsPerKeyValue;
-        var keys = QueryBlock.Of(p, sequence, firstHead, 0, b, 0);
-        // Rows of the key tensor this sequence owns: its packed rows, or (cache lengths) every row, zero past its length.
-        int ownedKeys = p.QueryOffsets.Length > 0 ? keys.KeyLength : p.KeyLength;
-        int keyStart = keyBlock * b;
-        if (keyStart >= ownedKeys)
+        var keyBlock = KeyBlock.OfGroup(p, bp.KeyBlocks, b);
+        if (keyBlock.IsEmpty)
             return;
+        var keys = keyBlock.Keys;
+        int keyStart = keyBlock.KeyStart, ownedKeys = keyBlock.OwnedKeys;
 
         tiles.LoadRows<T, TCodec>(p.Key, keys.KeyOrigin, p.KeyStrides.Row, keyStart, keys.KeyLength, shared.SubView(tiles.KeyOffset4), thread);
         tiles.LoadRows<T, TCodec>(p.Value, keys.KeyOrigin, p.KeyStrides.Row, keyStart, keys.KeyLength, shared.SubView(tiles.ValueOffset4), thread);
@@ -63,9 +57,9 @@ internal static class KeyValueGradientKernel<T, TCodec, TSlice, TShared, TTile, 
         TSlice gradKey = default, gradValue = default;
         for (int h = 0; h < p.HeadsPerKeyValue; h++)
         {
-            var block = QueryBlock.Of(p, sequence, firstHead + h, 0, b, 0);
+            var block = QueryBlock.Of(p, keyBlock.Sequence, keyBlock.FirstHead + h, 0, b, 0);
             TModifier modifier = default(TModifier).For(p, block, 0.693147180559945309f);
-            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock, keyStart, b);
+            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b);
             for (int step = 0; step < queryTiles.Count; step++)
             {
                 int rowStart = queryTiles.TileAt(p.TileList, step) * b;

@@ -61,38 +61,33 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         int b = g.BlockN;
         uint pitch = (uint)g.PitchBytes, scorePitch = (uint)tiles.ScorePitchBytes;
 
-        int keyBlock = Grid.IdxX % bp.KeyBlocks;
-        int sequenceHead = Grid.IdxX / bp.KeyBlocks;
-        int keyValueHeads = p.QueryHeads / p.HeadsPerKeyValue;
-        int sequence = sequenceHead / keyValueHeads;
-        int firstHead = (sequenceHead - sequence * keyValueHeads) * p.HeadsPerKeyValue;
-        var keys = QueryBlock.Of(p, sequence, firstHead, 0, b, 0);
-        int ownedKeys = p.QueryOffsets.Length > 0 ? keys.KeyLength : p.KeyLength;
-        int keyStart = keyBlock * b;
-        if (keyStart >= ownedKeys)
+        var keyBlock = KeyBlock.OfGroup(p, bp.KeyBlocks, b);
+        if (keyBlock.IsEmpty)
             return;
+        var keys = keyBlock.Keys;
+        int keyStart = keyBlock.KeyStart, ownedKeys = keyBlock.OwnedKeys;
         TensorCoreRows.Load(shared, (uint)tiles.KeyOffset, p.Key, parameters.KeyAddress, keys.KeyOrigin, p.KeyStrides.Row,
             keyStart, keys.KeyLength, b, g, thread);
         TensorCoreRows.Load(shared, (uint)tiles.ValueOffset, p.Value, parameters.ValueAddress, keys.KeyOrigin, p.KeyStrides.Row,
             keyStart, keys.KeyLength, b, g, thread);
         CpAsync.Commit();
 
-        // This lane's ldmatrix row addresses (see TensorCoreForwardKernel): A operands of the warp's 16 rows (keys of
+        // This lane's ldmatrix row addresses: A operands of the warp's 16 rows (keys of
         // K and V; queries of dS), B operands not transposed (Q, dO as the columns of Sᵀ, dPᵀ), B operands transposed
         // (dO, Q, K with k along their rows).
-        uint rowsA = (uint)(warpRow + (lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
-        uint columnsB = (uint)((lane & 7) + 8 * (lane >> 4)) * pitch + 2u * (uint)(lane & 8);
-        uint rowsTransposedB = (uint)((lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
-        uint gradScoreRowsA = (uint)(warpRow + (lane & 7) + (lane & 8)) * scorePitch + 16u * (uint)(lane >> 4);
+        uint rowsA = LaneAddresses.RowsA(warpRow, lane, pitch);
+        uint columnsB = LaneAddresses.ColumnsB(lane, pitch);
+        uint rowsTransposedB = LaneAddresses.RowsTransposedB(lane, pitch);
+        uint gradScoreRowsA = LaneAddresses.RowsA(warpRow, lane, scorePitch);
         uint sixteenRows = 16 * pitch;
 
         TGradients gradKey = default, gradValue = default;
         for (int h = 0; h < p.HeadsPerKeyValue; h++)
         {
-            var block = QueryBlock.Of(p, sequence, firstHead + h, 0, b, 0);
+            var block = QueryBlock.Of(p, keyBlock.Sequence, keyBlock.FirstHead + h, 0, b, 0);
             // Scores here are raw q·k: logits divided by the scale.
             TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
-            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock, keyStart, b);
+            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b);
             for (int step = 0; step < queryTiles.Count; step++)
             {
                 int rowStart = queryTiles.TileAt(p.TileList, step) * b;

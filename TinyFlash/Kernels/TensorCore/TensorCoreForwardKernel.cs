@@ -67,13 +67,11 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             LoadKeysValues(parameters, g, shared, 0, block, tiles.TileAt(p.TileList, 0) * g.BlockN, thread);
         CpAsync.Commit();
 
-        // This lane's row address for each ldmatrix.x4 (the four 8×8 matrices, lanes 8m … 8m+7):
-        // Q (A, 16 rows × 16 features): rows 0–7 | 8–15 | 0–7 | 8–15, features +0 | +0 | +8 | +8;
-        // K (B, 16 keys × 16 features): keys 0–7 | 0–7 | 8–15 | 8–15, features +0 | +8 | +0 | +8;
-        // V (B transposed, 16 keys × 16 features): keys 0–7 | 8–15 | 0–7 | 8–15, features +0 | +0 | +8 | +8.
-        uint queryLane = (uint)(warpRow + (lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
-        uint keyLane = (uint)((lane & 7) + 8 * (lane >> 4)) * pitch + 2u * (uint)(lane & 8);
-        uint valueLane = (uint)((lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
+        // This lane's row address for each ldmatrix.x4: Q as A (rows × features), K as B stored [key][feature],
+        // V as B stored [key][feature] read transposed (k = keys).
+        uint queryLane = LaneAddresses.RowsA(warpRow, lane, pitch);
+        uint keyLane = LaneAddresses.ColumnsB(lane, pitch);
+        uint valueLane = LaneAddresses.RowsTransposedB(lane, pitch);
         uint sixteenRows = 16 * pitch;
 
         TOutput output = default;

@@ -65,9 +65,10 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
         var logSumExp = new RowValues(LogSumExp2(p, block, row), LogSumExp2(p, block, row + 8), 0f, 0f);
         var delta = new RowValues(Delta(bp, block, row), Delta(bp, block, row + 8), 0f, 0f);
 
-        uint rowsA = (uint)(warpRow + (lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
-        uint columnsB = (uint)((lane & 7) + 8 * (lane >> 4)) * pitch + 2u * (uint)(lane & 8);
-        uint rowsTransposedB = (uint)((lane & 7) + (lane & 8)) * pitch + 16u * (uint)(lane >> 4);
+        // This lane's ldmatrix row addresses: Q, dO as A; K, V as B (not transposed) for S, dP; K transposed for dS·K.
+        uint rowsA = LaneAddresses.RowsA(warpRow, lane, pitch);
+        uint columnsB = LaneAddresses.ColumnsB(lane, pitch);
+        uint rowsTransposedB = LaneAddresses.RowsTransposedB(lane, pitch);
         uint sixteenRows = 16 * pitch;
 
         var keyTiles = KeyTileRange.For(p, block, b, b);
