@@ -35,7 +35,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     public const int TensorCoreWarps = 4;
 
     /// <summary>The tile the backward of <paramref name="problem"/> runs with on this device (the portable one; see <see cref="UsesTensorCores"/>).</summary>
-    public TilePlan PlanFor(AttentionProblem problem) => BackwardTilePlanner.Plan(LaunchShape(problem), device);
+    public TilePlan PlanFor(AttentionProblem problem) => BackwardTilePlanner.Plan(ForwardAttention.SequenceShape(problem), device);
 
     /// <summary>The configuration a call with 16-byte aligned tensors runs, for records: the tensor-core block or the portable tile, and the dq mode.</summary>
     public string Describe(AttentionProblem problem, ElementType type, bool deterministic) =>
@@ -61,7 +61,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         AttentionProblem problem, bool deterministic) where T : unmanaged
     {
         var shape = problem.Shape;
-        var launch = LaunchShape(problem);
+        var launch = ForwardAttention.SequenceShape(problem);
         bool tensorCores = UsesTensorCores(problem, type, ForwardAttention.Aligned(query, key, value, gradOutput));
         var plan = tensorCores
             ? new TilePlan(16 * TensorCoreWarps, 4 * TensorCoreWarps, shape.HeadDim) // B = 64: the tensor-core kernel's block
@@ -108,14 +108,6 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         if (!deterministic)
             RunRows(parameters, codec, nameof(BackwardRowKernels<float, Float32Codec>.StoreGradQuery), rows, shape.HeadDim);
     }
-
-    /// <summary>
-    /// The grid's shape: packed sequences as one batch element per sequence with the longest lengths (the query heads
-    /// are never packed as rows here, unlike the forward's decode).
-    /// </summary>
-    private static AttentionShape LaunchShape(AttentionProblem problem) => problem.Packed is { } packed
-        ? problem.Shape with { Batch = packed.Count, QueryLength = Math.Max(1, packed.LongestQuery), KeyLength = Math.Max(1, packed.LongestKey) }
-        : problem.Shape;
 
     private void RunTiles<T>(Type kernel, BackwardParams<T> parameters, Type codec, TilePlan plan, bool modified, int groups) where T : unmanaged
     {

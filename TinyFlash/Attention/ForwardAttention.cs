@@ -141,12 +141,18 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     public static AttentionShape LaunchShape(AttentionProblem problem)
     {
         var s = problem.Shape;
-        if (problem.Packed is { } packed)
-            return s with { Batch = packed.Count, QueryLength = Math.Max(1, packed.LongestQuery), KeyLength = Math.Max(1, packed.LongestKey) };
         return PacksQueryHeads(problem)
             ? s with { QueryHeads = s.KeyValueHeads, QueryLength = s.QueryHeads / s.KeyValueHeads }
-            : s;
+            : SequenceShape(problem);
     }
+
+    /// <summary>
+    /// The shape by sequence: for packed sequences one batch element per sequence with the longest sequence's lengths,
+    /// else the shape (what the backward's grids are sized by: it never packs query heads as rows).
+    /// </summary>
+    public static AttentionShape SequenceShape(AttentionProblem problem) => problem.Packed is { } packed
+        ? problem.Shape with { Batch = packed.Count, QueryLength = Math.Max(1, packed.LongestQuery), KeyLength = Math.Max(1, packed.LongestKey) }
+        : problem.Shape;
 
     /// <summary>
     /// The softcap, ALiBi slopes and bias of a call as the kernels read them (host values copied to the device); a

@@ -63,9 +63,18 @@ internal readonly struct Philox
     /// </summary>
     public static float AttentionUniform(ulong seed, ulong offset, int row, int key)
     {
-        var words = Generate((uint)key >> 2, (uint)row, (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        var words = AttentionWords(seed, offset, row, (uint)key >> 2);
         return ToUniform((key & 3) switch { 0 => words.X, 1 => words.Y, 2 => words.Z, _ => words.W });
     }
+
+    /// <summary>
+    /// The four words of attention dropout for query row <paramref name="row"/> and keys 4·<paramref name="quad"/> …
+    /// + 3: counter (quad, row, offset low, offset high) under the seed. The one definition of the stream, which the
+    /// kernels (through their score modifiers) and the host reference both read.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Philox AttentionWords(ulong seed, ulong offset, int row, uint quad) =>
+        Generate(quad, (uint)row, (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
 
     /// <summary>A word's top 24 bits over 2²⁴: a uniform number in [0, 1), exact in a float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

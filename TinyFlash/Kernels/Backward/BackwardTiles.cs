@@ -71,7 +71,7 @@ internal readonly struct BackwardTiles
     /// <paramref name="rowLimit"/> and features past the head dim are zeros.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void LoadRows<T, TCodec>(ArrayView<T> source, int origin, int rowStride, int firstRow, int rowLimit,
+    private void LoadRows<T, TCodec>(ArrayView<T> source, int origin, int rowStride, int firstRow, int rowLimit,
         ArrayView<Float4> tile, int thread)
         where T : unmanaged
         where TCodec : struct, IElementCodec<T>
@@ -90,19 +90,42 @@ internal readonly struct BackwardTiles
         }
     }
 
+    /// <summary>Loads B query rows of <paramref name="block"/>'s sequence and head from <paramref name="rowStart"/>: Q, dO and their statistics.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void LoadQueries<T, TCodec>(in BackwardParams<T> bp, in QueryBlock block, int rowStart, ArrayView<Float4> shared, int thread)
+        where T : unmanaged
+        where TCodec : struct, IElementCodec<T>
+    {
+        var p = bp.Attention;
+        LoadRows<T, TCodec>(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength, shared.SubView(QueryOffset4), thread);
+        LoadRows<T, TCodec>(bp.GradOutput, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength, shared.SubView(GradOutputOffset4), thread);
+        ArrayView<float> floats = shared.Cast<float>();
+        LoadRowStatistics(p.LogSumExp, bp.Delta, block.RowIndex + rowStart, block.QueryLength - rowStart,
+            floats.SubView(4 * LogSumExpOffset4), floats.SubView(4 * DeltaOffset4), thread);
+    }
+
+    /// <summary>Loads B keys of <paramref name="block"/>'s sequence from <paramref name="keyStart"/>: K and V.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void LoadKeys<T, TCodec>(in AttentionParams<T> p, in QueryBlock block, int keyStart, ArrayView<Float4> shared, int thread)
+        where T : unmanaged
+        where TCodec : struct, IElementCodec<T>
+    {
+        LoadRows<T, TCodec>(p.Key, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, shared.SubView(KeyOffset4), thread);
+        LoadRows<T, TCodec>(p.Value, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, shared.SubView(ValueOffset4), thread);
+    }
+
     /// <summary>
     /// Loads each query row's base-2 log-sum-exp (+∞ where the row saw no key or does not exist, so its probabilities
     /// are 0) and D (0 where the row does not exist).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void LoadRowStatistics(ArrayView<float> logSumExp, ArrayView<float> delta, int rowIndex, int rowsValid,
+    private void LoadRowStatistics(ArrayView<float> logSumExp, ArrayView<float> delta, int rowIndex, int rowsValid,
         ArrayView<float> logSumExpTile, ArrayView<float> deltaTile, int thread)
     {
         for (int row = thread; row < g.BlockM; row += g.Threads)
         {
             bool inside = row < rowsValid;
-            float lse = logSumExp[inside ? rowIndex + row : 0];
-            logSumExpTile[row] = inside & lse != float.NegativeInfinity ? lse * 1.44269504088896341f : float.PositiveInfinity;
+            logSumExpTile[row] = SoftmaxMath.ProbabilityOffset(logSumExp[inside ? rowIndex + row : 0], inside);
             float d = delta[inside ? rowIndex + row : 0];
             deltaTile[row] = inside ? d : 0f;
         }

@@ -38,7 +38,6 @@ internal static class KeyValueGradientKernel<T, TCodec, TSlice, TShared, TTile, 
         TileGeometry g = default(TTile).Resolve(p.Geometry);
         var tiles = new BackwardTiles(g);
         ArrayView<Float4> shared = default(TShared).Block();
-        ArrayView<float> sharedFloats = shared.Cast<float>();
         int thread = Group.IdxX;
         int tx = thread % g.ThreadsX;
         int ty = thread / g.ThreadsX;
@@ -50,8 +49,7 @@ internal static class KeyValueGradientKernel<T, TCodec, TSlice, TShared, TTile, 
         var keys = keyBlock.Keys;
         int keyStart = keyBlock.KeyStart, ownedKeys = keyBlock.OwnedKeys;
 
-        tiles.LoadRows<T, TCodec>(p.Key, keys.KeyOrigin, p.KeyStrides.Row, keyStart, keys.KeyLength, shared.SubView(tiles.KeyOffset4), thread);
-        tiles.LoadRows<T, TCodec>(p.Value, keys.KeyOrigin, p.KeyStrides.Row, keyStart, keys.KeyLength, shared.SubView(tiles.ValueOffset4), thread);
+        tiles.LoadKeys<T, TCodec>(p, keys, keyStart, shared, thread);
         bool keysStraddleEnd = keyStart + b > keys.KeyLength;
 
         TSlice gradKey = default, gradValue = default;
@@ -64,12 +62,7 @@ internal static class KeyValueGradientKernel<T, TCodec, TSlice, TShared, TTile, 
             {
                 int rowStart = queryTiles.TileAt(p.TileList, step) * b;
                 Group.Barrier(); // the previous tile's readers are done
-                tiles.LoadRows<T, TCodec>(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength,
-                    shared.SubView(tiles.QueryOffset4), thread);
-                tiles.LoadRows<T, TCodec>(bp.GradOutput, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength,
-                    shared.SubView(tiles.GradOutputOffset4), thread);
-                tiles.LoadRowStatistics(p.LogSumExp, bp.Delta, block.RowIndex + rowStart, block.QueryLength - rowStart,
-                    sharedFloats.SubView(4 * tiles.LogSumExpOffset4), sharedFloats.SubView(4 * tiles.DeltaOffset4), thread);
+                tiles.LoadQueries<T, TCodec>(bp, block, rowStart, shared, thread);
                 Group.Barrier();
 
                 bool partial = keysStraddleEnd || queryTiles.IsPartial(rowStart / b, b, block.QueryLength);

@@ -44,12 +44,7 @@ internal static class QueryGradientKernel<T, TCodec, TSlice, TShared, TTile, TMo
             return;
         int rowStart = block.RowStart;
         TModifier modifier = default(TModifier).For(p, block, 0.693147180559945309f);
-        tiles.LoadRows<T, TCodec>(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength, shared.SubView(tiles.QueryOffset4), thread);
-        tiles.LoadRows<T, TCodec>(bp.GradOutput, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength,
-            shared.SubView(tiles.GradOutputOffset4), thread);
-        ArrayView<float> sharedFloats = shared.Cast<float>();
-        tiles.LoadRowStatistics(p.LogSumExp, bp.Delta, block.RowIndex + rowStart, block.QueryLength - rowStart,
-            sharedFloats.SubView(4 * tiles.LogSumExpOffset4), sharedFloats.SubView(4 * tiles.DeltaOffset4), thread);
+        tiles.LoadQueries<T, TCodec>(bp, block, rowStart, shared, thread);
 
         var keyTiles = KeyTileRange.For(p, block, b, b);
         TSlice gradQuery = default;
@@ -58,8 +53,7 @@ internal static class QueryGradientKernel<T, TCodec, TSlice, TShared, TTile, TMo
             int tile = keyTiles.TileAt(p.TileList, step);
             int keyStart = tile * b;
             Group.Barrier(); // the previous tile's readers are done
-            tiles.LoadRows<T, TCodec>(p.Key, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, shared.SubView(tiles.KeyOffset4), thread);
-            tiles.LoadRows<T, TCodec>(p.Value, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, shared.SubView(tiles.ValueOffset4), thread);
+            tiles.LoadKeys<T, TCodec>(p, block, keyStart, shared, thread);
             Group.Barrier();
 
             tiles.ScoreGradients(p, block, modifier, shared, rowStart, keyStart, keyTiles.IsPartial(tile, b, block.KeyLength),

@@ -107,14 +107,12 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Float4 KeepFactors(int rowIndex, int key)
     {
-        var words = Philox.Generate((uint)key >> 2, (uint)rowIndex, (uint)dropoutOffset, (uint)(dropoutOffset >> 32),
-            (uint)dropoutSeed, (uint)(dropoutSeed >> 32));
+        var words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, (uint)key >> 2);
         int shift = key & 3;
         if (shift == 0)
             return new Float4(Keep(words.X), Keep(words.Y), Keep(words.Z), Keep(words.W));
         // Keys straddle two counters (a packed sequence starting off a multiple of 4).
-        var next = Philox.Generate(((uint)key >> 2) + 1, (uint)rowIndex, (uint)dropoutOffset, (uint)(dropoutOffset >> 32),
-            (uint)dropoutSeed, (uint)(dropoutSeed >> 32));
+        var next = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, ((uint)key >> 2) + 1);
         return new Float4(Keep(Word(words, next, shift)), Keep(Word(words, next, shift + 1)),
             Keep(Word(words, next, shift + 2)), Keep(Word(words, next, shift + 3)));
     }
@@ -123,13 +121,11 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void KeepPair(int rowIndex, int key, out float first, out float second)
     {
-        var words = Philox.Generate((uint)key >> 2, (uint)rowIndex, (uint)dropoutOffset, (uint)(dropoutOffset >> 32),
-            (uint)dropoutSeed, (uint)(dropoutSeed >> 32));
+        var words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, (uint)key >> 2);
         int shift = key & 3;
         first = Keep(Word(words, words, shift));
         if (shift == 3) // the pair straddles two counters (a packed sequence starting off an even position)
-            words = Philox.Generate(((uint)key >> 2) + 1, (uint)rowIndex, (uint)dropoutOffset, (uint)(dropoutOffset >> 32),
-                (uint)dropoutSeed, (uint)(dropoutSeed >> 32));
+            words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, ((uint)key >> 2) + 1);
         second = Keep(Word(words, words, (shift + 1) & 3));
     }
 

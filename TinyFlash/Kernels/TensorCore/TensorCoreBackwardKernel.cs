@@ -66,10 +66,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
             return;
         var keys = keyBlock.Keys;
         int keyStart = keyBlock.KeyStart, ownedKeys = keyBlock.OwnedKeys;
-        TensorCoreRows.Load(shared, (uint)tiles.KeyOffset, p.Key, parameters.KeyAddress, keys.KeyOrigin, p.KeyStrides.Row,
-            keyStart, keys.KeyLength, b, g, thread);
-        TensorCoreRows.Load(shared, (uint)tiles.ValueOffset, p.Value, parameters.ValueAddress, keys.KeyOrigin, p.KeyStrides.Row,
-            keyStart, keys.KeyLength, b, g, thread);
+        tiles.LoadKeys(parameters, keys, keyStart, shared, thread);
         CpAsync.Commit();
 
         // This lane's ldmatrix row addresses: A operands of the warp's 16 rows (keys of
@@ -92,18 +89,13 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
             {
                 int rowStart = queryTiles.TileAt(p.TileList, step) * b;
                 Group.Barrier(); // the previous tile's readers of Q, dO, dS and the statistics are done
-                TensorCoreRows.Load(shared, (uint)tiles.QueryOffset, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
-                    rowStart, block.QueryLength, b, g, thread);
-                TensorCoreRows.Load(shared, (uint)tiles.GradOutputOffset, bp.GradOutput, parameters.GradOutputAddress, block.QueryOrigin,
-                    p.QueryStrides.Row, rowStart, block.QueryLength, b, g, thread);
+                tiles.LoadQueries(parameters, block, rowStart, shared, thread);
                 CpAsync.Commit();
                 if (thread < b)
                 {
                     bool inside = rowStart + thread < block.QueryLength;
                     int row = inside ? block.RowIndex + rowStart + thread : 0;
-                    float lse = p.LogSumExp[row];
-                    statistics[tiles.LogSumExpIndex + thread] =
-                        inside & lse != float.NegativeInfinity ? lse * 1.44269504088896341f : float.PositiveInfinity;
+                    statistics[tiles.LogSumExpIndex + thread] = SoftmaxMath.ProbabilityOffset(p.LogSumExp[row], inside);
                     statistics[tiles.DeltaIndex + thread] = inside ? bp.Delta[row] : 0f;
                 }
                 CpAsync.WaitAll();
@@ -114,8 +106,8 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                 uint queryColumns = (uint)tiles.QueryOffset + columnsB, gradOutputColumns = (uint)tiles.GradOutputOffset + columnsB;
                 for (int feature = 0; feature < g.HeadDim; feature += 16)
                 {
-                    scores.AccumulateScores<TElement>(LdMatrix.X4(shared, keyRows), shared, queryColumns, sixteenRows);
-                    scores.AccumulateGradients<TElement>(LdMatrix.X4(shared, valueRows), shared, gradOutputColumns, sixteenRows);
+                    scores.Accumulate<TElement>(gradients: false, LdMatrix.X4(shared, keyRows), shared, queryColumns, sixteenRows);
+                    scores.Accumulate<TElement>(gradients: true, LdMatrix.X4(shared, valueRows), shared, gradOutputColumns, sixteenRows);
                     keyRows += 32;
                     valueRows += 32;
                     queryColumns += 32;
@@ -131,8 +123,8 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                 }
                 scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex), statistics.SubView(tiles.DeltaIndex), 2 * (lane & 3),
                     block.RowIndex + rowStart, block.KeyStart + key, p.ScaleLog2);
-                scores.MultiplyProbabilitiesInto<TElement, TGradients>(ref gradValue, shared, (uint)tiles.GradOutputOffset + rowsTransposedB, sixteenRows, 32);
-                scores.MultiplyGradientsInto<TElement, TGradients>(ref gradKey, shared, (uint)tiles.QueryOffset + rowsTransposedB, sixteenRows, 32);
+                scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, (uint)tiles.GradOutputOffset + rowsTransposedB, sixteenRows, 32);
+                scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, (uint)tiles.QueryOffset + rowsTransposedB, sixteenRows, 32);
                 if (bp.GradQueryAccumulator.Length == 0)
                     continue;
                 scores.StoreGradientsTransposed<TElement>(shared,
@@ -162,9 +154,34 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
     }
 }
 
-/// <summary>Where the tensor-core backward's tiles live in shared memory (byte offsets; the statistics as float indices).</summary>
+/// <summary>
+/// Where the tensor-core backward's tiles live in shared memory (byte offsets; the statistics as float indices), and
+/// how its row tiles are filled (<c>cp.async</c>, zeros past a sequence's rows; the caller commits).
+/// </summary>
 internal readonly struct TensorCoreBackwardTiles(TensorCoreGeometry g)
 {
+    /// <summary>Starts the copies of B query rows of <paramref name="block"/>'s sequence and head from <paramref name="rowStart"/>: Q and dO.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void LoadQueries(in TensorCoreBackwardParams parameters, in QueryBlock block, int rowStart, SharedBlock shared, int thread)
+    {
+        var p = parameters.Backward.Attention;
+        TensorCoreRows.Load(shared, (uint)QueryOffset, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
+            rowStart, block.QueryLength, g.BlockN, g, thread);
+        TensorCoreRows.Load(shared, (uint)GradOutputOffset, parameters.Backward.GradOutput, parameters.GradOutputAddress, block.QueryOrigin,
+            p.QueryStrides.Row, rowStart, block.QueryLength, g.BlockN, g, thread);
+    }
+
+    /// <summary>Starts the copies of B keys of <paramref name="block"/>'s sequence from <paramref name="keyStart"/>: K and V.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void LoadKeys(in TensorCoreBackwardParams parameters, in QueryBlock block, int keyStart, SharedBlock shared, int thread)
+    {
+        var p = parameters.Backward.Attention;
+        TensorCoreRows.Load(shared, (uint)KeyOffset, p.Key, parameters.KeyAddress, block.KeyOrigin, p.KeyStrides.Row,
+            keyStart, block.KeyLength, g.BlockN, g, thread);
+        TensorCoreRows.Load(shared, (uint)ValueOffset, p.Value, parameters.ValueAddress, block.KeyOrigin, p.KeyStrides.Row,
+            keyStart, block.KeyLength, g.BlockN, g, thread);
+    }
+
     public int KeyOffset => 0;
 
     public int ValueOffset => g.TileBytes;

@@ -56,10 +56,7 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
         int rowStart = block.RowStart;
         // Scores here are raw q·k: logits divided by the scale.
         TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
-        TensorCoreRows.Load(shared, (uint)tiles.QueryOffset, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
-            rowStart, block.QueryLength, b, g, thread);
-        TensorCoreRows.Load(shared, (uint)tiles.GradOutputOffset, bp.GradOutput, parameters.GradOutputAddress, block.QueryOrigin,
-            p.QueryStrides.Row, rowStart, block.QueryLength, b, g, thread);
+        tiles.LoadQueries(parameters, block, rowStart, shared, thread);
         CpAsync.Commit();
         int row = rowStart + warpRow + lane / 4;
         var logSumExp = new RowValues(LogSumExp2(p, block, row), LogSumExp2(p, block, row + 8), 0f, 0f);
@@ -78,10 +75,7 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
             int tile = keyTiles.TileAt(p.TileList, step);
             int keyStart = tile * b;
             Group.Barrier(); // the previous tile's readers of K and V are done
-            TensorCoreRows.Load(shared, (uint)tiles.KeyOffset, p.Key, parameters.KeyAddress, block.KeyOrigin, p.KeyStrides.Row,
-                keyStart, block.KeyLength, b, g, thread);
-            TensorCoreRows.Load(shared, (uint)tiles.ValueOffset, p.Value, parameters.ValueAddress, block.KeyOrigin, p.KeyStrides.Row,
-                keyStart, block.KeyLength, b, g, thread);
+            tiles.LoadKeys(parameters, block, keyStart, shared, thread);
             CpAsync.Commit();
             CpAsync.WaitAll();
             Group.Barrier();
@@ -91,8 +85,8 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
             uint keyColumns = (uint)tiles.KeyOffset + columnsB, valueColumns = (uint)tiles.ValueOffset + columnsB;
             for (int feature = 0; feature < g.HeadDim; feature += 16)
             {
-                scores.AccumulateScores<TElement>(LdMatrix.X4(shared, queryRows), shared, keyColumns, sixteenRows);
-                scores.AccumulateGradients<TElement>(LdMatrix.X4(shared, gradOutputRows), shared, valueColumns, sixteenRows);
+                scores.Accumulate<TElement>(gradients: false, LdMatrix.X4(shared, queryRows), shared, keyColumns, sixteenRows);
+                scores.Accumulate<TElement>(gradients: true, LdMatrix.X4(shared, gradOutputRows), shared, valueColumns, sixteenRows);
                 queryRows += 32;
                 gradOutputRows += 32;
                 keyColumns += 32;
@@ -104,7 +98,7 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
             if (keyTiles.IsPartial(tile, b, block.KeyLength))
                 scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
             scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, block.KeyStart + key, p.ScaleLog2);
-            scores.MultiplyGradientsInto<TElement, TGradients>(ref gradQuery, shared, (uint)tiles.KeyOffset + rowsTransposedB, sixteenRows, 32);
+            scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, (uint)tiles.KeyOffset + rowsTransposedB, sixteenRows, 32);
         }
         CpAsync.WaitAll();
         gradQuery.Store(new PackedPairs<TElement>(bp.GradQuery.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
@@ -115,8 +109,7 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
     private static float LogSumExp2(in AttentionParams<ushort> p, in QueryBlock block, int row)
     {
         bool inside = row < block.RowEnd;
-        float lse = p.LogSumExp[inside ? block.RowIndex + row : 0];
-        return inside & lse != float.NegativeInfinity ? lse * 1.44269504088896341f : float.PositiveInfinity;
+        return SoftmaxMath.ProbabilityOffset(p.LogSumExp[inside ? block.RowIndex + row : 0], inside);
     }
 
     /// <summary>Row <paramref name="row"/>'s D; 0 where it does not exist.</summary>

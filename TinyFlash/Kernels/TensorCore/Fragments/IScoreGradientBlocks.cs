@@ -17,11 +17,12 @@ internal interface IScoreGradientBlocks
     /// <summary>Number of 16-query blocks.</summary>
     int Count { get; }
 
-    /// <summary>S += a·B (transposed: a the warp's K rows, B rows of Q; row-major: a the warp's Q rows, B rows of K; B not transposed, block j at <paramref name="offset"/> + j·<paramref name="blockStride"/>).</summary>
-    void AccumulateScores<TElement>(Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement;
-
-    /// <summary>dP += a·B (transposed: a the warp's V rows, B rows of dO; row-major: a the warp's dO rows, B rows of V).</summary>
-    void AccumulateGradients<TElement>(Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement;
+    /// <summary>
+    /// S += a·B, or with <paramref name="gradients"/> (a constant) dP += a·B; B not transposed, block j at
+    /// <paramref name="offset"/> + j·<paramref name="blockStride"/>. Transposed: a the warp's K (V) rows, B rows of Q (dO);
+    /// row-major: a the warp's Q (dO) rows, B rows of K (V).
+    /// </summary>
+    void Accumulate<TElement>(bool gradients, Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement;
 
     /// <summary>−∞ in S where the mask hides a score: <paramref name="diagonal"/> is column − row position of this lane's (g, 2t) of block 0 (transposed: query − key; row-major: key − query).</summary>
     void Hide(int diagonal, int low, int high, int queriesLeft);
@@ -33,7 +34,7 @@ internal interface IScoreGradientBlocks
     void Modify<TModifier>(TModifier modifier, int query, int key, bool transposed) where TModifier : struct, IScoreModifier;
 
     /// <summary>
-    /// Row-major: S → P and dP → dS (<see cref="MmaTile.SoftmaxGradientByRow{TModifier}"/>) for rows with base-2
+    /// Row-major: S → P (times the dropout factors) and dP → dS (<see cref="MmaTile.SoftmaxGradientByRow{TModifier}"/>) for rows with base-2
     /// log-sum-exp and D in <paramref name="logSumExp"/> and <paramref name="delta"/> (R0 row g, R1 row g + 8); (g, 2t) of
     /// block 0 is query row <paramref name="rowIndex"/> and key position <paramref name="key"/>.
     /// </summary>
@@ -47,13 +48,11 @@ internal interface IScoreGradientBlocks
     void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, int rowBase, int key, float scale)
         where TModifier : struct, IScoreModifier;
 
-    /// <summary>output += Pᵀ·B, Pᵀ rounded to 16 bits as the A operand (B: rows of dO, read transposed; see <see cref="IColumnBlocks.MultiplyInto"/>).</summary>
-    void MultiplyProbabilitiesInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
-        where TElement : struct, ITensorElement
-        where TOutput : struct, IColumnBlocks;
-
-    /// <summary>output += dSᵀ·B, likewise (B: rows of Q).</summary>
-    void MultiplyGradientsInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    /// <summary>
+    /// output += Pᵀ·B, or with <paramref name="gradients"/> (a constant) output += dSᵀ·B: the tile rounded to 16 bits as the
+    /// A operand, B read transposed (rows of dO for dV, of Q for dK, of K for dQ; see <see cref="IColumnBlocks.MultiplyInto"/>).
+    /// </summary>
+    void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks;
 

@@ -148,30 +148,22 @@ internal struct MmaTile
 
     /// <summary>
     /// The backward's softmax gradient on a transposed tile (rows keys, columns queries): this, raw scores Sᵀ, becomes
-    /// Pᵀ = 2^(Sᵀ·<paramref name="scale"/> − lse of its column) and <paramref name="gradients"/>, dPᵀ, becomes
-    /// dSᵀ = Pᵀ∘(dPᵀ∘Z − D of its column); with dropout, this ends as Pᵀ∘Z (what dV needs). <paramref name="column"/>
-    /// indexes this lane's column 2t in the statistics; its query row is <paramref name="rowBase"/> + column (the
-    /// log-sum-exp's order) and its row g is key position <paramref name="key"/>.
+    /// Pᵀ∘Z (what dV needs) and <paramref name="gradients"/>, dPᵀ, becomes dSᵀ (see <see cref="SoftmaxGradient"/>), with
+    /// the statistics of each column's query. <paramref name="column"/> indexes this lane's column 2t in the statistics;
+    /// its query row is <paramref name="rowBase"/> + column (the log-sum-exp's order) and its row g is key position
+    /// <paramref name="key"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxGradientByColumn<TModifier>(ref MmaTile gradients, TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta,
         int column, int rowBase, int key, float scale) where TModifier : struct, IScoreModifier
     {
-        float l0 = logSumExp[column], l1 = logSumExp[column + 1], l8 = logSumExp[column + 8], l9 = logSumExp[column + 9];
-        float d0 = delta[column], d1 = delta[column + 1], d8 = delta[column + 8], d9 = delta[column + 9];
-        C0 = XMath.Exp2(C0 * scale - l0);
-        C1 = XMath.Exp2(C1 * scale - l1);
-        C4 = XMath.Exp2(C4 * scale - l8);
-        C5 = XMath.Exp2(C5 * scale - l9);
-        C2 = XMath.Exp2(C2 * scale - l0);
-        C3 = XMath.Exp2(C3 * scale - l1);
-        C6 = XMath.Exp2(C6 * scale - l8);
-        C7 = XMath.Exp2(C7 * scale - l9);
+        var offsets = ByColumn(logSumExp[column], logSumExp[column + 1], logSumExp[column + 8], logSumExp[column + 9]);
+        var deltas = ByColumn(delta[column], delta[column + 1], delta[column + 8], delta[column + 9]);
+        MmaTile keep = default;
         if (modifier.Drops)
         {
             // Z in the transposed orientation: a lane's pair of columns are two query rows, so one factor a call.
             int row = rowBase + column;
-            MmaTile keep = default;
             keep.C0 = KeepOne(modifier, row, key);
             keep.C1 = KeepOne(modifier, row + 1, key);
             keep.C4 = KeepOne(modifier, row + 8, key);
@@ -180,60 +172,74 @@ internal struct MmaTile
             keep.C3 = KeepOne(modifier, row + 1, key + 8);
             keep.C6 = KeepOne(modifier, row + 8, key + 8);
             keep.C7 = KeepOne(modifier, row + 9, key + 8);
-            gradients.MultiplyElements(keep);
-            SoftmaxGradient(ref gradients, d0, d1, d8, d9);
-            MultiplyElements(keep);
-            return;
         }
-        SoftmaxGradient(ref gradients, d0, d1, d8, d9);
+        SoftmaxGradient(ref gradients, offsets, deltas, scale, modifier.Drops, keep);
     }
 
     /// <summary>
-    /// The backward's softmax gradient on a row-major tile (rows queries, columns keys): this, raw scores S, becomes
-    /// P = 2^(S·<paramref name="scale"/> − lse of its row) and <paramref name="gradients"/>, dP, becomes dS = P∘(dP∘Z − D
-    /// of its row). Rows g and g + 8 have base-2 log-sum-exp <paramref name="lseTop"/>, <paramref name="lseBottom"/> and
-    /// D <paramref name="deltaTop"/>, <paramref name="deltaBottom"/>; (g, 2t) is query row <paramref name="rowIndex"/>
-    /// (the log-sum-exp's order) and key position <paramref name="key"/>.
+    /// The backward's softmax gradient on a row-major tile (rows queries, columns keys): this, raw scores S, becomes P∘Z
+    /// and <paramref name="gradients"/>, dP, becomes dS (see <see cref="SoftmaxGradient"/>). Rows g and g + 8 have
+    /// base-2 log-sum-exp <paramref name="lseTop"/>, <paramref name="lseBottom"/> and D <paramref name="deltaTop"/>,
+    /// <paramref name="deltaBottom"/>; (g, 2t) is query row <paramref name="rowIndex"/> (the log-sum-exp's order) and key
+    /// position <paramref name="key"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxGradientByRow<TModifier>(ref MmaTile gradients, TModifier modifier, float lseTop, float lseBottom, float deltaTop,
         float deltaBottom, int rowIndex, int key, float scale) where TModifier : struct, IScoreModifier
     {
-        float sumTop = 0f, sumBottom = 0f;
-        Exponentiate(scale, lseTop, lseBottom, ref sumTop, ref sumBottom);
+        var keep = ByRow(1f, 1f);
         if (modifier.Drops)
-        {
-            MmaTile keep = default;
-            keep.C0 = keep.C1 = keep.C2 = keep.C3 = keep.C4 = keep.C5 = keep.C6 = keep.C7 = 1f;
             keep.Drop(modifier, rowIndex, key);
-            gradients.MultiplyElements(keep);
-        }
-        gradients.C0 = C0 * (gradients.C0 - deltaTop);
-        gradients.C1 = C1 * (gradients.C1 - deltaTop);
-        gradients.C4 = C4 * (gradients.C4 - deltaTop);
-        gradients.C5 = C5 * (gradients.C5 - deltaTop);
-        gradients.C2 = C2 * (gradients.C2 - deltaBottom);
-        gradients.C3 = C3 * (gradients.C3 - deltaBottom);
-        gradients.C6 = C6 * (gradients.C6 - deltaBottom);
-        gradients.C7 = C7 * (gradients.C7 - deltaBottom);
+        SoftmaxGradient(ref gradients, ByRow(lseTop, lseBottom), ByRow(deltaTop, deltaBottom), scale, modifier.Drops, keep);
     }
 
-    /// <summary>gradients ← this∘(gradients − D of the column).</summary>
+    /// <summary>
+    /// Element by element, with each element's log-sum-exp offset, D and dropout factor Z: this (raw scores) becomes
+    /// P = 2^(score·<paramref name="scale"/> − offset), gradients (dP) becomes dS = P∘(dP∘Z − D), and then this P∘Z.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private readonly void SoftmaxGradient(ref MmaTile gradients, float d0, float d1, float d8, float d9)
+    private void SoftmaxGradient(ref MmaTile gradients, in MmaTile offsets, in MmaTile deltas, float scale, bool drops, in MmaTile keep)
     {
-        gradients.C0 = C0 * (gradients.C0 - d0);
-        gradients.C1 = C1 * (gradients.C1 - d1);
-        gradients.C4 = C4 * (gradients.C4 - d8);
-        gradients.C5 = C5 * (gradients.C5 - d9);
-        gradients.C2 = C2 * (gradients.C2 - d0);
-        gradients.C3 = C3 * (gradients.C3 - d1);
-        gradients.C6 = C6 * (gradients.C6 - d8);
-        gradients.C7 = C7 * (gradients.C7 - d9);
+        C0 = XMath.Exp2(C0 * scale - offsets.C0);
+        C1 = XMath.Exp2(C1 * scale - offsets.C1);
+        C2 = XMath.Exp2(C2 * scale - offsets.C2);
+        C3 = XMath.Exp2(C3 * scale - offsets.C3);
+        C4 = XMath.Exp2(C4 * scale - offsets.C4);
+        C5 = XMath.Exp2(C5 * scale - offsets.C5);
+        C6 = XMath.Exp2(C6 * scale - offsets.C6);
+        C7 = XMath.Exp2(C7 * scale - offsets.C7);
+        if (drops)
+            gradients.MultiplyElements(keep);
+        gradients.C0 = C0 * (gradients.C0 - deltas.C0);
+        gradients.C1 = C1 * (gradients.C1 - deltas.C1);
+        gradients.C2 = C2 * (gradients.C2 - deltas.C2);
+        gradients.C3 = C3 * (gradients.C3 - deltas.C3);
+        gradients.C4 = C4 * (gradients.C4 - deltas.C4);
+        gradients.C5 = C5 * (gradients.C5 - deltas.C5);
+        gradients.C6 = C6 * (gradients.C6 - deltas.C6);
+        gradients.C7 = C7 * (gradients.C7 - deltas.C7);
+        if (drops)
+            MultiplyElements(keep);
     }
 
+    /// <summary>A tile whose row g holds <paramref name="top"/> and row g + 8 <paramref name="bottom"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void MultiplyElements(MmaTile factors)
+    private static MmaTile ByRow(float top, float bottom) => new()
+    {
+        C0 = top, C1 = top, C4 = top, C5 = top,
+        C2 = bottom, C3 = bottom, C6 = bottom, C7 = bottom,
+    };
+
+    /// <summary>A tile whose columns 2t, 2t + 1, 2t + 8, 2t + 9 hold <paramref name="c0"/>, <paramref name="c1"/>, <paramref name="c8"/>, <paramref name="c9"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static MmaTile ByColumn(float c0, float c1, float c8, float c9) => new()
+    {
+        C0 = c0, C1 = c1, C4 = c8, C5 = c9,
+        C2 = c0, C3 = c1, C6 = c8, C7 = c9,
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MultiplyElements(in MmaTile factors)
     {
         C0 *= factors.C0;
         C1 *= factors.C1;

@@ -15,13 +15,14 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void AccumulateScores<TElement>(Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement =>
-        Scores.MultiplyAccumulate<TElement>(a, LdMatrix.X4(shared, offset));
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void AccumulateGradients<TElement>(Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement =>
-        Gradients.MultiplyAccumulate<TElement>(a, LdMatrix.X4(shared, offset));
+    public void Accumulate<TElement>(bool gradients, Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement
+    {
+        Fragment b = LdMatrix.X4(shared, offset);
+        if (gradients)
+            Gradients.MultiplyAccumulate<TElement>(a, b);
+        else
+            Scores.MultiplyAccumulate<TElement>(a, b);
+    }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -51,17 +52,10 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyProbabilitiesInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    public readonly void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks =>
-        output.MultiplyAccumulate<TElement>(new WarpOperand { First = Scores.Pack<TElement>() }, shared, offset, columnStride, transposed: true);
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyGradientsInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
-        where TElement : struct, ITensorElement
-        where TOutput : struct, IColumnBlocks =>
-        output.MultiplyAccumulate<TElement>(new WarpOperand { First = Gradients.Pack<TElement>() }, shared, offset, columnStride, transposed: true);
+        output.MultiplyAccumulate<TElement>(new WarpOperand { First = (gradients ? Gradients : Scores).Pack<TElement>() }, shared, offset, columnStride, transposed: true);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

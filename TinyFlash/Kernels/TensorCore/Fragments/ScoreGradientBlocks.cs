@@ -20,18 +20,10 @@ internal struct ScoreGradientBlocks<TFirst, TSecond> : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void AccumulateScores<TElement>(Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement
+    public void Accumulate<TElement>(bool gradients, Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement
     {
-        First.AccumulateScores<TElement>(a, shared, offset, blockStride);
-        Second.AccumulateScores<TElement>(a, shared, offset + (uint)FirstCount * blockStride, blockStride);
-    }
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void AccumulateGradients<TElement>(Fragment a, SharedBlock shared, uint offset, uint blockStride) where TElement : struct, ITensorElement
-    {
-        First.AccumulateGradients<TElement>(a, shared, offset, blockStride);
-        Second.AccumulateGradients<TElement>(a, shared, offset + (uint)FirstCount * blockStride, blockStride);
+        First.Accumulate<TElement>(gradients, a, shared, offset, blockStride);
+        Second.Accumulate<TElement>(gradients, a, shared, offset + (uint)FirstCount * blockStride, blockStride);
     }
 
     /// <inheritdoc/>
@@ -73,22 +65,12 @@ internal struct ScoreGradientBlocks<TFirst, TSecond> : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyProbabilitiesInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    public readonly void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks
     {
-        First.MultiplyProbabilitiesInto<TElement, TOutput>(ref output, shared, offset, keyStride, columnStride);
-        Second.MultiplyProbabilitiesInto<TElement, TOutput>(ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
-    }
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyGradientsInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
-        where TElement : struct, ITensorElement
-        where TOutput : struct, IColumnBlocks
-    {
-        First.MultiplyGradientsInto<TElement, TOutput>(ref output, shared, offset, keyStride, columnStride);
-        Second.MultiplyGradientsInto<TElement, TOutput>(ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
+        First.MultiplyInto<TElement, TOutput>(gradients, ref output, shared, offset, keyStride, columnStride);
+        Second.MultiplyInto<TElement, TOutput>(gradients, ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
     }
 
     /// <inheritdoc/>
