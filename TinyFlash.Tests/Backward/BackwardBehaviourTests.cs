@@ -165,9 +165,12 @@ public class BackwardBehaviourTests
             Is.EqualTo("output"));
         Assert.That(Assert.Throws<ArgumentException>(() => engine.AttentionBackward(q, k, v, output, gradOutput[1..], logSumExp, shape))!.ParamName,
             Is.EqualTo("gradOutput"));
-        Assert.Throws<ArgumentOutOfRangeException>(() => engine.AttentionBackward(q, k, v, output, gradOutput, logSumExp, shape,
-            new AttentionOptions { DropoutProbability = 1f }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => engine.Attention(q, k, v, shape, new AttentionOptions { DropoutProbability = float.NaN }));
+        var certain = Assert.Throws<ArgumentOutOfRangeException>(() => engine.AttentionBackward(q, k, v, output, gradOutput, logSumExp, shape,
+            new AttentionOptions { DropoutProbability = 1f }))!;
+        Assert.That(certain.ParamName, Is.EqualTo("options"));
+        Assert.That(certain.Message, Does.Contain("DropoutProbability"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => engine.Attention(q, k, v, shape,
+            new AttentionOptions { DropoutProbability = float.NaN }))!.ParamName, Is.EqualTo("options"));
 
         // Device views: a missing log-sum-exp, and gradients aliasing an input or each other.
         var accelerator = engine.Accelerator;
