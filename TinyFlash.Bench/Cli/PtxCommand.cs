@@ -39,7 +39,7 @@ internal static partial class PtxCommand
             {
                 kernel = "Backward tensor-core kernel";
                 plan = new TilePlan(64, 16, parse.GetValue(headDim));
-                ptx = generator.TensorCoreBackward(parse.GetValue(type), parse.GetValue(headDim));
+                ptx = generator.TensorCoreBackward(parse.GetValue(type), parse.GetValue(headDim), parse.GetValue(modified));
             }
             else if (parse.GetValue(backward) is string which)
             {
@@ -49,7 +49,7 @@ internal static partial class PtxCommand
                 ptx = generator.Backward(open, parse.GetValue(type), (TilePlan)plan, parse.GetValue(modified));
             }
             else
-                ptx = generator.Forward(parse.GetValue(type), plan);
+                ptx = generator.Forward(parse.GetValue(type), plan, parse.GetValue(modified));
             if (parse.GetValue(output) is string path)
                 File.WriteAllText(path, ptx);
             Console.WriteLine($"{kernel}, {parse.GetValue(type)}, {plan.Describe()} (head dim {plan.HeadDim}): {ptx.Split('\n').Length} lines of PTX");

@@ -31,6 +31,7 @@ public class BackwardGeneratedCodeTests
         Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero, "no local-memory traffic");
         Assert.That(Regex.Matches(ptx, @"ld\.shared\.v4\.f32").Count, Is.GreaterThanOrEqualTo(16), "16-byte shared loads in the products");
         Assert.That(Regex.Matches(ptx, @"ex2\.approx").Count, Is.GreaterThanOrEqualTo(16), "P = 2^(S − lse) by ex2");
+        Assert.That(ptx, Does.Not.Contain("tanh.approx.ftz"), "no fast-math tanh (not PTX: the JIT rejects it)");
         if (kernel == typeof(KeyValueGradientKernel<,,,,,>))
             Assert.That(Regex.Matches(ptx, @"(red|atom)\.[\w.]*add[\w.]*\.f32").Count, Is.GreaterThanOrEqualTo(16), "dq by fp32 atomic adds");
         else
@@ -50,6 +51,7 @@ public class BackwardGeneratedCodeTests
         // (4 query blocks × HeadDim/16 feature blocks × 2 mma each), dQ (HeadDim/16 × 2 mma in the key loop).
         int expected = 16 + 2 * (4 * headDim / 16 * 2) + headDim / 16 * 2;
         Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero, "every tile in registers");
+        Assert.That(ptx, Does.Not.Contain("tanh.approx.ftz"), "no fast-math tanh (not PTX: the JIT rejects it)");
         Assert.That(Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{inputs}\.f32").Count, Is.EqualTo(expected));
         Assert.That(ptx, Does.Contain("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"), "dO, Q and K as transposed B operands");
         Assert.That(ptx, Does.Contain("cp.async.cg.shared.global"), "global to shared by cp.async");

@@ -53,6 +53,24 @@ public class GeneratedCodeTests
         Assert.That(Regex.Matches(ptx, @"bar\.sync").Count, Is.EqualTo(1), "one barrier a key tile");
     }
 
+    /// <summary>
+    /// The variants with score modifiers and dropout (softcap, ALiBi, bias, block-sparse masks, dropout) on both kernel
+    /// families: ILGPU's fast-math <c>XMath.Tanh</c> became <c>tanh.approx.ftz.f32</c>, which is not PTX, and every such
+    /// kernel failed the driver's JIT on the H100; the softcap's tanh is now built from ex2.
+    /// </summary>
+    [TestCase(ElementType.Float32, false)]
+    [TestCase(ElementType.Float16, true)]
+    [TestCase(ElementType.BFloat16, true)]
+    public void The_modified_forward_PTX_has_no_instruction_the_JIT_rejects(ElementType type, bool tensorCore)
+    {
+        using var generator = new PtxGenerator();
+        ForwardPlan plan = tensorCore ? new TensorCorePlan(4, 1, 64, 64) : new TilePlan(64, 16, 32);
+        string ptx = generator.Forward(type, plan, modified: true);
+
+        Assert.That(ptx, Does.Not.Contain("tanh.approx.ftz"), "tanh.approx takes no .ftz");
+        Assert.That(Regex.Matches(ptx, @"mul\.(hi|wide)\.u32").Count, Is.GreaterThanOrEqualTo(20), "Philox rounds compiled in");
+    }
+
     [Test]
     public void Inline_asm_slots_become_registers_and_other_local_memory_is_kept()
     {

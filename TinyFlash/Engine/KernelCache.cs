@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Reflection;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -54,17 +55,28 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
     private (Delegate, int) Compile(MethodInfo entryPoint, Type launcherType)
     {
         Kernel kernel;
+        var jitLog = new JitLog();
         try
         {
+            Trace.Listeners.Add(jitLog);
             kernel = accelerator is CudaAccelerator cudaAccelerator
                 ? accelerator.LoadKernel(InlinePtxOperands.Compile(cudaAccelerator, entryPoint))
                 : accelerator.LoadKernel(entryPoint);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // A CUDA kernel whose module failed to load has already registered itself with the accelerator, which
+            // would try to unload its null module when disposed (CUDA: invalid resource handle). It is held weakly
+            // and referenced by nothing else: collecting it now lets the engine dispose cleanly later.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
             throw new TinyFlashException(
-                $"ILGPU could not compile {Describe(entryPoint)} for '{accelerator.Name}': {e.Message} " +
+                $"ILGPU could not compile {Describe(entryPoint)} for '{accelerator.Name}': {e.Message}{jitLog.Text} " +
                 "If the accelerator was created outside TinyFlash, build its Context with EnableAlgorithms().", e);
+        }
+        finally
+        {
+            Trace.Listeners.Remove(jitLog);
         }
         int maxThreads = accelerator.MaxNumThreadsPerGroup;
         if (kernel is CudaKernel cuda)
@@ -75,6 +87,19 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
         }
         var launcher = (Delegate)CreateLauncher.MakeGenericMethod(launcherType).Invoke(kernel, null)!;
         return (launcher, maxThreads);
+    }
+
+    /// <summary>What ILGPU traces while loading a kernel: on CUDA, the driver's JIT error log when a module fails to load.</summary>
+    private sealed class JitLog : TraceListener
+    {
+        private readonly System.Text.StringBuilder text = new();
+
+        /// <summary>The log, as " (JIT log: …)", or empty.</summary>
+        public string Text => text.Length == 0 ? "" : $" (JIT log: {text.ToString().Trim()})";
+
+        public override void Write(string? message) => text.Append(message);
+
+        public override void WriteLine(string? message) => text.Append(message).Append(' ');
     }
 
     private static readonly MethodInfo CreateLauncher =

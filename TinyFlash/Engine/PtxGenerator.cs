@@ -27,14 +27,17 @@ internal sealed class PtxGenerator : IDisposable
         backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
             CudaArchitecture.SM_90, CudaInstructionSet.ISA_88, nvvmAPI: null);
 
-    /// <summary>The PTX of the forward kernel for <paramref name="type"/> under <paramref name="plan"/> (either family), as the engine loads it.</summary>
-    public string Forward(ElementType type, ForwardPlan plan)
+    /// <summary>
+    /// The PTX of the forward kernel for <paramref name="type"/> under <paramref name="plan"/> (either family), as the engine
+    /// loads it; <paramref name="modified"/>: the variant with score modifiers and dropout.
+    /// </summary>
+    public string Forward(ElementType type, ForwardPlan plan, bool modified = false)
     {
         var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
         var method = plan switch
         {
-            TensorCorePlan tensorCore => ForwardAttention.TensorCoreEntryPoint(type, tensorCore),
-            TilePlan tile => ForwardAttention.EntryPoint(element, codec, tile, staticShared: false),
+            TensorCorePlan tensorCore => ForwardAttention.TensorCoreEntryPoint(type, tensorCore, modified),
+            TilePlan tile => ForwardAttention.EntryPoint(element, codec, tile, staticShared: false, modified),
             _ => throw new ArgumentOutOfRangeException(nameof(plan)),
         };
         return Compile(method);

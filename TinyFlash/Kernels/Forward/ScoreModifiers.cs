@@ -79,7 +79,7 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     {
         float x = score * toLogit;
         if (softcap > 0f)
-            x = softcap * XMath.Tanh(x * inverseSoftcap);
+            x = softcap * Tanh(x * inverseSoftcap);
         x -= slope * XMath.Abs(row + diagonal - key);
         if (hasBias)
         {
@@ -96,7 +96,7 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     {
         if (softcap <= 0f)
             return 1f;
-        float t = XMath.Tanh(score * toLogit * inverseSoftcap);
+        float t = Tanh(score * toLogit * inverseSoftcap);
         return 1f - t * t;
     }
 
@@ -127,6 +127,20 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
         if (shift == 3) // the pair straddles two counters (a packed sequence starting off an even position)
             words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, ((uint)key >> 2) + 1);
         second = Keep(Word(words, words, (shift + 1) & 3));
+    }
+
+    /// <summary>
+    /// tanh from one exp2: (1 − e)/(1 + e) with e = e^(−2|x|) in (0, 1], the sign put back; within a few 1e-8 of
+    /// tanh everywhere, saturating cleanly. Not <c>XMath.Tanh</c>: under fast math ILGPU 1.5.3 emits
+    /// <c>tanh.approx.ftz.f32</c> for it, which is not PTX (tanh.approx has no .ftz) and fails the driver's JIT; and
+    /// tanh.approx's 2⁻¹¹ relative error would be too coarse for the fp32 kernels anyway.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Tanh(float x)
+    {
+        float e = XMath.Exp2(-2.8853900817779268f * XMath.Abs(x)); // 2·log2(e)
+        float t = (1f - e) / (1f + e);
+        return x < 0f ? -t : t;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
