@@ -70,7 +70,8 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         int b = plan.BlockM;
         var attention = forward.Parameters(query, key, value, output, logSumExp, problem, launch, new ExecutionPlan(plan), plan.Geometry);
         long rows = shape.LogSumExpElements;
-        var scratch = workspace.Floats(rows + (deterministic ? 0 : rows * shape.HeadDim));
+        long accumulatorStart = (rows + 3) & ~3L; // 16-byte aligned: the tensor-core pass adds pairs by vector reductions
+        var scratch = workspace.Floats(accumulatorStart + (deterministic ? 0 : rows * shape.HeadDim));
         var parameters = new BackwardParams<T>
         {
             Attention = attention,
@@ -79,7 +80,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
             GradKey = gradKey,
             GradValue = gradValue,
             Delta = scratch.SubView(0, rows),
-            GradQueryAccumulator = deterministic ? default : scratch.SubView(rows, rows * shape.HeadDim),
+            GradQueryAccumulator = deterministic ? default : scratch.SubView(accumulatorStart, rows * shape.HeadDim),
             KeyBlocks = (launch.KeyLength + b - 1) / b,
             Scale = problem.Scale,
         };
@@ -145,6 +146,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
                 KeyAddress = (ulong)key.LoadEffectiveAddressAsPtr(),
                 ValueAddress = (ulong)value.LoadEffectiveAddressAsPtr(),
                 GradOutputAddress = (ulong)gradOutput.LoadEffectiveAddressAsPtr(),
+                GradQueryAccumulatorAddress = parameters.GradQueryAccumulator.Length == 0 ? 0 : (ulong)parameters.GradQueryAccumulator.LoadEffectiveAddressAsPtr(),
             });
     }
 

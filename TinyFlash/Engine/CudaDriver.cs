@@ -23,6 +23,9 @@ internal static partial class CudaDriver
     /// <summary><c>CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK</c>.</summary>
     private const int MaxThreadsPerBlock = 0;
 
+    /// <summary><c>CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES</c>: the kernel's static shared memory.</summary>
+    private const int StaticSharedSizeBytes = 1;
+
     /// <summary><c>CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES</c>.</summary>
     private const int MaxDynamicSharedSizeBytes = 8;
 
@@ -55,9 +58,16 @@ internal static partial class CudaDriver
         return value;
     }
 
-    /// <summary>Lets <paramref name="function"/> be launched with up to <paramref name="bytes"/> of dynamic shared memory.</summary>
-    public static void AllowDynamicSharedMemory(IntPtr function, int bytes) =>
-        Check(cuFuncSetAttribute(function, MaxDynamicSharedSizeBytes, bytes), "cuFuncSetAttribute");
+    /// <summary>
+    /// Lets <paramref name="function"/> use up to <paramref name="bytes"/> of shared memory a block in all: its static
+    /// shared memory plus as much dynamic shared memory as is left (the driver refuses a dynamic limit that would
+    /// take static + dynamic past the device's opt-in limit: the fused norm kernels have static shared memory).
+    /// </summary>
+    public static void AllowSharedMemory(IntPtr function, int bytes)
+    {
+        Check(cuFuncGetAttribute(out int staticBytes, StaticSharedSizeBytes, function), "cuFuncGetAttribute");
+        Check(cuFuncSetAttribute(function, MaxDynamicSharedSizeBytes, bytes - staticBytes), "cuFuncSetAttribute");
+    }
 
     private static void Check(int status, string call)
     {

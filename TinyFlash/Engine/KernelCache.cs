@@ -82,7 +82,7 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
         if (kernel is CudaKernel cuda)
         {
             if (sharedMemoryLimit > DefaultSharedMemoryLimit)
-                CudaDriver.AllowDynamicSharedMemory(cuda.FunctionPtr, (int)sharedMemoryLimit);
+                CudaDriver.AllowSharedMemory(cuda.FunctionPtr, (int)sharedMemoryLimit);
             maxThreads = CudaDriver.MaxThreadsPerGroup(cuda.FunctionPtr);
         }
         var launcher = (Delegate)CreateLauncher.MakeGenericMethod(launcherType).Invoke(kernel, null)!;
