@@ -35,6 +35,8 @@ public class TensorCoreBackwardTests
                 new AttentionOptions { Causal = true, AlibiSlopes = [0.25f, 0.5f], Bias = AttentionBias.FromMask([.. Enumerable.Range(0, 30 * 40).Select(i => i % 7 != 3)]) }),
             ("block-sparse mask with partial blocks", new(1, 1, 1, 70, 75, 32),
                 new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, _, i, j) => (i / 16 + j / 16) % 3 != 1 && (i + j) % 4 != 0, 70, 75, 16) }),
+            ("block-sparse mask and dropout (dq by atomics)", new(1, 1, 1, 60, 70, 32),
+                new AttentionOptions { DropoutProbability = 0.15f, DropoutSeed = 2, BlockMask = BlockSparseMask.FromPredicate((_, _, i, j) => (i / 16 + j / 16) % 3 != 1 && (i + j) % 5 != 0, 60, 70, 16) }),
             ("deterministic dq, window, two query blocks", new(1, 1, 1, 90, 40, 32), new AttentionOptions { WindowLeft = 20, WindowRight = 6, DeterministicBackward = true }),
             ("deterministic dq, dropout, ALiBi, GQA, Bhsd", new(1, 2, 1, 37, 45, 32, AttentionLayout.Bhsd),
                 new AttentionOptions { Causal = true, DropoutProbability = 0.2f, DropoutSeed = 8, AlibiSlopes = [0.3f, 0.6f], DeterministicBackward = true }),
@@ -74,6 +76,18 @@ public class TensorCoreBackwardTests
         Assert.That(again.GradKey, Is.EqualTo(first.GradKey));
         Assert.That(again.GradValue, Is.EqualTo(first.GradValue));
         Assert.That(first.GradQuery.Any(x => x != System.Half.Zero), Is.True);
+    }
+
+    [Test]
+    public void Without_dropout_dq_takes_its_own_pass_and_with_dropout_atomics()
+    {
+        var shape = new AttentionShape(1, 1, 1, 30, 30, 64);
+        bool Separate(AttentionOptions options, bool tensorCores) =>
+            Engine.Backward.DeterministicFor(AttentionValidator.Validate(shape, options), options.DeterministicBackward, tensorCores);
+        Assert.That(Separate(AttentionOptions.Default, tensorCores: true), Is.True, "measured faster than atomics on the H100");
+        Assert.That(Separate(new AttentionOptions { DropoutProbability = 0.1f }, tensorCores: true), Is.False, "the pass would draw the mask again");
+        Assert.That(Separate(new AttentionOptions { DropoutProbability = 0.1f, DeterministicBackward = true }, tensorCores: true), Is.True);
+        Assert.That(Separate(AttentionOptions.Default, tensorCores: false), Is.False, "the portable kernels keep atomics");
     }
 
     [Test]

@@ -40,7 +40,8 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     /// <summary>The configuration a call with 16-byte aligned tensors runs, for records: the tensor-core block or the portable tile, and the dq mode.</summary>
     public string Describe(AttentionProblem problem, ElementType type, bool deterministic) =>
         (UsesTensorCores(problem, type, aligned: true) ? $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys" : $"backward {PlanFor(problem).Describe()}")
-        + (DeterministicFor(problem, deterministic) ? ", deterministic dq" : ", atomic dq");
+        + (DeterministicFor(problem, deterministic, UsesTensorCores(problem, type, aligned: true))
+            ? deterministic ? ", deterministic dq" : ", dq pass" : ", atomic dq");
 
     /// <summary>Whether the key-block pass runs on tensor cores (see the type's remarks).</summary>
     public bool UsesTensorCores(AttentionProblem problem, ElementType type, bool aligned) =>
@@ -51,9 +52,15 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     private static int TensorCoreBackwardSharedBytes(int headDim) =>
         new TensorCoreBackwardTiles(new TensorCoreGeometry(TensorCoreWarps, 1, 16 * TensorCoreWarps, headDim)).SharedBytes;
 
-    /// <summary>Whether dQ takes the deterministic pass: asked for, or its fp32 accumulator would exceed the workspace bound.</summary>
-    public bool DeterministicFor(AttentionProblem problem, bool requested) =>
-        requested || 4 * problem.Shape.LogSumExpElements * (problem.Shape.HeadDim + 1) > workspace.LimitBytes;
+    /// <summary>
+    /// Whether dQ takes the separate (deterministic) pass instead of atomic adds from the key-block pass: asked for; or
+    /// its fp32 accumulator would exceed the workspace bound; or on tensor cores without dropout, where the pass measured
+    /// faster than the atomics on the H100 (1.28-1.34× the backward's throughput at head dim 64, N 4096 and 16384,
+    /// docs/benchmarks.md; with dropout the atomics win, the pass regenerating the mask a second time).
+    /// </summary>
+    public bool DeterministicFor(AttentionProblem problem, bool requested, bool tensorCores) =>
+        requested || 4 * problem.Shape.LogSumExpElements * (problem.Shape.HeadDim + 1) > workspace.LimitBytes
+        || tensorCores && problem.Dropout is null;
 
     /// <summary>Launches the backward pass on the accelerator's default stream (asynchronously on GPUs).</summary>
     public void Run<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output, ArrayView<T> gradOutput,
@@ -66,12 +73,11 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         var plan = tensorCores
             ? new TilePlan(16 * TensorCoreWarps, 4 * TensorCoreWarps, shape.HeadDim) // B = 64: the tensor-core kernel's block
             : BackwardTilePlanner.Plan(launch, device);
-        deterministic = DeterministicFor(problem, deterministic);
+        deterministic = DeterministicFor(problem, deterministic, tensorCores);
         int b = plan.BlockM;
         var attention = forward.Parameters(query, key, value, output, logSumExp, problem, launch, new ExecutionPlan(plan), plan.Geometry);
         long rows = shape.LogSumExpElements;
-        long accumulatorStart = (rows + 3) & ~3L; // 16-byte aligned: the tensor-core pass adds pairs by vector reductions
-        var scratch = workspace.Floats(accumulatorStart + (deterministic ? 0 : rows * shape.HeadDim));
+        var scratch = workspace.Floats(rows + (deterministic ? 0 : rows * shape.HeadDim));
         var parameters = new BackwardParams<T>
         {
             Attention = attention,
@@ -80,7 +86,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
             GradKey = gradKey,
             GradValue = gradValue,
             Delta = scratch.SubView(0, rows),
-            GradQueryAccumulator = deterministic ? default : scratch.SubView(accumulatorStart, rows * shape.HeadDim),
+            GradQueryAccumulator = deterministic ? default : scratch.SubView(rows, rows * shape.HeadDim),
             KeyBlocks = (launch.KeyLength + b - 1) / b,
             Scale = problem.Scale,
         };
@@ -146,7 +152,6 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
                 KeyAddress = (ulong)key.LoadEffectiveAddressAsPtr(),
                 ValueAddress = (ulong)value.LoadEffectiveAddressAsPtr(),
                 GradOutputAddress = (ulong)gradOutput.LoadEffectiveAddressAsPtr(),
-                GradQueryAccumulatorAddress = parameters.GradQueryAccumulator.Length == 0 ? 0 : (ulong)parameters.GradQueryAccumulator.LoadEffectiveAddressAsPtr(),
             });
     }
 
@@ -182,7 +187,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         var (storage, codec) = ForwardAttention.StorageOf(type, accelerator.AcceleratorType);
         var launcher = typeof(Action<,,>).MakeGenericType(typeof(AcceleratorStream), typeof(KernelConfig), typeof(BackwardParams<>).MakeGenericType(storage));
         bool modified = ForwardAttention.Modified(problem);
-        deterministic = DeterministicFor(problem, deterministic);
+        deterministic = DeterministicFor(problem, deterministic, UsesTensorCores(problem, type, aligned: true));
         kernels.Load(RowEntryPoint(storage, codec, nameof(BackwardRowKernels<float, Float32Codec>.Prepare)), launcher);
         if (!deterministic)
             kernels.Load(RowEntryPoint(storage, codec, nameof(BackwardRowKernels<float, Float32Codec>.StoreGradQuery)), launcher);

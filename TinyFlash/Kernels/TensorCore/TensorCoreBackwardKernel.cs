@@ -141,7 +141,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                     keyColumns += sixteenRows;
                 }
                 int queryRow = rowStart + warpRow + lane / 4;
-                gradQuery.Store(new AtomicFloatPairs(bp.GradQueryAccumulator, parameters.GradQueryAccumulatorAddress), (block.RowIndex + queryRow) * g.HeadDim + 2 * (lane & 3), g.HeadDim,
+                gradQuery.Store(new AtomicFloatPairs(bp.GradQueryAccumulator), (block.RowIndex + queryRow) * g.HeadDim + 2 * (lane & 3), g.HeadDim,
                     block.QueryLength - queryRow, RowValues.Broadcast(1f));
             }
         }
