@@ -28,4 +28,15 @@ public class PhiloxTests
         Assert.That(histogram, Is.All.InRange(9_500, 10_500));
         Assert.That(Philox.Uniform(1234, 5, 17), Is.Not.EqualTo(Philox.Uniform(1234, 6, 17)), "another offset is another stream");
     }
+
+    [TestCase(0L)]
+    [TestCase(8L)]
+    [TestCase(5L)]
+    [TestCase(7L)]
+    [TestCase((1L << 34) - 2)]
+    public void Four_uniforms_at_once_are_the_four_single_ones(long index)
+    {
+        Philox.Uniforms(99, 3, index, out float u0, out float u1, out float u2, out float u3);
+        Assert.That(new[] { u0, u1, u2, u3 }, Is.EqualTo(Enumerable.Range(0, 4).Select(i => Philox.Uniform(99, 3, index + i)).ToArray()));
+    }
 }

@@ -17,7 +17,7 @@ public class RotaryQkvSplitTests
         int t = 0;
         foreach (var style in Enum.GetValues<RotaryStyle>())
             foreach (var layout in Enum.GetValues<AttentionLayout>())
-                foreach (int d in new[] { 32, 128 })
+                foreach (int d in new[] { 32, 128, 80 })
                 {
                     var type = types[t++ % types.Length];
                     yield return new TestCaseData(style, layout, d, type).SetName($"Rotary {style}, {layout}, d = {d}, {type}");

@@ -57,6 +57,39 @@ internal readonly struct Philox
     }
 
     /// <summary>
+    /// The uniform numbers of elements <paramref name="index"/> … + 3 of the stream (<paramref name="seed"/>,
+    /// <paramref name="offset"/>), each what <see cref="Uniform"/> gives it: one generator call when
+    /// <paramref name="index"/> is a multiple of 4 (the four words of one counter), two otherwise.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Uniforms(ulong seed, ulong offset, long index, out float u0, out float u1, out float u2, out float u3)
+    {
+        long quad = index >> 2;
+        var words = Generate((uint)quad, (uint)(quad >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        int shift = (int)(index & 3);
+        var next = words;
+        if (shift != 0)
+            next = Generate((uint)(quad + 1), (uint)((quad + 1) >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        u0 = ToUniform(Word(words, next, shift));
+        u1 = ToUniform(Word(words, next, shift + 1));
+        u2 = ToUniform(Word(words, next, shift + 2));
+        u3 = ToUniform(Word(words, next, shift + 3));
+    }
+
+    /// <summary>Word <paramref name="index"/> (0 … 6) of the eight words of two consecutive counters.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint Word(Philox words, Philox next, int index) => index switch
+    {
+        0 => words.X,
+        1 => words.Y,
+        2 => words.Z,
+        3 => words.W,
+        4 => next.X,
+        5 => next.Y,
+        _ => next.Z,
+    };
+
+    /// <summary>
     /// The uniform number of attention dropout for query row <paramref name="row"/> (in the log-sum-exp tensor's
     /// order) and key position <paramref name="key"/>: word key mod 4 of the counter (key / 4, row, offset low, offset
     /// high), so four consecutive keys from a multiple of 4 share one generator call.

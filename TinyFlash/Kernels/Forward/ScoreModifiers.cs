@@ -113,8 +113,8 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
             return new Float4(Keep(words.X), Keep(words.Y), Keep(words.Z), Keep(words.W));
         // Keys straddle two counters (a packed sequence starting off a multiple of 4).
         var next = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, ((uint)key >> 2) + 1);
-        return new Float4(Keep(Word(words, next, shift)), Keep(Word(words, next, shift + 1)),
-            Keep(Word(words, next, shift + 2)), Keep(Word(words, next, shift + 3)));
+        return new Float4(Keep(Philox.Word(words, next, shift)), Keep(Philox.Word(words, next, shift + 1)),
+            Keep(Philox.Word(words, next, shift + 2)), Keep(Philox.Word(words, next, shift + 3)));
     }
 
     /// <inheritdoc/>
@@ -123,10 +123,10 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     {
         var words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, (uint)key >> 2);
         int shift = key & 3;
-        first = Keep(Word(words, words, shift));
+        first = Keep(Philox.Word(words, words, shift));
         if (shift == 3) // the pair straddles two counters (a packed sequence starting off an even position)
             words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, ((uint)key >> 2) + 1);
-        second = Keep(Word(words, words, (shift + 1) & 3));
+        second = Keep(Philox.Word(words, words, (shift + 1) & 3));
     }
 
     /// <summary>
@@ -146,15 +146,4 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private float Keep(uint word) => Philox.ToUniform(word) >= dropoutProbability ? dropoutScale : 0f;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Word(Philox words, Philox next, int index) => index switch
-    {
-        0 => words.X,
-        1 => words.Y,
-        2 => words.Z,
-        3 => words.W,
-        4 => next.X,
-        5 => next.Y,
-        _ => next.Z,
-    };
 }

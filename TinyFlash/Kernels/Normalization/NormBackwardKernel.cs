@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 using TinyFlash.Kernels.Elements;
-using TinyFlash.Numerics;
+using TinyFlash.Kernels.Registers;
 
 namespace TinyFlash.Kernels.Normalization;
 
@@ -15,9 +15,9 @@ namespace TinyFlash.Kernels.Normalization;
 /// dγ = Σ_rows dy·x̂       dβ = Σ_rows dy             dbias = Σ_rows dx
 /// </code>
 /// <see cref="Rows"/>: one group per block of rows, each row in two passes (the means of g and g·x̂ by a group reduction,
-/// then the per-element gradients), the block's per-feature sums kept in its own slice of the partials (thread t owns
-/// columns t, t + G, …: no two threads touch one float). <see cref="Columns"/>: one thread per feature adds the blocks'
-/// partials in block order. No atomics, a fixed order: results are bit-identical from run to run.
+/// then the per-element gradients, a quad of four features at a time: <see cref="PreNormQuad"/>), the block's
+/// per-feature sums kept in its own slice of the partials (thread t owns features 4t … 4t + 3, 4(t + G) …: no two
+/// threads touch one float). <see cref="Columns"/>: one thread per feature adds the blocks' partials in block order. No atomics, a fixed order: results are bit-identical from run to run.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
@@ -31,15 +31,12 @@ internal static class NormBackwardKernel<T, TCodec>
         var sums = SharedMemory.Allocate<float>(NormDropoutResidualKernel<T, TCodec>.MaxThreads);
         var products = SharedMemory.Allocate<float>(NormDropoutResidualKernel<T, TCodec>.MaxThreads);
         NormParams<T> f = p.Forward;
-        TCodec codec = default;
         int block = Grid.IdxX, thread = Group.IdxX, threads = Group.DimX;
         int partial = block * 3 * f.Hidden;
-        for (int column = thread; column < f.Hidden; column += threads)
-        {
-            p.Partials[partial + column] = 0f;
-            p.Partials[partial + f.Hidden + column] = 0f;
-            p.Partials[partial + 2 * f.Hidden + column] = 0f;
-        }
+        for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
+            for (int part = 0; part < 3; part++)
+                for (int i = column; i < XMath.Min(column + 4, f.Hidden); i++)
+                    p.Partials[partial + part * f.Hidden + i] = 0f;
 
         int lastRow = XMath.Min((block + 1) * p.RowsPerBlock, f.Rows);
         for (int row = block * p.RowsPerBlock; row < lastRow; row++)
@@ -47,12 +44,13 @@ internal static class NormBackwardKernel<T, TCodec>
             int origin = row * f.Hidden;
             float mean = f.Mean[row], rstd = f.Rstd[row];
             float sumG = 0f, sumGx = 0f;
-            for (int column = thread; column < f.Hidden; column += threads)
+            for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
             {
-                float g = codec.ToFloat(p.GradOutput[origin + column]) * codec.ToFloat(f.Gamma[column]);
-                float normalised = (PreDropout(f, origin, column, out _) - mean) * rstd;
-                sumG += g;
-                sumGx += g * normalised;
+                int left = f.Hidden - column;
+                var g = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left).Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left));
+                var normalised = PreNormQuad.Load<T, TCodec>(f, origin, column).Sum.Add(Float4.Broadcast(-mean)).Multiply(rstd);
+                sumG += g.SumLanes();
+                sumGx += g.Dot(normalised);
             }
             sums[thread] = sumG;
             products[thread] = sumGx;
@@ -69,21 +67,38 @@ internal static class NormBackwardKernel<T, TCodec>
             float meanG = f.Rms != 0 ? 0f : sums[0] / f.Hidden, meanGx = products[0] / f.Hidden;
             Group.Barrier(); // every thread has read the sums before the next row overwrites them
 
-            for (int column = thread; column < f.Hidden; column += threads)
+            for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
             {
-                float dy = codec.ToFloat(p.GradOutput[origin + column]);
-                float normalised = (PreDropout(f, origin, column, out float keep) - mean) * rstd;
-                float ds = rstd * (dy * codec.ToFloat(f.Gamma[column]) - meanG - normalised * meanGx);
-                float dx = ds * keep;
+                int left = f.Hidden - column;
+                var dy = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left);
+                var quad = PreNormQuad.Load<T, TCodec>(f, origin, column);
+                var normalised = quad.Sum.Add(Float4.Broadcast(-mean)).Multiply(rstd);
+                // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
+                var ds = dy.Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left)).Add(Float4.Broadcast(-meanG))
+                    .Add(normalised.Multiply(-meanGx)).Multiply(rstd);
+                var dx = ds.Multiply(quad.Keep);
                 if (p.GradResidual.Length > 0)
-                    p.GradResidual[origin + column] = codec.FromFloat(ds);
+                    PreNormQuad.Write<T, TCodec>(p.GradResidual, origin + column, left, ds);
                 if (p.GradX.Length > 0)
-                    p.GradX[origin + column] = codec.FromFloat(dx);
-                p.Partials[partial + column] += dy * normalised;
-                p.Partials[partial + f.Hidden + column] += dy;
-                p.Partials[partial + 2 * f.Hidden + column] += dx;
+                    PreNormQuad.Write<T, TCodec>(p.GradX, origin + column, left, dx);
+                AddPartials(p.Partials, partial + column, left, dy.Multiply(normalised));
+                AddPartials(p.Partials, partial + f.Hidden + column, left, dy);
+                AddPartials(p.Partials, partial + 2 * f.Hidden + column, left, dx);
             }
         }
+    }
+
+    /// <summary>Adds the first <paramref name="count"/> lanes of <paramref name="values"/> to the partial sums from <paramref name="index"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddPartials(ArrayView<float> partials, int index, int count, Float4 values)
+    {
+        partials[index] += values.X;
+        if (count > 1)
+            partials[index + 1] += values.Y;
+        if (count > 2)
+            partials[index + 2] += values.Z;
+        if (count > 3)
+            partials[index + 3] += values.W;
     }
 
     /// <summary>Entry point of the column pass: one thread a feature, the blocks' partials added in order.</summary>
@@ -108,25 +123,5 @@ internal static class NormBackwardKernel<T, TCodec>
             p.GradBeta[column] = codec.FromFloat(beta);
         if (p.GradBias.Length > 0)
             p.GradBias[column] = codec.FromFloat(bias);
-    }
-
-    /// <summary>
-    /// The pre-norm sum of one element, regenerated as the forward computed it, and in <paramref name="keep"/> its
-    /// dropout factor (0, or 1/(1 − p); 1 without dropout): ∂s/∂x.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float PreDropout(in NormParams<T> f, int origin, int column, out float keep)
-    {
-        TCodec codec = default;
-        float value = codec.ToFloat(f.X[origin + column]);
-        if (f.Bias.Length > 0)
-            value += codec.ToFloat(f.Bias[column]);
-        keep = 1f;
-        if (f.DropoutProbability > 0f)
-            keep = Philox.Uniform(f.Seed, f.Offset, (long)origin + column) >= f.DropoutProbability ? f.KeepScale : 0f;
-        value *= keep;
-        if (f.Residual.Length > 0)
-            value += codec.ToFloat(f.Residual[origin + column]);
-        return value;
     }
 }

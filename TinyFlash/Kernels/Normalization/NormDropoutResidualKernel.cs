@@ -2,24 +2,24 @@ using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 using TinyFlash.Kernels.Elements;
-using TinyFlash.Numerics;
+using TinyFlash.Kernels.Registers;
 
 namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
-/// <c>y = Norm(dropout(x + bias) + residual)</c>, LayerNorm (γ, β) or RMSNorm (γ), one group per row:
+/// <c>y = Norm(dropout(x + bias) + residual)</c>, LayerNorm (γ, β) or RMSNorm (γ), one group per row, in quads of four
+/// consecutive features (<see cref="PreNormQuad"/>: four features a Philox call):
 /// <code>
-/// pass 1   s = dropout(x + bias) + residual, element by element (thread t takes columns t, t + G, …); write s if
-///          asked (the next layer's residual); each thread folds its elements into (count, mean, M2) (Welford)
-/// reduce   the group merges the threads' triples through shared memory (Chan et al.), a tree of log₂ G barriers:
+/// pass 1   s = dropout(x + bias) + residual, a quad at a time (thread t takes features 4t … 4t + 3, then 4(t + G) …);
+///          write s if asked (the next layer's residual); each quad's (count, mean, M2) is folded into the thread's
+///          (Chan et al.'s update: one division a quad)
+/// reduce   the group merges the threads' triples through shared memory, a tree of log₂ G barriers:
 ///          mean, and rstd = 1/√(M2/n + ε)  (RMSNorm: rstd = 1/√(Σs²/n + ε), mean 0)
 /// pass 2   s again (regenerated, not stored: the row is re-read from cache), y = (s − mean)·rstd·γ + β
 /// </code>
 /// Dropout keeps an element when its Philox uniform (stream seed/offset, index row·Hidden + column) is at least p,
 /// and scales it by 1/(1 − p); the backward regenerates the same mask. Statistics are fp32 whatever the storage.
 /// </summary>
-/// <typeparam name="T">Storage element.</typeparam>
-/// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
 internal static class NormDropoutResidualKernel<T, TCodec>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
@@ -37,23 +37,24 @@ internal static class NormDropoutResidualKernel<T, TCodec>
         int origin = row * p.Hidden;
 
         float count = 0f, mean = 0f, m2 = 0f;
-        for (int column = thread; column < p.Hidden; column += threads)
+        for (int column = 4 * thread; column < p.Hidden; column += 4 * threads)
         {
-            float s = PreNormSum(p, origin, column);
+            var quad = PreNormQuad.Load<T, TCodec>(p, origin, column);
             if (p.Sum.Length > 0)
-                p.Sum[origin + column] = default(TCodec).FromFloat(s);
+                PreNormQuad.Write<T, TCodec>(p.Sum, origin + column, p.Hidden - column, quad.Sum);
+            float n = quad.Count;
             if (p.Rms != 0)
-            {
-                count += 1f;
-                m2 += s * s;
-            }
+                m2 += quad.Sum.Dot(quad.Sum);
             else
             {
-                count += 1f;
-                float delta = s - mean;
-                mean += delta / count;
-                m2 += delta * (s - mean);
+                float quadMean = quad.Sum.SumLanes() / n;
+                var centred = quad.Sum.Add(Float4.Broadcast(-quadMean)).Multiply(quad.Inside);
+                float share = n / (count + n);
+                float delta = quadMean - mean;
+                mean += delta * share;
+                m2 += centred.Dot(centred) + delta * delta * count * share;
             }
+            count += n;
         }
         counts[thread] = count;
         means[thread] = mean;
@@ -65,9 +66,8 @@ internal static class NormDropoutResidualKernel<T, TCodec>
                 Merge(counts, means, squares, thread, thread + stride);
         }
         Group.Barrier();
-        float n = counts[0];
         float rowMean = p.Rms != 0 ? 0f : means[0];
-        float rstd = XMath.Rsqrt(squares[0] / n + p.Epsilon);
+        float rstd = XMath.Rsqrt(squares[0] / counts[0] + p.Epsilon);
         if (thread == 0)
         {
             if (p.Mean.Length > 0)
@@ -76,29 +76,15 @@ internal static class NormDropoutResidualKernel<T, TCodec>
                 p.Rstd[row] = rstd;
         }
 
-        TCodec codec = default;
-        for (int column = thread; column < p.Hidden; column += threads)
+        for (int column = 4 * thread; column < p.Hidden; column += 4 * threads)
         {
-            float normalised = (PreNormSum(p, origin, column) - rowMean) * rstd * codec.ToFloat(p.Gamma[column]);
+            int left = p.Hidden - column;
+            var quad = PreNormQuad.Load<T, TCodec>(p, origin, column);
+            var normalised = quad.Sum.Add(Float4.Broadcast(-rowMean)).Multiply(rstd).Multiply(PreNormQuad.Read<T, TCodec>(p.Gamma, column, left));
             if (p.Beta.Length > 0)
-                normalised += codec.ToFloat(p.Beta[column]);
-            p.Output[origin + column] = codec.FromFloat(normalised);
+                normalised = normalised.Add(PreNormQuad.Read<T, TCodec>(p.Beta, column, left));
+            PreNormQuad.Write<T, TCodec>(p.Output, origin + column, left, normalised);
         }
-    }
-
-    /// <summary>dropout(x + bias) + residual of one element, in fp32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float PreNormSum(in NormParams<T> p, int origin, int column)
-    {
-        TCodec codec = default;
-        float value = codec.ToFloat(p.X[origin + column]);
-        if (p.Bias.Length > 0)
-            value += codec.ToFloat(p.Bias[column]);
-        if (p.DropoutProbability > 0f)
-            value = Philox.Uniform(p.Seed, p.Offset, (long)origin + column) >= p.DropoutProbability ? value * p.KeepScale : 0f;
-        if (p.Residual.Length > 0)
-            value += codec.ToFloat(p.Residual[origin + column]);
-        return value;
     }
 
     /// <summary>Folds thread <paramref name="other"/>'s (count, mean, M2) into <paramref name="into"/>'s (Chan et al.'s parallel update).</summary>
