@@ -23,9 +23,10 @@ internal static class PostprocessCommand
         var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 4096, Description = "Features a row." };
         var p = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Dropout probability." };
         var tokens = new Option<int>("--tokens") { DefaultValueFactory = _ => 16384, Description = "Tokens of the rotary split (batch 1)." };
+        var threadsPerRow = new Option<int[]>("--threads-per-row") { AllowMultipleArgumentsPerToken = true, Description = "Also time the norm with these threads a row (powers of two) instead of the planner's." };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("postprocess", "Time the fused norm (forward, backward) and rotary + QKV split, with bandwidth.")
-            { backend, types, rows, hidden, p, tokens, output };
+            { backend, types, rows, hidden, p, tokens, threadsPerRow, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -38,8 +39,12 @@ internal static class PostprocessCommand
                     ElementType.Float16 => Measure<Half>,
                     _ => Measure<BFloat16>,
                 };
-                if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(output)!) != 0)
-                    return 1;
+                foreach (int? threads in new int?[] { null }.Concat((parse.GetValue(threadsPerRow) ?? []).Select(t => (int?)t)))
+                {
+                    engine.Norm.ThreadsPerRow = threads;
+                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(output)!) != 0)
+                        return 1;
+                }
             }
             return 0;
         });
@@ -85,6 +90,8 @@ internal static class PostprocessCommand
 
         void Record(string variant, double ms, double bytes, double error)
         {
+            if (engine.Norm.ThreadsPerRow is int forced && variant.StartsWith("norm", StringComparison.Ordinal))
+                variant += $"-threads{forced}";
             double tbps = bytes / (ms * 1e-3) / 1e12;
             new RunRecord("tinyflash", engine.DeviceName, RunRecord.DtypeName(type), hidden, false, rows, 1, 1, rows, hidden, -1, -1, "rows",
                 ms, 0, error, DateTime.UtcNow.ToString("yyyy-MM-dd"), null, tbps, variant).AppendTo(path);
@@ -107,6 +114,8 @@ internal static class PostprocessCommand
         double backwardError = dx.Select((v, i) => Math.Abs(v - gradients.GradX[i]) / Math.Max(1, Math.Abs(gradients.GradX[i]))).Max();
         failures += backwardError < (size == 4 ? 1e-4 : 2e-2) ? 0 : 1;
         Record($"norm-backward-p{p}", backward.MedianMs, 5.0 * size * rows * hidden, backwardError);
+        if (engine.Norm.ThreadsPerRow is not null)
+            return failures; // a sweep of the norm's group size: the rotary split was timed with the planner's run
 
         var shape = new AttentionShape(1, 32, 8, tokens, tokens, 128);
         float[] qkv = RandomTensors.Normal((long)tokens * 48 * 128, 7, round);

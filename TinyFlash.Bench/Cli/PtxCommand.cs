@@ -25,8 +25,9 @@ internal static partial class PtxCommand
         };
         backward.AcceptOnlyFromAmong("key-value", "query", "tensor-core");
         var modified = new Option<bool>("--modified") { Description = "The variant with score modifiers and dropout." };
+        var elementwise = new Option<string?>("--elementwise") { Description = "A fused pre/post-processing kernel instead: norm, norm-backward or rotary." };
         var command = new Command("ptx", "Print a summary of a kernel's PTX (sm_90), generated without a GPU.")
-            { type, headDim, blockM, threadsX, tensorTile, output, backward, modified };
+            { type, headDim, blockM, threadsX, tensorTile, output, backward, modified, elementwise };
         command.SetAction(parse =>
         {
             ForwardPlan plan = parse.GetValue(tensorTile) is string tile
@@ -35,7 +36,12 @@ internal static partial class PtxCommand
             using var generator = new PtxGenerator();
             string kernel = "Forward kernel";
             string ptx;
-            if (parse.GetValue(backward) == "tensor-core")
+            if (parse.GetValue(elementwise) is string fused)
+            {
+                kernel = $"Kernel {fused}";
+                ptx = generator.Elementwise(fused, parse.GetValue(type));
+            }
+            else if (parse.GetValue(backward) == "tensor-core")
             {
                 kernel = "Backward tensor-core kernel";
                 plan = new TilePlan(64, 16, parse.GetValue(headDim));

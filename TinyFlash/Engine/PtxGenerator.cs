@@ -63,6 +63,23 @@ internal sealed class PtxGenerator : IDisposable
             deterministic ? typeof(Kernels.TensorCore.TensorCoreQueryGradientKernel<,,,,>) : typeof(Kernels.TensorCore.TensorCoreBackwardKernel<,,,,>),
             type, headDim, modified));
 
+    /// <summary>
+    /// The PTX of a fused pre/post-processing kernel for <paramref name="type"/>: <c>norm</c> (norm + dropout + residual),
+    /// <c>norm-backward</c> (its row pass) or <c>rotary</c> (rotary + QKV split).
+    /// </summary>
+    public string Elementwise(string kernel, ElementType type)
+    {
+        var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
+        var (open, method) = kernel switch
+        {
+            "norm" => (typeof(Kernels.Normalization.NormDropoutResidualKernel<,>), "Run"),
+            "norm-backward" => (typeof(Kernels.Normalization.NormBackwardKernel<,>), "Rows"),
+            "rotary" => (typeof(Kernels.Rotary.RotaryQkvSplitKernel<,>), "Run"),
+            _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "norm, norm-backward or rotary"),
+        };
+        return Compile(open.MakeGenericType(element, codec).GetMethod(method)!);
+    }
+
     private string Compile(System.Reflection.MethodInfo method)
     {
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);

@@ -14,6 +14,15 @@ namespace TinyFlash.Normalization;
 /// </summary>
 internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache kernels, DeviceFacts device)
 {
+    /// <summary>
+    /// Threads a row (a power of two) instead of <see cref="GroupSize"/>'s choice, for measuring that choice
+    /// (<c>TinyFlash.Bench postprocess --threads-per-row</c>); null: the planner's.
+    /// </summary>
+    public int? ThreadsPerRow { get; set; }
+
+    private int Threads(int hidden, int maxThreads) =>
+        ThreadsPerRow is int forced ? Math.Min(forced, maxThreads) : GroupSize(hidden, device, maxThreads);
+
     /// <summary>Launches on the default stream; <typeparamref name="T"/> is the storage (float, or ushort bits of fp16/bf16).</summary>
     public void Run<T>(ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma, ArrayView<T> beta,
         ArrayView<T> output, ArrayView<T> sum, ArrayView<float> mean, ArrayView<float> rstd, int rows, int hidden,
@@ -24,7 +33,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             .GetMethod(nameof(NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.Run))!;
         var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormParams<T>>>(entryPoint);
         float p = options.DropoutProbability;
-        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(GroupSize(hidden, device, maxThreads))),
+        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(Threads(hidden, maxThreads))),
             new NormParams<T>
             {
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
@@ -67,7 +76,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
             GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,
         };
-        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(GroupSize(hidden, device, maxThreads))), parameters);
+        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(Threads(hidden, maxThreads))), parameters);
         int group = Math.Min(256, columnThreads);
         columnPass(accelerator.DefaultStream, new KernelConfig(new Index1D((hidden + group - 1) / group), new Index1D(group)), parameters);
     }

@@ -7,13 +7,13 @@ namespace TinyFlash.Kernels.Rotary;
 
 /// <summary>
 /// Rotary position embeddings applied while a packed QKV projection is split into q, k and v in the attention layout:
-/// one read and one write of every element. One thread per (token, head, run of four feature pairs): for q and k heads
+/// one read and one write of every element. One thread per (token, head, four feature pairs d/8 apart): for q and k heads
 /// <code>
 ///   angle = position · 2^(i·FrequencyExponent)  (fp32, as Hugging Face and FlashAttention compute it), reduced to [−π, π]
 ///   (a, b) → (a·cos − b·sin, b·cos + a·sin)      (a, b) = features (i, i + d/2), or (2i, 2i + 1) interleaved
 /// </code>
-/// q is also multiplied by QueryScale; v heads are copied. Consecutive threads take consecutive runs of a head, so a
-/// warp's reads and writes stay within a few contiguous spans in both conventions.
+/// q is also multiplied by QueryScale; v heads are copied. Consecutive threads take consecutive pairs of a head at each
+/// of their four steps, so every read and write of a warp is contiguous in both conventions.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
@@ -24,7 +24,11 @@ internal static class RotaryQkvSplitKernel<T, TCodec>
     /// <summary>Feature pairs a thread rotates: the index arithmetic of a thread is paid once for all of them.</summary>
     public const int PairsPerThread = 4;
 
-    /// <summary>Entry point: one thread per (batch, position, head of Hq + 2·Hkv, run of <see cref="PairsPerThread"/> pairs of d/2).</summary>
+    /// <summary>
+    /// Entry point: one thread per (batch, position, head of Hq + 2·Hkv, run r of d/2 pairs): the thread rotates pairs
+    /// r, r + R, r + 2R, … (R = d/2 / <see cref="PairsPerThread"/> runs a head), so that a warp's accesses at each step
+    /// are contiguous.
+    /// </summary>
     public static void Run(RotaryParams<T> p)
     {
         int pairs = p.HeadDim / 2, heads = p.QueryHeads + 2 * p.KeyValueHeads;
@@ -61,8 +65,7 @@ internal static class RotaryQkvSplitKernel<T, TCodec>
         float absolute = position + (p.PositionOffsets.Length > 0 ? p.PositionOffsets[batch] : 0);
 
         TCodec codec = default;
-        int last = XMath.Min(PairsPerThread * (run + 1), pairs);
-        for (int pair = PairsPerThread * run; pair < last; pair++)
+        for (int pair = run; pair < pairs; pair += runs)
         {
             int first = p.Interleaved != 0 ? 2 * pair : pair;
             int second = p.Interleaved != 0 ? 2 * pair + 1 : pair + pairs;
