@@ -20,8 +20,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// </summary>
     public int? ThreadsPerRow { get; set; }
 
-    private int Threads(int hidden, int maxThreads) =>
-        ThreadsPerRow is int forced ? Math.Min(forced, maxThreads) : GroupSize(hidden, device, maxThreads);
+    private int Threads(int hidden, int maxThreads, int elementsPerThread) =>
+        ThreadsPerRow is int forced ? Math.Min(forced, maxThreads) : GroupSize(hidden, device, maxThreads, elementsPerThread);
 
     /// <summary>Launches on the default stream; <typeparamref name="T"/> is the storage (float, or ushort bits of fp16/bf16).</summary>
     public void Run<T>(ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma, ArrayView<T> beta,
@@ -33,7 +33,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             .GetMethod(nameof(NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.Run))!;
         var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormParams<T>>>(entryPoint);
         float p = options.DropoutProbability;
-        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(Threads(hidden, maxThreads))),
+        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(Threads(hidden, maxThreads, elementsPerThread: 16))),
             new NormParams<T>
             {
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
@@ -76,16 +76,19 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
             GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,
         };
-        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(Threads(hidden, maxThreads))), parameters);
+        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(Threads(hidden, maxThreads, elementsPerThread: 8))), parameters);
         int group = Math.Min(256, columnThreads);
         columnPass(accelerator.DefaultStream, new KernelConfig(new Index1D((hidden + group - 1) / group), new Index1D(group)), parameters);
     }
 
     /// <summary>
-    /// Threads a row: a power of two (the reduction halves it) near hidden/8, so that each thread takes about eight
-    /// elements; at least a warp where the device allows, at most 1024 and what the compiled kernel and device allow.
+    /// Threads a row: a power of two (the reduction halves it) near hidden/<paramref name="elementsPerThread"/>; at least
+    /// a warp where the device allows, at most 1024 and what the compiled kernel and device allow. The forward takes 16
+    /// elements a thread (four quads), the backward 8: measured best on the H100 at 16384 × 4096 among 128 to 1024
+    /// threads a row (forward: 256 threads 0.74 TB/s fp16 and 1.38 fp32 against 512 threads' 0.62 and 1.25; backward:
+    /// 512 threads, 128 losing 16-22 %; docs/benchmarks.md).
     /// </summary>
-    public static int GroupSize(int hidden, DeviceFacts device, int maxThreads)
+    public static int GroupSize(int hidden, DeviceFacts device, int maxThreads, int elementsPerThread)
     {
         int limit = Math.Min(NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.MaxThreads, Math.Min(device.MaxGroupSize, maxThreads));
         int ceiling = 1;
@@ -93,7 +96,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             ceiling *= 2;
         int floor = Math.Min(ceiling, Math.Max(1, device.WarpSize));
         int wanted = 1;
-        while (wanted * 8 < hidden)
+        while (wanted * elementsPerThread < hidden)
             wanted *= 2;
         return Math.Clamp(wanted, floor, ceiling);
     }
