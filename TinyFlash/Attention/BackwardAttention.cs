@@ -55,8 +55,8 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     /// <summary>
     /// Whether dQ takes the separate (deterministic) pass instead of atomic adds from the key-block pass: asked for; or
     /// its fp32 accumulator would exceed the workspace bound; or on tensor cores without dropout, where the pass measured
-    /// faster than the atomics on the H100 (1.28-1.34× the backward's throughput at head dim 64, N 4096 and 16384,
-    /// docs/benchmarks.md; with dropout the atomics win, the pass regenerating the mask a second time).
+    /// faster than the atomics on the H100 (1.24-1.34× the backward's throughput at head dim 64, N 4096 and 16384 in one
+    /// run, 1.13-1.33× across the training grid, docs/benchmarks.md; with dropout the atomics win, the pass regenerating the mask a second time).
     /// </summary>
     public bool DeterministicFor(AttentionProblem problem, bool requested, bool tensorCores) =>
         requested || 4 * problem.Shape.LogSumExpElements * (problem.Shape.HeadDim + 1) > workspace.LimitBytes
