@@ -68,7 +68,26 @@ public class GeneratedCodeTests
         string ptx = generator.Forward(type, plan, modified: true);
 
         Assert.That(ptx, Does.Not.Contain("tanh.approx.ftz"), "tanh.approx takes no .ftz");
-        Assert.That(Regex.Matches(ptx, @"mul\.(hi|wide)\.u32").Count, Is.GreaterThanOrEqualTo(20), "Philox rounds compiled in");
+        Assert.That(Regex.Matches(ptx, @"mul\.hi\.u32").Count, Is.GreaterThanOrEqualTo(20), "Philox rounds by 32-bit multiply-high");
+        Assert.That(ptx, Does.Not.Contain("brx.idx"), "dropout words picked by selects, not indexed branches");
+    }
+
+    /// <summary>
+    /// Philox in the fused norm: each round's multiply-high is one <c>mul.hi.u32</c> (the portable 64-bit product had
+    /// compiled to 64 × 64-bit multiplies, the kernel issue-bound on the H100), words are picked without indexed
+    /// branches, and uniforms are made without a detour through fp64.
+    /// </summary>
+    [TestCase("norm")]
+    [TestCase("norm-backward")]
+    public void The_norm_PTX_draws_dropout_with_32_bit_multiplies(string kernel)
+    {
+        using var generator = new PtxGenerator();
+        string ptx = generator.Elementwise(kernel, ElementType.Float16);
+
+        Assert.That(Regex.Matches(ptx, @"mul\.hi\.u32").Count, Is.GreaterThanOrEqualTo(20));
+        Assert.That(ptx, Does.Not.Contain("brx.idx"));
+        Assert.That(ptx, Does.Not.Contain("cvt.rn.f64"));
+        Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero);
     }
 
     [Test]
