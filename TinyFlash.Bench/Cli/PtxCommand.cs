@@ -58,7 +58,8 @@ internal static partial class PtxCommand
                 ptx = generator.Forward(parse.GetValue(type), plan, parse.GetValue(modified));
             if (parse.GetValue(output) is string path)
                 File.WriteAllText(path, ptx);
-            Console.WriteLine($"{kernel}, {parse.GetValue(type)}, {plan.Describe()} (head dim {plan.HeadDim}): {ptx.Split('\n').Length} lines of PTX");
+            string configuration = parse.GetValue(elementwise) is null ? $", {plan.Describe()} (head dim {plan.HeadDim})" : "";
+            Console.WriteLine($"{kernel}, {parse.GetValue(type)}{configuration}: {ptx.Split('\n').Length} lines of PTX");
             Console.WriteLine($"  ILGPU compile {generator.LastCompile.TotalMilliseconds:F0} ms, inline-operand pass {generator.LastRewrite.TotalMilliseconds:F0} ms");
             foreach (var (name, pattern) in new[]
                      {

@@ -8,8 +8,8 @@ namespace TinyFlash.Bench.Cli;
 /// <c>training</c>: issue 7's grid. For each head dim, sequence length and mask, with FlashAttention's benchmark
 /// sizes (16k tokens a batch, 2048 features of heads), times the forward, the backward alone (TFLOP/s counted as
 /// 2.5× the forward's FLOPs, FlashAttention's convention) and a training step with dropout (forward + backward,
-/// 3.5×; and each of its passes alone), after checking the gradients of one small call of the same kind against the double reference. Baselines:
-/// <c>baselines/torch_sdpa_backward.py</c> on the same grid.
+/// 3.5×; and each of its passes alone), after checking the gradients of one small call of the same kind against the
+/// double reference. Baselines: <c>baselines/torch_sdpa_backward.py</c> on the same grid.
 /// </summary>
 internal static class TrainingCommand
 {

@@ -38,10 +38,13 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     public TilePlan PlanFor(AttentionProblem problem) => BackwardTilePlanner.Plan(ForwardAttention.SequenceShape(problem), device);
 
     /// <summary>The configuration a call with 16-byte aligned tensors runs, for records: the tensor-core block or the portable tile, and the dq mode.</summary>
-    public string Describe(AttentionProblem problem, ElementType type, bool deterministic) =>
-        (UsesTensorCores(problem, type, aligned: true) ? $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys" : $"backward {PlanFor(problem).Describe()}")
-        + (DeterministicFor(problem, deterministic, UsesTensorCores(problem, type, aligned: true))
-            ? deterministic ? ", deterministic dq" : ", dq pass" : ", atomic dq");
+    public string Describe(AttentionProblem problem, ElementType type, bool deterministic)
+    {
+        bool tensorCores = UsesTensorCores(problem, type, aligned: true);
+        string kernel = tensorCores ? $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys" : $"backward {PlanFor(problem).Describe()}";
+        string queryGradient = deterministic ? "deterministic dq" : DeterministicFor(problem, false, tensorCores) ? "dq pass" : "atomic dq";
+        return $"{kernel}, {queryGradient}";
+    }
 
     /// <summary>Whether the key-block pass runs on tensor cores (see the type's remarks).</summary>
     public bool UsesTensorCores(AttentionProblem problem, ElementType type, bool aligned) =>
@@ -56,7 +59,8 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     /// Whether dQ takes the separate (deterministic) pass instead of atomic adds from the key-block pass: asked for; or
     /// its fp32 accumulator would exceed the workspace bound; or on tensor cores without dropout, where the pass measured
     /// faster than the atomics on the H100 (1.24-1.34× the backward's throughput at head dim 64, N 4096 and 16384 in one
-    /// run, 1.13-1.33× across the training grid, docs/benchmarks.md; with dropout the atomics win, the pass regenerating the mask a second time).
+    /// run, 1.13-1.33× across the training grid, docs/benchmarks.md; with dropout the atomics win, the pass regenerating
+    /// the mask a second time).
     /// </summary>
     public bool DeterministicFor(AttentionProblem problem, bool requested, bool tensorCores) =>
         requested || 4 * problem.Shape.LogSumExpElements * (problem.Shape.HeadDim + 1) > workspace.LimitBytes

@@ -65,11 +65,33 @@ internal readonly struct Philox
     public static void Uniforms(ulong seed, ulong offset, long index, out float u0, out float u1, out float u2, out float u3)
     {
         long quad = index >> 2;
-        var words = Generate((uint)quad, (uint)(quad >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
         int shift = (int)(index & 3);
-        var next = words;
-        if (shift != 0)
-            next = Generate((uint)(quad + 1), (uint)((quad + 1) >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        var words = Generate((uint)quad, (uint)(quad >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        var next = shift == 0
+            ? words
+            : Generate((uint)(quad + 1), (uint)((quad + 1) >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        Spread(words, next, shift, out u0, out u1, out u2, out u3);
+    }
+
+    /// <summary>
+    /// The uniform numbers of attention dropout for query row <paramref name="row"/> and keys <paramref name="key"/> …
+    /// + 3, each what <see cref="AttentionUniform"/> gives it: one generator call when <paramref name="key"/> is a
+    /// multiple of 4, two when the keys straddle two counters (a packed sequence starting off a multiple of 4).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AttentionUniforms(ulong seed, ulong offset, int row, int key, out float u0, out float u1, out float u2, out float u3)
+    {
+        uint quad = (uint)key >> 2;
+        int shift = key & 3;
+        var words = AttentionWords(seed, offset, row, quad);
+        var next = shift == 0 ? words : AttentionWords(seed, offset, row, quad + 1);
+        Spread(words, next, shift, out u0, out u1, out u2, out u3);
+    }
+
+    /// <summary>The uniforms of words <paramref name="shift"/> … + 3 of the eight words of two consecutive counters.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Spread(Philox words, Philox next, int shift, out float u0, out float u1, out float u2, out float u3)
+    {
         u0 = ToUniform(Word(words, next, shift));
         u1 = ToUniform(Word(words, next, shift + 1));
         u2 = ToUniform(Word(words, next, shift + 2));
@@ -78,7 +100,7 @@ internal readonly struct Philox
 
     /// <summary>Word <paramref name="index"/> (0 … 6) of the eight words of two consecutive counters.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static uint Word(Philox words, Philox next, int index) =>
+    private static uint Word(Philox words, Philox next, int index) =>
         // Selects, not a switch: ILGPU compiles a switch to an indexed branch (brx.idx) per word.
         index < 4 ? Word(words, index) : Word(next, index - 4);
 

@@ -107,14 +107,8 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Float4 KeepFactors(int rowIndex, int key)
     {
-        var words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, (uint)key >> 2);
-        int shift = key & 3;
-        if (shift == 0)
-            return new Float4(Keep(words.X), Keep(words.Y), Keep(words.Z), Keep(words.W));
-        // Keys straddle two counters (a packed sequence starting off a multiple of 4).
-        var next = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, ((uint)key >> 2) + 1);
-        return new Float4(Keep(Philox.Word(words, next, shift)), Keep(Philox.Word(words, next, shift + 1)),
-            Keep(Philox.Word(words, next, shift + 2)), Keep(Philox.Word(words, next, shift + 3)));
+        Philox.AttentionUniforms(dropoutSeed, dropoutOffset, rowIndex, key, out float u0, out float u1, out float u2, out float u3);
+        return new Float4(Keep(u0), Keep(u1), Keep(u2), Keep(u3));
     }
 
     /// <inheritdoc/>
@@ -123,10 +117,10 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     {
         var words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, (uint)key >> 2);
         int shift = key & 3;
-        first = Keep(Philox.Word(words, words, shift));
+        first = Keep(Philox.ToUniform(Philox.Word(words, shift)));
         if (shift == 3) // the pair straddles two counters (a packed sequence starting off an even position)
             words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, ((uint)key >> 2) + 1);
-        second = Keep(Philox.Word(words, words, (shift + 1) & 3));
+        second = Keep(Philox.ToUniform(Philox.Word(words, (shift + 1) & 3)));
     }
 
     /// <summary>
@@ -143,7 +137,7 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
         return x < 0f ? -t : t;
     }
 
+    /// <summary>The dropout factor of an element whose uniform number is <paramref name="uniform"/>: 0 or 1/(1 − p).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float Keep(uint word) => Philox.ToUniform(word) >= dropoutProbability ? dropoutScale : 0f;
-
+    private float Keep(float uniform) => uniform >= dropoutProbability ? dropoutScale : 0f;
 }

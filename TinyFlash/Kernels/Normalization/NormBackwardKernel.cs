@@ -17,7 +17,8 @@ namespace TinyFlash.Kernels.Normalization;
 /// <see cref="Rows"/>: one group per block of rows, each row in two passes (the means of g and g·x̂ by a group reduction,
 /// then the per-element gradients, a quad of four features at a time: <see cref="PreNormQuad"/>), the block's
 /// per-feature sums kept in its own slice of the partials (thread t owns features 4t … 4t + 3, 4(t + G) …: no two
-/// threads touch one float). <see cref="Columns"/>: one thread per feature adds the blocks' partials in block order. No atomics, a fixed order: results are bit-identical from run to run.
+/// threads touch one float). <see cref="Columns"/>: one thread per feature adds the blocks' partials in block order.
+/// No atomics, a fixed order: results are bit-identical from run to run.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
@@ -35,8 +36,7 @@ internal static class NormBackwardKernel<T, TCodec>
         int partial = block * 3 * f.Hidden;
         for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
             for (int part = 0; part < 3; part++)
-                for (int i = column; i < XMath.Min(column + 4, f.Hidden); i++)
-                    p.Partials[partial + part * f.Hidden + i] = 0f;
+                PreNormQuad.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default);
 
         int lastRow = XMath.Min((block + 1) * p.RowsPerBlock, f.Rows);
         for (int row = block * p.RowsPerBlock; row < lastRow; row++)
@@ -90,16 +90,8 @@ internal static class NormBackwardKernel<T, TCodec>
 
     /// <summary>Adds the first <paramref name="count"/> lanes of <paramref name="values"/> to the partial sums from <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddPartials(ArrayView<float> partials, int index, int count, Float4 values)
-    {
-        partials[index] += values.X;
-        if (count > 1)
-            partials[index + 1] += values.Y;
-        if (count > 2)
-            partials[index + 2] += values.Z;
-        if (count > 3)
-            partials[index + 3] += values.W;
-    }
+    private static void AddPartials(ArrayView<float> partials, int index, int count, Float4 values) =>
+        PreNormQuad.Write<float, Float32Codec>(partials, index, count, PreNormQuad.Read<float, Float32Codec>(partials, index, count).Add(values));
 
     /// <summary>Entry point of the column pass: one thread a feature, the blocks' partials added in order.</summary>
     public static void Columns(NormBackwardParams<T> p)
