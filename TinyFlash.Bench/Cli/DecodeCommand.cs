@@ -26,9 +26,10 @@ internal static class DecodeCommand
         var keys = new Option<int[]>("--keys") { DefaultValueFactory = _ => [4096, 32768], AllowMultipleArgumentsPerToken = true, Description = "Cache lengths." };
         var lengths = new Option<string>("--cache-lengths") { DefaultValueFactory = _ => "none", Description = "none (every sequence fills the cache) or full (the same, passed as per-sequence lengths)." };
         var tuned = new Option<bool>("--tuned") { Description = "Tune each shape first, then time the planner's choice (impl tinyflash) and the tuned one (impl tinyflash-tuned)." };
+        var layout = new Option<AttentionLayout>("--layout") { DefaultValueFactory = _ => AttentionLayout.Bhsd, Description = "bhsd (PyTorch's, the default) or bshd (FlashAttention's)." };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("decode", "Time decode (few queries against a key/value cache) over batch sizes and cache lengths, with bandwidth.")
-            { backend, type, headDim, heads, kvHeads, queries, batches, keys, lengths, tuned, output };
+            { backend, type, headDim, heads, kvHeads, queries, batches, keys, lengths, tuned, layout, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -40,7 +41,7 @@ internal static class DecodeCommand
             foreach (int batch in parse.GetValue(batches)!)
             foreach (int sk in parse.GetValue(keys)!)
             {
-                var shape = new AttentionShape(batch, parse.GetValue(heads), parse.GetValue(kvHeads), parse.GetValue(queries), sk, d, AttentionLayout.Bhsd);
+                var shape = new AttentionShape(batch, parse.GetValue(heads), parse.GetValue(kvHeads), parse.GetValue(queries), sk, d, parse.GetValue(layout));
                 var options = new AttentionOptions { Causal = true, CacheLengths = explicitLengths ? Enumerable.Repeat(sk, batch).ToArray() : null };
                 var runs = new List<(string Impl, ExecutionPlan Plan)>();
                 if (parse.GetValue(tuned))
@@ -64,7 +65,7 @@ internal static class DecodeCommand
                     bool passed = check.Error <= check.Bound;
                     failures += passed ? 0 : 1;
                     new RunRecord(impl, engine.DeviceName, RunRecord.DtypeName(dtype), d, true, batch, shape.QueryHeads,
-                        shape.KeyValueHeads, shape.QueryLength, sk, -1, -1, "bhsd", timing.MedianMs, tflops, check.Error,
+                        shape.KeyValueHeads, shape.QueryLength, sk, -1, -1, shape.Layout.ToString().ToLowerInvariant(), timing.MedianMs, tflops, check.Error,
                         DateTime.UtcNow.ToString("yyyy-MM-dd"), described, tbps).AppendTo(parse.GetValue(output)!);
                     Console.WriteLine($"{impl,-16}B={batch,-3} Hq={shape.QueryHeads} Hkv={shape.KeyValueHeads} Sq={shape.QueryLength} Sk={sk,-7} {described,-45} " +
                                       $"{timing.MedianMs * 1000,9:F1} us {tbps,6:F2} TB/s  err {check.Error:E2} {(passed ? "" : "FAIL")}");

@@ -10,6 +10,10 @@
 #            PyTorch flash on the same grid
 #   decode-tiles  decode at B=8, Sk=32768 with each small tile and split count forced, beside PyTorch
 #   jit      compile cost per kernel variant, cold and warm
+#   packed-decode  1, 2, 4, 8 and 16 new tokens (query heads packed as rows), layouts bhsd and bshd, B 1 and 8,
+#            Sk 4096 and 32768, beside PyTorch flash and cuDNN on the same shapes; all in one file
+#   pipeline `tune` on prefill and decode shapes: every candidate's time, among them the planner's tile with other
+#            pipeline depths and the other grid order (same block of every head together), in one JSON-lines file
 set -u
 source "$(dirname "$0")/common.sh"
 export TINYFLASH_CACHE_DIR=$(mktemp -d)
@@ -58,6 +62,22 @@ for phase in "$@"; do
     ;;
   jit)
     $bench jit --backend cuda --out "$out/jit.jsonl" >> "$log" 2>&1
+    ;;
+  packed-decode)
+    for n in 1 2 4 8 16; do
+      for layout in bhsd bshd; do
+        timeout 60 $bench decode --backend cuda --queries $n --layout $layout --out "$out/packed-decode.jsonl" >> "$log" 2>&1
+      done
+      timeout 90 python3 $torch --decode --queries $n --heads 32 --kv-heads 8 --backends flash cudnn \
+        --out "$out/packed-decode.jsonl" >> "$log" 2>&1
+    done
+    ;;
+  pipeline)
+    for shape in "-b 4 --heads 16 -n 4096 -d 128" "-b 4 --heads 16 -n 4096 -d 128 --causal" "-b 4 --heads 32 -n 4096 -d 64" \
+                 "-b 4 --heads 8 -n 4096 -d 256" "-b 1 --heads 32 --kv-heads 8 -n 16384 -d 128 --causal" \
+                 "-b 8 --heads 32 --kv-heads 8 --seq-q 16 --seq-k 32768 -d 128 --causal"; do
+      timeout 120 $bench tune --backend cuda --dtype float16 --layout bhsd $shape --json "$out/pipeline.jsonl" >> "$log" 2>&1
+    done
     ;;
   esac
 done

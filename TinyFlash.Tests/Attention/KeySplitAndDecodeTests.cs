@@ -60,9 +60,15 @@ public class KeySplitAndDecodeTests
             yield return Case("one token, GQA 4:1 (packed heads)", new(4, 8, 2, 1, 61, 64), new AttentionOptions { Causal = true, CacheLengths = lengths }, type);
             yield return Case("one token, MQA, no mask", new(4, 6, 1, 1, 61, 32, AttentionLayout.Bhsd), new AttentionOptions { CacheLengths = lengths }, type);
         }
-        yield return Case("one token, left window (not packed)", new(4, 4, 2, 1, 61, 32), new AttentionOptions { Causal = true, WindowLeft = 9, CacheLengths = lengths }, ElementType.Float16);
-        yield return Case("4 tokens, causal", new(4, 4, 2, 4, 61, 32), new AttentionOptions { Causal = true, CacheLengths = [1, 4, 30, 61] }, ElementType.Float32);
+        yield return Case("one token, left window", new(4, 4, 2, 1, 61, 32), new AttentionOptions { Causal = true, WindowLeft = 9, CacheLengths = lengths }, ElementType.Float16);
+        // Several tokens of grouped heads packed as rows: position r mod n of head r / n, each row its own band; in
+        // Bshd those rows are not evenly spaced in the output and go through the split workspace.
+        yield return Case("4 tokens, causal, GQA 2:1", new(4, 4, 2, 4, 61, 32), new AttentionOptions { Causal = true, CacheLengths = [1, 4, 30, 61] }, ElementType.Float32);
+        yield return Case("3 tokens, causal, GQA 4:1", new(3, 8, 2, 3, 45, 32), new AttentionOptions { Causal = true, CacheLengths = [2, 45, 17] }, ElementType.Float16);
+        yield return Case("5 tokens, left window 7, GQA 3:1, Bhsd", new(2, 6, 2, 5, 40, 32, AttentionLayout.Bhsd), new AttentionOptions { Causal = true, WindowLeft = 7, CacheLengths = [40, 9] }, ElementType.BFloat16);
+        yield return Case("2 tokens, window 3 both sides, MQA", new(2, 5, 1, 2, 30, 32), new AttentionOptions { WindowLeft = 3, WindowRight = 3 }, ElementType.Float32);
         yield return Case("16 tokens, causal, Bhsd", new(2, 2, 1, 16, 40, 32, AttentionLayout.Bhsd), new AttentionOptions { Causal = true, CacheLengths = [16, 33] }, ElementType.BFloat16);
+        yield return Case("16 tokens, causal, GQA 4:1", new(1, 4, 1, 16, 70, 32), new AttentionOptions { Causal = true }, ElementType.Float16);
         yield return Case("7 tokens, no mask, an empty cache", new(2, 2, 2, 7, 20, 32), new AttentionOptions { CacheLengths = [0, 13] }, ElementType.Float32);
 
         static TestCaseData Case(string name, AttentionShape shape, AttentionOptions options, ElementType type) =>
@@ -85,25 +91,47 @@ public class KeySplitAndDecodeTests
         Verify.Passes(engine, verificationCase, new ExecutionPlan(tile, 3));
     }
 
-    [Test]
-    public void Decode_on_the_tensor_core_kernel_with_packed_heads_and_splits_matches_the_reference()
+    private static IEnumerable<TestCaseData> TensorCoreDecodeCases()
     {
-        var decode = new VerificationCase("decode", new AttentionShape(3, 8, 2, 1, 70, 32),
-            new AttentionOptions { Causal = true, CacheLengths = [70, 0, 23] }, ElementType.Float16);
+        yield return new TestCaseData(new VerificationCase("one token", new AttentionShape(3, 8, 2, 1, 70, 32),
+            new AttentionOptions { Causal = true, CacheLengths = [70, 0, 23] }, ElementType.Float16)).SetName("Tensor-core decode: one token");
+        yield return new TestCaseData(new VerificationCase("3 tokens, Bshd", new AttentionShape(2, 8, 2, 3, 50, 32),
+            new AttentionOptions { Causal = true, CacheLengths = [50, 20] }, ElementType.Float16)).SetName("Tensor-core decode: 3 tokens, Bshd");
+        yield return new TestCaseData(new VerificationCase("6 tokens, window, Bhsd", new AttentionShape(2, 6, 2, 6, 45, 32, AttentionLayout.Bhsd),
+            new AttentionOptions { Causal = true, WindowLeft = 20, CacheLengths = [45, 8] }, ElementType.BFloat16)).SetName("Tensor-core decode: 6 tokens, window, Bhsd");
+    }
+
+    [TestCaseSource(nameof(TensorCoreDecodeCases))]
+    public void Decode_on_the_tensor_core_kernel_with_packed_heads_with_and_without_splits_matches_the_reference(VerificationCase decode)
+    {
+        // 16 rows a block: the packed rows of one key/value head span two blocks, one of which wraps a head.
+        Verify.Passes(TestBackend.TensorCores.Engine, decode, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32), 1));
         Verify.Passes(TestBackend.TensorCores.Engine, decode, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32), 3));
     }
 
     [Test]
-    public void One_query_of_grouped_heads_is_launched_with_the_heads_as_rows_unless_a_window_hides_keys()
+    public void Up_to_sixteen_queries_of_grouped_heads_are_launched_with_the_heads_as_rows()
     {
         var shape = new AttentionShape(8, 32, 8, 1, 4096, 128);
-        var packed = ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, new AttentionOptions { Causal = true }));
+        var packed = LaunchShape(shape, new AttentionOptions { Causal = true });
         Assert.That((packed.QueryHeads, packed.QueryLength), Is.EqualTo((8, 4)), "each key/value head's 4 query heads become 4 rows");
+        var windowed = LaunchShape(shape, new AttentionOptions { Causal = true, WindowLeft = 100 });
+        Assert.That((windowed.QueryHeads, windowed.QueryLength), Is.EqualTo((8, 4)), "each row reads its own band");
+        var sixteen = LaunchShape(shape with { QueryLength = 16 }, null);
+        Assert.That((sixteen.QueryHeads, sixteen.QueryLength), Is.EqualTo((8, 64)), "4 heads of 16 positions");
 
-        var windowed = ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, new AttentionOptions { Causal = true, WindowLeft = 100 }));
-        Assert.That(windowed, Is.EqualTo(shape), "a left window hides keys, and its band depends on the row");
-        var twoTokens = ForwardAttention.LaunchShape(AttentionValidator.Validate(shape with { QueryLength = 2 }, null));
-        Assert.That(twoTokens.QueryHeads, Is.EqualTo(32));
+        Assert.That(LaunchShape(shape with { QueryLength = 17 }, null).QueryHeads, Is.EqualTo(32), "prefill is not packed");
+        Assert.That(LaunchShape(shape, new AttentionOptions { DropoutProbability = 0.1f }).QueryHeads, Is.EqualTo(32),
+            "dropout counts rows by head");
+        Assert.That(LaunchShape(shape, new AttentionOptions { Softcap = 30f }).QueryHeads, Is.EqualTo(32), "modifiers count rows by head");
+        var tiny = AttentionValidator.Validate(shape with { QueryLength = 2 }, null);
+        Assert.That(ForwardAttention.LaunchShape(tiny, 1024).QueryHeads, Is.EqualTo(32),
+            "uneven rows need a workspace; without room for it the heads stay apart");
+        Assert.That(ForwardAttention.LaunchShape(AttentionValidator.Validate(shape with { QueryLength = 2, Layout = AttentionLayout.Bhsd }, null), 1024).QueryHeads,
+            Is.EqualTo(8), "evenly spaced rows need none");
+
+        static AttentionShape LaunchShape(AttentionShape shape, AttentionOptions? options) =>
+            ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, options), long.MaxValue);
     }
 
     [Test]

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TinyFlash.Attention;
 using TinyFlash.Reference;
 using TinyFlash.Tests.Support;
 using TinyFlash.Tiling;
@@ -32,11 +33,12 @@ public class TensorCoreKernelTests
             ("dropout 0.25, packed sequences at odd offsets", new(1, 2, 1, 45, 52, 32),
                 new AttentionOptions { DropoutProbability = 0.25f, DropoutSeed = 3, QuerySequenceOffsets = [0, 21, 45], KeySequenceOffsets = [0, 23, 52] }),
         };
-        foreach (var (warps, rowTiles, blockN) in new[] { (1, 1, 16), (2, 2, 32), (1, 2, 16) })
+        // Pipelines of 2, 3 and 4 stages, also over fewer key tiles than stages.
+        foreach (var (warps, rowTiles, blockN, stages) in new[] { (1, 1, 16, 2), (2, 2, 32, 3), (1, 2, 16, 4) })
             foreach (var (name, shape, options) in shapes)
                 foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
-                    yield return new TestCaseData(warps, rowTiles, blockN, new VerificationCase(name, shape, options, type))
-                        .SetName($"{warps}x{rowTiles}x{blockN}, {name}, d={shape.HeadDim}, {type}");
+                    yield return new TestCaseData(new TensorCorePlan(warps, rowTiles, blockN, shape.HeadDim, stages), new VerificationCase(name, shape, options, type))
+                        .SetName($"{warps}x{rowTiles}x{blockN}x{stages}, {name}, d={shape.HeadDim}, {type}");
     }
 
     private static IEnumerable<TestCaseData> PlannerTiles()
@@ -47,19 +49,34 @@ public class TensorCoreKernelTests
             var plan = TensorCorePlanner.Candidates(planShape, DeviceFacts.H100)[0];
             var type = headDim % 64 == 0 ? ElementType.Float16 : ElementType.BFloat16;
             var shape = new AttentionShape(1, 1, 1, 70, 75, headDim, headDim == 128 ? AttentionLayout.Bhsd : AttentionLayout.Bshd);
-            yield return new TestCaseData(plan.Warps, plan.RowTiles, plan.BlockN,
-                    new VerificationCase("H100 tile", shape, new AttentionOptions { Causal = headDim != 64 }, type))
+            yield return new TestCaseData(plan, new VerificationCase("H100 tile", shape, new AttentionOptions { Causal = headDim != 64 }, type))
                 .SetName($"{plan.Describe()}, d={headDim}, {type}");
         }
     }
 
     [TestCaseSource(nameof(PlannerTiles))]
-    public void The_planners_H100_tiles_match_the_reference(int warps, int rowTiles, int blockN, VerificationCase verificationCase) =>
-        AssertCorrect(verificationCase, new TensorCorePlan(warps, rowTiles, blockN, verificationCase.Shape.HeadDim));
+    public void The_planners_H100_tiles_match_the_reference(object plan, VerificationCase verificationCase) =>
+        AssertCorrect(verificationCase, (TensorCorePlan)plan);
 
     [TestCaseSource(nameof(SmallTiles))]
-    public void Small_tiles_match_the_reference(int warps, int rowTiles, int blockN, VerificationCase verificationCase) =>
-        AssertCorrect(verificationCase, new TensorCorePlan(warps, rowTiles, blockN, verificationCase.Shape.HeadDim));
+    public void Small_tiles_match_the_reference(object plan, VerificationCase verificationCase) =>
+        AssertCorrect(verificationCase, (TensorCorePlan)plan);
+
+    [Test]
+    public void The_grid_order_that_takes_the_same_block_of_every_head_together_computes_the_same_output()
+    {
+        var verificationCase = new VerificationCase("GQA, causal", new AttentionShape(2, 4, 2, 40, 40, 32), new AttentionOptions { Causal = true },
+            ElementType.Float16);
+        Verify.Passes(Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32), 1, GridOrder.BlocksTogether));
+        Verify.Passes(Engine, verificationCase, new ExecutionPlan(new TensorCorePlan(1, 1, 16, 32), 2, GridOrder.BlocksTogether));
+        foreach (var backend in TestBackend.Cpu)
+        {
+            var request = backend.Engine.Forward.Request(AttentionValidator.Validate(verificationCase.Shape, verificationCase.Options),
+                verificationCase.Type, aligned: true);
+            var tile = PortableTilePlanner.PlanForward(request.Shape, backend.Engine.Facts);
+            Verify.Passes(backend.Engine, verificationCase, new ExecutionPlan(tile, 1, GridOrder.BlocksTogether));
+        }
+    }
 
     [Test]
     public void Tensors_not_16_byte_aligned_run_on_the_portable_kernel_and_a_forced_tensor_core_plan_is_refused()

@@ -18,7 +18,7 @@ public class TilePlannerTests
     private static readonly DeviceFacts AmdLikeOpenCL = new("64 KiB OpenCL GPU", AcceleratorType.OpenCL, 64, 256, 64 * 1024, 60, 64 * 1024, int.MaxValue, 2560);
 
     private static PlanRequest Request(AttentionShape shape, AttentionOptions? options = null, ElementType type = ElementType.Float16, bool tensorCores = true) =>
-        new PlanRequest(ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, options)), type,
+        new PlanRequest(ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, options), long.MaxValue), type,
             AttentionValidator.Validate(shape, options).Mask, options?.CacheLengths is not null, tensorCores);
 
     [Test]
@@ -72,7 +72,7 @@ public class TilePlannerTests
         foreach (bool tensorCores in new[] { false, true })
         {
             var shape = new AttentionShape(batch, heads, Math.Max(1, heads / 4), queries, keys, headDim);
-            var launch = ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, null));
+            var launch = ForwardAttention.LaunchShape(AttentionValidator.Validate(shape, null), long.MaxValue);
             var request = Request(shape, tensorCores: tensorCores && TensorCorePlanner.Candidates(launch, device).Count > 0);
             if (!request.TensorCores && !PortableTilePlanner.Candidates(launch, device).Any())
             {
@@ -100,10 +100,47 @@ public class TilePlannerTests
         Assert.That(candidates[0], Is.EqualTo(TilePlanner.Plan(request, DeviceFacts.H100, Workspace)));
         Assert.That(candidates, Is.Unique);
         Assert.That(candidates.Select(c => c.KeySplits), Does.Contain(1), "no split is always a candidate on a GPU");
+        Assert.That(candidates[0].Order, Is.EqualTo(GridOrder.HeadsTogether), "no mask: each head's blocks together");
+        Assert.That(candidates.Where(c => c.Order == GridOrder.BlocksTogether).Select(c => c.Tile), Is.EqualTo(new[] { candidates[0].Tile }),
+            "the other grid order is timed for the best tile");
+        Assert.That(candidates.Select(c => c.Tile).OfType<TensorCorePlan>().Select(t => t.Stages), Is.SupersetOf(new[] { 2, 3 }),
+            "and a deeper pipeline than the planner's");
+    }
+
+    [Test]
+    public void A_causal_grid_takes_the_same_block_of_every_head_together_and_decode_keeps_the_default_order()
+    {
+        var causal = Request(new AttentionShape(4, 16, 16, 4096, 4096, 128), new AttentionOptions { Causal = true });
+        Assert.That(TilePlanner.Plan(causal, DeviceFacts.H100, Workspace).Describe(), Is.EqualTo("tensor-core 4x2x64, blocks together"));
+        var decode = Request(new AttentionShape(8, 32, 8, 1, 32768, 128), new AttentionOptions { Causal = true });
+        Assert.That(TilePlanner.Plan(decode, DeviceFacts.H100, Workspace).Order, Is.EqualTo(GridOrder.HeadsTogether),
+            "one query block a head: no order to choose");
+        var window = Request(new AttentionShape(4, 16, 16, 4096, 4096, 128), new AttentionOptions { Causal = true, WindowLeft = 256 });
+        Assert.That(TilePlanner.Plan(window, DeviceFacts.H100, Workspace).Order, Is.EqualTo(GridOrder.HeadsTogether),
+            "a window's blocks weigh the same");
+    }
+
+    [Test]
+    public void The_planner_gives_every_tile_two_pipeline_stages_and_the_tuner_times_deeper_ones()
+    {
+        // H100, 227 KiB a multiprocessor: 4x2x64 at d=128 holds Q (34 KiB) and two stages of K and V (17 KiB each) twice
+        // over; a third stage would leave room for one group only. 8x1x32 at d=256 fits once either way, up to four stages.
+        var d128 = TensorCorePlanner.Candidates(new AttentionShape(4, 16, 16, 4096, 4096, 128), DeviceFacts.H100)[0];
+        Assert.That((d128.Describe(), d128.Stages, TensorCorePlanner.DeepestFreeStages(d128, DeviceFacts.H100)),
+            Is.EqualTo(("tensor-core 4x2x64", 2, 2)));
+        var d256 = TensorCorePlanner.Candidates(new AttentionShape(4, 8, 8, 4096, 4096, 256), DeviceFacts.H100)[0];
+        Assert.That((d256.Describe(), TensorCorePlanner.DeepestFreeStages(d256, DeviceFacts.H100)), Is.EqualTo(("tensor-core 8x1x32", 4)));
+        Assert.That(TilePlanner.ResidentGroups(d256.WithStages(4), DeviceFacts.H100), Is.EqualTo(TilePlanner.ResidentGroups(d256, DeviceFacts.H100)));
+        var tuned = TilePlanner.Candidates(Request(new AttentionShape(4, 8, 8, 4096, 4096, 256)), DeviceFacts.H100, Workspace);
+        Assert.That(tuned.Select(c => c.Tile).OfType<TensorCorePlan>().Where(t => t.Warps == 8 && t.BlockN == 32).Select(t => t.Stages).Distinct(),
+            Is.EquivalentTo(new[] { 2, 3, 4 }));
     }
 
     [TestCase("tensor-core 4x2x64")]
+    [TestCase("tensor-core 8x1x32x4")]
     [TestCase("tensor-core 1x1x64, 6 key splits")]
+    [TestCase("tensor-core 4x2x64x3, 2 key splits, blocks together")]
+    [TestCase("portable 64x16, blocks together")]
     [TestCase("portable 64x16, 2 key splits")]
     public void A_plan_reads_back_from_its_description(string text) =>
         Assert.That(ExecutionPlan.Parse(text, 128).Describe(), Is.EqualTo(text));
@@ -113,6 +150,8 @@ public class TilePlannerTests
     [TestCase("portable 64x16, many key splits")]
     [TestCase("wgmma 64x128")]
     [TestCase("tensor-core 3x3x64")]
+    [TestCase("tensor-core 4x2x64x5")]
+    [TestCase("tensor-core 4x2x64, heads together")]
     public void A_malformed_description_is_a_format_error(string text) =>
         Assert.Throws<FormatException>(() => ExecutionPlan.Parse(text, 128));
 }

@@ -169,8 +169,8 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         {
             var one = ForwardAttention.ConstantType(1);
             int block = 16 * TensorCoreWarps;
-            var shape = typeof(TensorCoreShape<,,,>).MakeGenericType(ForwardAttention.ConstantType(TensorCoreWarps), one,
-                ForwardAttention.ConstantType(block), ForwardAttention.ConstantType(key.HeadDim));
+            var shape = typeof(TensorCoreShape<,,,,>).MakeGenericType(ForwardAttention.ConstantType(TensorCoreWarps), one,
+                ForwardAttention.ConstantType(block), ForwardAttention.ConstantType(key.HeadDim), ForwardAttention.ConstantType(2));
             var element = key.Type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element);
             return key.Kernel
                 .MakeGenericType(element, ScoreGradientBlocksType(block / 16), ForwardAttention.ColumnBlocksType(key.HeadDim / 16, one), shape,

@@ -22,11 +22,13 @@ namespace TinyFlash.Attention;
 /// <see cref="SplitCombineKernel{T, TCodec}"/> merges them into the output.
 /// </summary>
 /// <remarks>
-/// Decode with grouped-query attention: a single query position whose heads share key/value heads, under a mask that
-/// hides no key of its sequence (causal, or no mask), is launched with each key/value head's query heads as the rows
-/// of one block. The group then reads each key/value byte once for all of them (FlashAttention-2 does the same).
-/// With one position, the query heads of a key/value head lie HeadDim apart in both layouts, so this is only a
-/// change of strides.
+/// Decode with grouped-query attention: up to <see cref="MaxPackedPositions"/> query positions whose heads share
+/// key/value heads are launched with each key/value head's query heads as the rows of one block, row r being
+/// position r mod n of the group's query head r / n (<see cref="TensorStrides.Position"/>, which the masks read).
+/// The group then reads each key/value byte once for all of them (FlashAttention-2 does the same for one position).
+/// In the [batch, heads, sequence] layout, and with one position in either layout, those rows are evenly spaced and
+/// this is only a change of strides; with several positions in the [batch, sequence, heads] layout they are not,
+/// and the kernel writes its rows to the split workspace, from which the combine puts them in place.
 /// </remarks>
 internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device, WorkspacePool workspace)
 {
@@ -58,7 +60,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// </summary>
     public PlanRequest Request(AttentionProblem problem, ElementType type, bool aligned)
     {
-        var shape = LaunchShape(problem);
+        var shape = LaunchShape(problem, workspace.LimitBytes);
         bool tensorCores = aligned && TensorCores && type != ElementType.Float32
             && tensorCoreTiles.GetOrAdd((shape.HeadDim, shape.QueryLength <= 64),
                 static (key, device) => TensorCorePlanner.Candidates(
@@ -102,7 +104,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             var parameters = Parameters(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(),
                 logSumExp, problem, shape, plan, default);
             RunTensorCore(query, key, value, type, parameters, tile, request.Modified);
-            if (plan.KeySplits > 1)
+            if (parameters.SplitOutput.Length > 0)
                 Combine(parameters, type);
         }
         else
@@ -110,7 +112,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             var portable = (TilePlan)plan.Tile;
             var parameters = Parameters(query, key, value, output, logSumExp, problem, shape, plan, portable.Geometry);
             RunPortable(parameters, type, portable, request.Modified);
-            if (plan.KeySplits > 1)
+            if (parameters.SplitOutput.Length > 0)
                 Combine(parameters, type);
         }
     }
@@ -133,16 +135,21 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         return plan.Tile.Threads <= maxThreads;
     }
 
+    /// <summary>Query positions up to which grouped-query decode packs a key/value head's query heads into one block.</summary>
+    public const int MaxPackedPositions = 16;
+
     /// <summary>
-    /// The shape the grid is sized by: for a single query position of grouped-query attention under a mask that hides
-    /// no key of the sequence, KeyValueHeads heads of QueryHeads/KeyValueHeads rows each (see the remarks); for packed
-    /// sequences, one batch element per sequence with the longest sequence's lengths; else the shape.
+    /// The shape the grid is sized by: for up to <see cref="MaxPackedPositions"/> query positions of grouped-query
+    /// attention, KeyValueHeads heads of (QueryHeads/KeyValueHeads)·positions rows each (see the remarks); for packed
+    /// sequences, one batch element per sequence with the longest sequence's lengths; else the shape. Heads whose
+    /// rows the output does not space evenly are packed only if their workspace fits <paramref name="workspaceLimitBytes"/>.
     /// </summary>
-    public static AttentionShape LaunchShape(AttentionProblem problem)
+    public static AttentionShape LaunchShape(AttentionProblem problem, long workspaceLimitBytes)
     {
         var s = problem.Shape;
-        return PacksQueryHeads(problem)
-            ? s with { QueryHeads = s.KeyValueHeads, QueryLength = s.QueryHeads / s.KeyValueHeads }
+        bool evenRows = s.Layout == AttentionLayout.Bhsd || s.QueryLength == 1;
+        return PacksQueryHeads(problem) && (evenRows || 4L * s.LogSumExpElements * (s.HeadDim + 1) <= workspaceLimitBytes)
+            ? s with { QueryHeads = s.KeyValueHeads, QueryLength = s.QueryHeads / s.KeyValueHeads * s.QueryLength }
             : SequenceShape(problem);
     }
 
@@ -228,7 +235,26 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// the causal bound is the last key, so only a left window (DiagonalLow &gt; 0) can hide one.
     /// </summary>
     private static bool PacksQueryHeads(AttentionProblem problem) =>
-        problem.Packed is null && problem.Modifiers is null && problem.BlockMask is null && problem.Dropout is null && problem.Shape.QueryLength == 1 && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads && problem.DiagonalLow <= 0;
+        problem.Packed is null && problem.Modifiers is null && problem.BlockMask is null && problem.Dropout is null
+        && problem.Shape.QueryLength <= MaxPackedPositions && problem.Shape.QueryHeads > problem.Shape.KeyValueHeads;
+
+    /// <summary>
+    /// Strides of the query and output tensors with each key/value head's query heads packed as the rows of one
+    /// launch head (see the remarks): heads of the launch are key/value heads, row r is position r mod n of query
+    /// head r / n. With one position only the head stride matters, so rows step by it.
+    /// </summary>
+    private static TensorStrides PackedQueryStrides(AttentionShape shape)
+    {
+        var strides = Strides(shape.Layout, shape.QueryHeads, shape.QueryLength, shape.HeadDim);
+        return new TensorStrides
+        {
+            Batch = strides.Batch,
+            Head = strides.Head * (shape.QueryHeads / shape.KeyValueHeads),
+            Row = shape.QueryLength == 1 ? strides.Head : strides.Row,
+            PackedPositions = shape.QueryLength,
+            PackedHead = strides.Head,
+        };
+    }
 
     private void RunPortable<T>(AttentionParams<T> parameters, ElementType type, TilePlan tile, bool modified) where T : unmanaged
     {
@@ -288,12 +314,14 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     {
         var sequences = SequenceViews(problem);
         int keySplits = plan.KeySplits, blockM = plan.Tile.BlockM;
-        var splitWorkspace = keySplits > 1 ? workspace.Floats(TilePlanner.WorkspaceBytes(launch, keySplits) / 4) : default;
         var shape = problem.Shape;
         bool packedHeads = launch.QueryHeads != shape.QueryHeads;
+        var queryStrides = packedHeads ? PackedQueryStrides(shape) : Strides(shape.Layout, launch.QueryHeads, shape.QueryLength, shape.HeadDim);
         // Rows as the kernels index them: per (batch, head) the tensor's positions (packed heads: the heads' rows).
         int queryLength = packedHeads ? launch.QueryLength : shape.QueryLength;
         long splitRows = (long)shape.Batch * launch.QueryHeads * queryLength * keySplits;
+        bool throughWorkspace = keySplits > 1 || !queryStrides.EvenRows;
+        var splitWorkspace = throughWorkspace ? workspace.Floats(splitRows * (shape.HeadDim + 1)) : default;
         var parameters = new AttentionParams<T>
         {
             Query = query,
@@ -301,8 +329,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             Value = value,
             Output = output,
             LogSumExp = logSumExp,
-            // Packed decode rows are query heads HeadDim apart: the Bhsd strides of the launch shape.
-            QueryStrides = Strides(packedHeads ? AttentionLayout.Bhsd : shape.Layout, launch.QueryHeads, queryLength, shape.HeadDim),
+            QueryStrides = queryStrides,
             KeyStrides = Strides(shape.Layout, shape.KeyValueHeads, shape.KeyLength, shape.HeadDim),
             QueryHeads = launch.QueryHeads,
             HeadsPerKeyValue = launch.QueryHeads / launch.KeyValueHeads,
@@ -311,17 +338,18 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             HeadDim = shape.HeadDim,
             BatchHeads = launch.Batch * launch.QueryHeads,
             ScaleLog2 = problem.Scale * MathF.Log2(MathF.E),
-            // A packed row sees every key of its sequence (PacksQueryHeads): no band.
-            DiagonalLow = packedHeads ? -AttentionProblem.Unbounded : problem.DiagonalLow,
-            DiagonalHigh = packedHeads ? AttentionProblem.Unbounded : problem.DiagonalHigh,
+            // Packed heads: the band of the tensor's positions, which the kernels read from each row (TensorStrides.Position).
+            DiagonalLow = problem.DiagonalLow,
+            DiagonalHigh = problem.DiagonalHigh,
             QueryBlocks = (launch.QueryLength + blockM - 1) / blockM,
             Geometry = geometry,
             KeyLengths = sequences.KeyLengths,
             QueryOffsets = sequences.QueryOffsets,
             KeyOffsets = sequences.KeyOffsets,
             KeySplits = keySplits,
-            SplitOutput = keySplits > 1 ? splitWorkspace.SubView(0, splitRows * shape.HeadDim) : default,
-            SplitLogSumExp = keySplits > 1 ? splitWorkspace.SubView(splitRows * shape.HeadDim, splitRows) : default,
+            BlocksTogether = plan.Order == GridOrder.BlocksTogether ? 1 : 0,
+            SplitOutput = throughWorkspace ? splitWorkspace.SubView(0, splitRows * shape.HeadDim) : default,
+            SplitLogSumExp = throughWorkspace ? splitWorkspace.SubView(splitRows * shape.HeadDim, splitRows) : default,
             Modifiers = ModifierParams(problem),
         };
         SetTileList(ref parameters, problem, plan.Tile);
@@ -338,8 +366,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     private static MethodInfo BuildTensorCoreEntryPoint(ElementType type, TensorCorePlan plan, bool modified)
     {
         var rowTiles = ConstantType(plan.RowTiles);
-        var shape = typeof(TensorCoreShape<,,,>).MakeGenericType(
-            ConstantType(plan.Warps), rowTiles, ConstantType(plan.BlockN), ConstantType(plan.HeadDim));
+        var shape = typeof(TensorCoreShape<,,,,>).MakeGenericType(
+            ConstantType(plan.Warps), rowTiles, ConstantType(plan.BlockN), ConstantType(plan.HeadDim), ConstantType(plan.Stages));
         var element = type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element);
         return typeof(TensorCoreForwardKernel<,,,,>)
             .MakeGenericType(element, ColumnBlocksType(plan.BlockN / 16, rowTiles), ColumnBlocksType(plan.HeadDim / 16, rowTiles), shape,

@@ -22,6 +22,9 @@ internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator all
     /// <summary>Device allocations the pool has made so far (a steady workload stops adding to it).</summary>
     public int Allocations { get; private set; }
 
+    /// <summary>Device buffers the pool holds now (they live until the engine is disposed).</summary>
+    public int HeldBuffers => (floats is null ? 0 : 1) + (inputs is null ? 0 : 1) + (ints is null ? 0 : 1);
+
     /// <summary>Bytes the pool holds now.</summary>
     public long HeldBytes => (floats?.View.LengthInBytes ?? 0) + (inputs?.View.LengthInBytes ?? 0) + (ints?.View.LengthInBytes ?? 0);
 

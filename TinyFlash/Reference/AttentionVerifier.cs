@@ -53,6 +53,10 @@ public static class AttentionVerifier
             new AttentionOptions { Causal = true, CacheLengths = [1000, 333] }, ElementType.Float16);
         Add("decode, 5 tokens, caches of different lengths, Bhsd", Shape(5, 300, 64, b: 2, hq: 4, hkv: 2, layout: AttentionLayout.Bhsd),
             new AttentionOptions { Causal = true, CacheLengths = [300, 17] }, ElementType.BFloat16);
+        Add("decode, 16 tokens, GQA 4:1, Bshd (packed rows through the workspace)", Shape(16, 700, 128, b: 2, hq: 8, hkv: 2),
+            new AttentionOptions { Causal = true, CacheLengths = [700, 40] }, ElementType.Float16);
+        Add("decode, 3 tokens, left window, GQA 8:1", Shape(3, 500, 64, hq: 8, hkv: 1),
+            new AttentionOptions { Causal = true, WindowLeft = 100 }, ElementType.BFloat16);
         Add("an empty cache beside a full one", Shape(3, 50, 32, b: 2), new AttentionOptions { CacheLengths = [0, 50] });
         Add("packed sequences of 1, 0, 37 and 62 queries (varlen), GQA", Shape(100, 130, 64, hq: 4, hkv: 2),
             new AttentionOptions { Causal = true, QuerySequenceOffsets = [0, 1, 1, 38, 100], KeySequenceOffsets = [0, 5, 5, 40, 130] }, ElementType.Float16);

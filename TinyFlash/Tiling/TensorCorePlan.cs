@@ -4,13 +4,19 @@ namespace TinyFlash.Tiling;
 
 /// <summary>
 /// A tile of the tensor-core kernel (CUDA, fp16/bf16): <see cref="Warps"/> warps a group, each owning
-/// <see cref="RowTiles"/> tiles of 16 query rows, and key tiles of <see cref="BlockN"/>.
+/// <see cref="RowTiles"/> tiles of 16 query rows, key tiles of <see cref="BlockN"/>, and <see cref="Stages"/>
+/// key/value tiles in shared memory at once (the cp.async pipeline's depth).
 /// </summary>
 internal sealed record TensorCorePlan : ForwardPlan
 {
+    /// <summary>Most pipeline stages the kernel supports.</summary>
+    public const int MaxStages = 4;
+
     /// <summary>A plan; every size must be one the kernel supports.</summary>
-    public TensorCorePlan(int warps, int rowTiles, int blockN, int headDim)
+    public TensorCorePlan(int warps, int rowTiles, int blockN, int headDim, int stages = 2)
     {
+        if (stages is < 2 or > MaxStages)
+            throw new ArgumentOutOfRangeException(nameof(stages), stages, $"Pipeline stages must be between 2 and {MaxStages}.");
         if (warps is < 1 or > 16)
             throw new ArgumentOutOfRangeException(nameof(warps), warps, "Warps must be between 1 and 16.");
         if (rowTiles is not (1 or 2))
@@ -23,6 +29,7 @@ internal sealed record TensorCorePlan : ForwardPlan
         RowTiles = rowTiles;
         BlockN = blockN;
         HeadDim = headDim;
+        Stages = stages;
     }
 
     public int Warps { get; }
@@ -31,11 +38,17 @@ internal sealed record TensorCorePlan : ForwardPlan
 
     public int BlockN { get; }
 
+    /// <summary>Key/value tiles in shared memory at once: while one is used, Stages − 1 are on their way.</summary>
+    public int Stages { get; }
+
+    /// <summary>The same tile with <paramref name="stages"/> pipeline stages.</summary>
+    public TensorCorePlan WithStages(int stages) => new(Warps, RowTiles, BlockN, HeadDim, stages);
+
     /// <inheritdoc/>
     public override int HeadDim { get; }
 
     /// <summary>The geometry the kernel is specialised on.</summary>
-    public TensorCoreGeometry Geometry => new(Warps, RowTiles, BlockN, HeadDim);
+    public TensorCoreGeometry Geometry => new(Warps, RowTiles, BlockN, HeadDim, Stages);
 
     /// <inheritdoc/>
     public override int BlockM => Geometry.BlockM;
@@ -54,18 +67,21 @@ internal sealed record TensorCorePlan : ForwardPlan
     public override int EstimatedRegisters => Math.Min(255, 72 + 8 * RowTiles * (BlockN / 16 + HeadDim / 16));
 
     /// <inheritdoc/>
-    public override string Describe() => $"tensor-core {Warps}x{RowTiles}x{BlockN}";
+    public override string Describe() => Stages == 2
+        ? $"tensor-core {Warps}x{RowTiles}x{BlockN}"
+        : $"tensor-core {Warps}x{RowTiles}x{BlockN}x{Stages}";
 
-    /// <summary>Parses <see cref="Describe"/>'s <c>WARPSxROWTILESxBLOCKN</c> part.</summary>
+    /// <summary>Parses <see cref="Describe"/>'s <c>WARPSxROWTILESxBLOCKN[xSTAGES]</c> part (2 stages when omitted).</summary>
     public static TensorCorePlan Parse(string text, int headDim)
     {
         var parts = text.Split('x');
-        if (parts.Length != 3 || !int.TryParse(parts[0], out int warps) || !int.TryParse(parts[1], out int rowTiles)
-            || !int.TryParse(parts[2], out int blockN))
-            throw new FormatException($"'{text}' is not WARPSxROWTILESxBLOCKN (for example 4x2x64).");
+        int stages = 2;
+        if (parts.Length is not (3 or 4) || !int.TryParse(parts[0], out int warps) || !int.TryParse(parts[1], out int rowTiles)
+            || !int.TryParse(parts[2], out int blockN) || parts.Length == 4 && !int.TryParse(parts[3], out stages))
+            throw new FormatException($"'{text}' is not WARPSxROWTILESxBLOCKN[xSTAGES] (for example 4x2x64, or 4x2x64x3).");
         try
         {
-            return new TensorCorePlan(warps, rowTiles, blockN, headDim);
+            return new TensorCorePlan(warps, rowTiles, blockN, headDim, stages);
         }
         catch (ArgumentOutOfRangeException e)
         {

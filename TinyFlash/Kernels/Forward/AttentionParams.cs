@@ -37,13 +37,15 @@ internal struct AttentionParams<T> where T : unmanaged
     public ArrayView<int> QueryOffsets, KeyOffsets;
 
     /// <summary>
-    /// Groups each query block's visible key tiles are split across (flash-decoding); 1 for none. With more, a group
-    /// writes its rows normalised by its own sum to <see cref="SplitOutput"/> and their log-sum-exp to
-    /// <see cref="SplitLogSumExp"/> instead of the output, and <see cref="SplitCombineKernel{T, TCodec}"/> merges them.
+    /// Groups each query block's visible key tiles are split across (flash-decoding); 1 for none. With more, or with
+    /// packed query rows the output does not space evenly (<see cref="TensorStrides.EvenRows"/>), a group writes its
+    /// rows normalised by its own sum to <see cref="SplitOutput"/> and their log-sum-exp to
+    /// <see cref="SplitLogSumExp"/> instead of the output, and <see cref="SplitCombineKernel{T, TCodec}"/> merges
+    /// them into place.
     /// </summary>
     public int KeySplits;
 
-    /// <summary>Partial outputs, fp32, [batch·head][row][split][feature] (a row's splits are adjacent for the combine).</summary>
+    /// <summary>Partial outputs, fp32, [batch·head][row][split][feature] (a row's splits are adjacent for the combine); empty when the kernel writes the output.</summary>
     public ArrayView<float> SplitOutput;
 
     /// <summary>Partial natural-log log-sum-exp, [batch·head][row][split]; −∞ for a split that saw no key of the row.</summary>
@@ -76,6 +78,12 @@ internal struct AttentionParams<T> where T : unmanaged
     /// </summary>
     public ArrayView<int> GroupOrder;
 
+    /// <summary>
+    /// 1: without <see cref="GroupOrder"/>, the grid takes the same query block of every head together
+    /// (<see cref="Tiling.GridOrder.BlocksTogether"/>); 0: each head's blocks together.
+    /// </summary>
+    public int BlocksTogether;
+
     /// <summary>Softcap, ALiBi and bias, read only by kernels specialised on <see cref="ScoreModifiers"/>.</summary>
     public ScoreModifierParams Modifiers;
 
@@ -88,7 +96,7 @@ internal struct AttentionParams<T> where T : unmanaged
     {
         int batchHead = row / QueryLength;
         int batch = batchHead / QueryHeads;
-        return QueryStrides.Origin(batch, batchHead - batch * QueryHeads) + (row - batchHead * QueryLength) * QueryStrides.Row;
+        return QueryStrides.Origin(batch, batchHead - batch * QueryHeads) + QueryStrides.RowOffset(row - batchHead * QueryLength);
     }
 
     /// <summary>Key <c>j</c> is visible to query <c>i</c> when <c>DiagonalLow ≤ j − i ≤ DiagonalHigh</c> (and <c>j &lt; KeyLength</c>).</summary>

@@ -16,12 +16,17 @@ internal static class BandMask
     /// the real keys from column 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void HideInvisible(ref Tile4x4 scores, int diagonal, int low, int high, int keysLeft)
+    public static void HideInvisible(ref Tile4x4 scores, int diagonal, int low, int high, int keysLeft) =>
+        HideInvisible(ref scores, new RowDiagonals(diagonal, diagonal - 1, diagonal - 2, diagonal - 3), low, high, keysLeft);
+
+    /// <summary>As above, with each row's key − query at column 0 given (rows of packed query heads).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void HideInvisible(ref Tile4x4 scores, RowDiagonals diagonals, int low, int high, int keysLeft)
     {
-        scores.R0 = HideInvisible(scores.R0, diagonal, low, high, keysLeft);
-        scores.R1 = HideInvisible(scores.R1, diagonal - 1, low, high, keysLeft);
-        scores.R2 = HideInvisible(scores.R2, diagonal - 2, low, high, keysLeft);
-        scores.R3 = HideInvisible(scores.R3, diagonal - 3, low, high, keysLeft);
+        scores.R0 = HideInvisible(scores.R0, diagonals.R0, low, high, keysLeft);
+        scores.R1 = HideInvisible(scores.R1, diagonals.R1, low, high, keysLeft);
+        scores.R2 = HideInvisible(scores.R2, diagonals.R2, low, high, keysLeft);
+        scores.R3 = HideInvisible(scores.R3, diagonals.R3, low, high, keysLeft);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

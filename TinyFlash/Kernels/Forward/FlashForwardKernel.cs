@@ -67,7 +67,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
         // Scores here are logits·log2(e) (Q was scaled on load).
         TModifier modifier = default(TModifier).For(p, block, 0.693147180559945309f);
 
-        LoadTransposed(p.Query, block.QueryOrigin, p.QueryStrides.Row, rowStart, block.QueryLength, g.BlockM,
+        LoadTransposed(p.Query, block.QueryOrigin, p.QueryStrides, rowStart, block.QueryLength, g.BlockM,
             g.HeadDim, p.ScaleLog2, queryTile, g.RowPitch4, thread, g.Threads);
         ZeroFeaturePadding(valueTile, g, g.HeadDim / 4, thread);
         var tiles = KeyTileRange.For(p, block, g.BlockM, g.BlockN);
@@ -80,7 +80,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
             int tile = tiles.TileAt(p.TileList, step);
             int keyStart = tile * g.BlockN;
             Group.Barrier(); // the previous tile's readers are done with Kᵀ, V, Pᵀ and the partials
-            LoadTransposed(p.Key, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, g.BlockN,
+            LoadTransposed(p.Key, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row), keyStart, block.KeyLength, g.BlockN,
                 g.HeadDim, 1f, keyTile, g.KeyPitch4, thread, g.Threads);
             LoadRows(p.Value, block.KeyOrigin, p.KeyStrides.Row, keyStart, block.KeyLength, g.BlockN,
                 g.HeadDim / 4, valueTile, g.ValuePitch4, thread, g.Threads);
@@ -90,7 +90,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
             if (!modifier.IsIdentity)
                 scores.Modify(modifier.ForTile(tiles.IsMaskedAt(p.TileList, step)), rowStart + 4 * ty, keyStart + 4 * tx);
             if (tiles.IsPartial(tile, g.BlockN, block.KeyLength))
-                BandMask.HideInvisible(ref scores, keyStart + 4 * tx - (rowStart + 4 * ty), block.DiagonalLow, block.DiagonalHigh,
+                BandMask.HideInvisible(ref scores, RowDiagonals.Of(p.QueryStrides, keyStart + 4 * tx, rowStart + 4 * ty, 1), block.DiagonalLow, block.DiagonalHigh,
                     block.KeyLength - (keyStart + 4 * tx));
 
             partials[tx * g.RowPitch4 + ty] = scores.RowMax();
@@ -130,7 +130,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
             total = total.Add(partials[t * g.RowPitch4 + ty]);
 
         int row = rowStart + 4 * ty;
-        if (p.KeySplits > 1)
+        if (p.SplitOutput.Length > 0) // key splits, or packed query rows the output does not space evenly
         {
             int splitRow = (block.RowIndex + row) * p.KeySplits + block.Split;
             output.Store<float, Float32Codec>(p.SplitOutput, splitRow * g.HeadDim, p.KeySplits * g.HeadDim, rowEnd - row,
@@ -149,10 +149,10 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
     /// Loads <paramref name="rows"/> rows × <paramref name="headDim"/> features starting at <paramref name="firstRow"/>
     /// into a transposed tile [feature][row], times <paramref name="scale"/>, zero past <paramref name="rowLimit"/>.
     /// Each thread reads one feature of four consecutive rows (coalesced along features) and stores one 16-byte
-    /// column slice.
+    /// column slice. Row r starts at <paramref name="origin"/> + <paramref name="strides"/>.RowOffset(r).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void LoadTransposed(ArrayView<T> source, int origin, int rowStride, int firstRow, int rowLimit,
+    private static void LoadTransposed(ArrayView<T> source, int origin, TensorStrides strides, int firstRow, int rowLimit,
         int rows, int headDim, float scale, ArrayView<Float4> tile, int pitch4, int thread, int threads)
     {
         int count = rows / 4 * headDim;
@@ -163,12 +163,12 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
         for (int element = thread; element < count; element += threads)
         {
             int row = firstRow + 4 * quad;
-            int index = origin + row * rowStride + feature;
+            int index = origin + feature;
             var values = new Float4(
-                LoadOrZero(source, index, origin, row < rowLimit),
-                LoadOrZero(source, index + rowStride, origin, row + 1 < rowLimit),
-                LoadOrZero(source, index + 2 * rowStride, origin, row + 2 < rowLimit),
-                LoadOrZero(source, index + 3 * rowStride, origin, row + 3 < rowLimit));
+                LoadOrZero(source, index + strides.RowOffset(row), origin, row < rowLimit),
+                LoadOrZero(source, index + strides.RowOffset(row + 1), origin, row + 1 < rowLimit),
+                LoadOrZero(source, index + strides.RowOffset(row + 2), origin, row + 2 < rowLimit),
+                LoadOrZero(source, index + strides.RowOffset(row + 3), origin, row + 3 < rowLimit));
             tile[feature * pitch4 + quad] = values.Multiply(scale);
             feature += featureStep;
             quad += quadStep;

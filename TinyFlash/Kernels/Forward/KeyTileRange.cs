@@ -55,7 +55,17 @@ internal readonly struct KeyTileRange
     public static KeyTileRange For<T>(in AttentionParams<T> p, in QueryBlock block, int blockM, int blockN) where T : unmanaged
     {
         if (p.TileList.Length == 0)
-            return Of(block.RowStart, block.RowEnd, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, blockN).Split(block.Split, p.KeySplits);
+        {
+            // Packed query heads: the band of the positions the block's rows hold (all of them once it wraps a head).
+            int first = p.QueryStrides.Position(block.RowStart);
+            int end = first + (block.RowEnd - block.RowStart);
+            if (p.QueryStrides.PackedPositions > 0 && end > p.QueryStrides.PackedPositions)
+            {
+                first = 0;
+                end = p.QueryStrides.PackedPositions;
+            }
+            return Of(first, end, block.KeyLength, block.DiagonalLow, block.DiagonalHigh, blockN).Split(block.Split, p.KeySplits);
+        }
         int row = (block.Batch * p.TilePlaneBatchStride + block.Head * p.TilePlaneHeadStride) * p.QueryBlocks + block.RowStart / blockM;
         return OfList(p.TileListEntries + p.TileList[row], p.TileListEntries + p.TileList[row + 1]).Split(block.Split, p.KeySplits);
     }

@@ -10,7 +10,9 @@ namespace TinyFlash.Kernels.Forward;
 /// because under a causal mask it has the most key tiles, so the grid's tail is short; under a block-sparse mask an
 /// explicit order puts the blocks with the most tiles first for the same reason. A sequence is a batch element,
 /// or with packed variable-length sequences one run of rows of the packed tensors; its key length may be a cache
-/// length. Shared by every forward kernel.
+/// length. The plan may instead take the same query block of every head together (<see cref="Tiling.GridOrder"/>:
+/// the planner's order under a causal mask, where it starts the whole grid on its heaviest blocks). Shared by every
+/// forward kernel.
 /// </summary>
 internal readonly struct QueryBlock
 {
@@ -68,6 +70,11 @@ internal readonly struct QueryBlock
         int split = Grid.IdxX - group * p.KeySplits;
         int queryBlock = p.QueryBlocks - 1 - group % p.QueryBlocks;
         int sequenceHead = group / p.QueryBlocks;
+        if (p.BlocksTogether != 0)
+        {
+            queryBlock = p.QueryBlocks - 1 - group / p.BatchHeads;
+            sequenceHead = group % p.BatchHeads;
+        }
         if (p.GroupOrder.Length > 0)
         {
             int entry = p.GroupOrder[group];

@@ -165,10 +165,10 @@ internal readonly struct TensorCoreBackwardTiles(TensorCoreGeometry g)
     public void LoadQueries(in TensorCoreBackwardParams parameters, in QueryBlock block, int rowStart, SharedBlock shared, int thread)
     {
         var p = parameters.Backward.Attention;
-        TensorCoreRows.Load(shared, (uint)QueryOffset, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
+        TensorCoreRows.Load(shared, (uint)QueryOffset, p.Query, parameters.QueryAddress, block.QueryOrigin, TensorStrides.Even(p.QueryStrides.Row),
             rowStart, block.QueryLength, g.BlockN, g, thread);
         TensorCoreRows.Load(shared, (uint)GradOutputOffset, parameters.Backward.GradOutput, parameters.GradOutputAddress, block.QueryOrigin,
-            p.QueryStrides.Row, rowStart, block.QueryLength, g.BlockN, g, thread);
+            TensorStrides.Even(p.QueryStrides.Row), rowStart, block.QueryLength, g.BlockN, g, thread);
     }
 
     /// <summary>Starts the copies of B keys of <paramref name="block"/>'s sequence from <paramref name="keyStart"/>: K and V.</summary>
@@ -176,9 +176,9 @@ internal readonly struct TensorCoreBackwardTiles(TensorCoreGeometry g)
     public void LoadKeys(in TensorCoreBackwardParams parameters, in QueryBlock block, int keyStart, SharedBlock shared, int thread)
     {
         var p = parameters.Backward.Attention;
-        TensorCoreRows.Load(shared, (uint)KeyOffset, p.Key, parameters.KeyAddress, block.KeyOrigin, p.KeyStrides.Row,
+        TensorCoreRows.Load(shared, (uint)KeyOffset, p.Key, parameters.KeyAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
             keyStart, block.KeyLength, g.BlockN, g, thread);
-        TensorCoreRows.Load(shared, (uint)ValueOffset, p.Value, parameters.ValueAddress, block.KeyOrigin, p.KeyStrides.Row,
+        TensorCoreRows.Load(shared, (uint)ValueOffset, p.Value, parameters.ValueAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
             keyStart, block.KeyLength, g.BlockN, g, thread);
     }
 

@@ -10,11 +10,12 @@ namespace TinyFlash.Kernels.TensorCore;
 /// The tensor-core forward pass for fp16 and bf16 (FlashAttention-2 on <c>mma.sync</c> m16n8k16, fp32 accumulators).
 /// <code>
 /// Group: W warps, BlockM = 16·R·W query rows (warp w owns rows 16·R·w … +16·R, R = 1 or 2), key tiles of BlockN.
-/// Shared memory (rows padded by 16 bytes):  Q [BlockM][d]   K₀ V₀ [BlockN][d]   K₁ V₁ [BlockN][d]
+/// Shared memory (rows padded by 16 bytes):  Q [BlockM][d]   K₀ V₀ [BlockN][d]  …  K_{S−1} V_{S−1} [BlockN][d]
 ///
-/// prologue   cp.async Q and tile 0 → stage 0
-/// tile i     wait for my copies; barrier (tile i landed everywhere; stage i+1 mod 2 is free)
-///            cp.async tile i+1 → stage (i+1) mod 2                   ← overlaps everything below
+/// prologue   cp.async Q and tile 0 → stage 0, tiles 1 … S−2 → stages 1 … S−2 (S pipeline stages, 2 to 4)
+/// tile i     wait until my copies of tile i landed (S−2 later groups may still fly); barrier (tile i landed
+///            everywhere; stage (i−1) mod S, read by tile i−1, is free)
+///            cp.async tile i+S−1 → stage (i+S−1) mod S               ← overlaps everything below
 ///            S  = Q·Kᵀ     d/16 steps (two an iteration): ldmatrix Q (A) ×R, per 16 keys ldmatrix K (B), 2R mma      S in registers
 ///            mask S only if the tile straddles the mask edge
 ///            m' = max(m, rowmax S) (quad shuffles); O, l scaled by 2^(m−m')·scale only where m moved
@@ -61,11 +62,16 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
         var tiles = KeyTileRange.For(p, block, g.BlockM, g.BlockN);
 
-        TensorCoreRows.Load(shared, 0, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides.Row,
+        TensorCoreRows.Load(shared, 0, p.Query, parameters.QueryAddress, block.QueryOrigin, p.QueryStrides,
             block.RowStart, block.QueryLength, g.BlockM, g, thread);
-        if (tiles.Count > 0)
-            LoadKeysValues(parameters, g, shared, 0, block, tiles.TileAt(p.TileList, 0) * g.BlockN, thread);
-        CpAsync.Commit();
+        // One commit group a tile, empty past the last, so that waiting for all but the newest S − 2 always means
+        // "this step's tile has landed".
+        for (int ahead = 0; ahead < g.Stages - 1; ahead++)
+        {
+            if (ahead < tiles.Count)
+                LoadKeysValues(parameters, g, shared, ahead, block, tiles.TileAt(p.TileList, ahead) * g.BlockN, thread);
+            CpAsync.Commit();
+        }
 
         // This lane's row address for each ldmatrix.x4: Q as A (rows × features), K as B stored [key][feature],
         // V as B stored [key][feature] read transposed (k = keys).
@@ -77,14 +83,15 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         TOutput output = default;
         RowValues max = RowValues.Broadcast(float.NegativeInfinity);
         RowValues sums = default;
+        int stage = 0, loadStage = g.Stages - 1;
         for (int step = 0; step < tiles.Count; step++)
         {
-            CpAsync.WaitAll();
+            CpAsync.WaitPending(g.Stages - 2);
             Group.Barrier();
-            int stage = step & 1;
-            if (step + 1 < tiles.Count)
-                LoadKeysValues(parameters, g, shared, 1 - stage, block, tiles.TileAt(p.TileList, step + 1) * g.BlockN, thread);
+            if (step + g.Stages - 1 < tiles.Count)
+                LoadKeysValues(parameters, g, shared, loadStage, block, tiles.TileAt(p.TileList, step + g.Stages - 1) * g.BlockN, thread);
             CpAsync.Commit();
+            loadStage = loadStage + 1 == g.Stages ? 0 : loadStage + 1;
 
             // S = Q·Kᵀ, two 16-feature steps an iteration so that ptxas can overlap one step's loads with the
             // other's mma (ILGPU does not unroll); an odd last step (head dims 80, 208) is peeled off.
@@ -108,7 +115,8 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             if (tiles.IsPartial(tile, g.BlockN, block.KeyLength))
             {
                 int column = keyStart + 2 * (lane & 3);
-                scores.Hide(column - (block.RowStart + warpRow + lane / 4), block.DiagonalLow, block.DiagonalHigh, block.KeyLength - column);
+                scores.Hide(RowDiagonals.Of(p.QueryStrides, column, block.RowStart + warpRow + lane / 4, 8), block.DiagonalLow,
+                    block.DiagonalHigh, block.KeyLength - column);
             }
 
             // Online softmax in base 2; a row that has seen no visible key keeps max −∞ and exponentiates against 0.
@@ -127,13 +135,14 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             if (modifier.Drops) // after the sums: the log-sum-exp is that of the undropped row
                 scores.Drop(modifier, block.RowIndex + block.RowStart + warpRow + lane / 4, block.KeyStart + keyStart + 2 * (lane & 3));
             scores.MultiplyInto<TElement, TOutput>(ref output, shared, (uint)g.ValueOffset(stage) + valueLane, sixteenRows, 32);
+            stage = stage + 1 == g.Stages ? 0 : stage + 1;
         }
         CpAsync.WaitAll();
 
         sums = sums.QuadSum();
         int row = block.RowStart + warpRow + lane / 4;
         RowValues maxBase2 = max.FiniteOrZero().Multiply(p.ScaleLog2);
-        if (p.KeySplits > 1)
+        if (p.SplitOutput.Length > 0) // key splits, or packed query rows the output does not space evenly
         {
             int splitRow = (block.RowIndex + row) * p.KeySplits + block.Split;
             output.Store(new FloatPairs(p.SplitOutput), splitRow * g.HeadDim + 2 * (lane & 3), p.KeySplits * g.HeadDim,
@@ -164,9 +173,9 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         int stage, in QueryBlock block, int keyStart, int thread)
     {
         AttentionParams<ushort> p = parameters.Attention;
-        TensorCoreRows.Load(shared, (uint)g.KeyOffset(stage), p.Key, parameters.KeyAddress, block.KeyOrigin, p.KeyStrides.Row,
+        TensorCoreRows.Load(shared, (uint)g.KeyOffset(stage), p.Key, parameters.KeyAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
             keyStart, block.KeyLength, g.BlockN, g, thread);
-        TensorCoreRows.Load(shared, (uint)g.ValueOffset(stage), p.Value, parameters.ValueAddress, block.KeyOrigin, p.KeyStrides.Row,
+        TensorCoreRows.Load(shared, (uint)g.ValueOffset(stage), p.Value, parameters.ValueAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
             keyStart, block.KeyLength, g.BlockN, g, thread);
     }
 

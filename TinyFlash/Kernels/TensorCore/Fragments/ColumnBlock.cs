@@ -95,11 +95,11 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Hide(int diagonal, int low, int high, int keysLeft)
+    public void Hide(RowDiagonals diagonals, int low, int high, int keysLeft)
     {
-        First.Hide(diagonal, low, high, keysLeft);
+        First.Hide(diagonals.R0, diagonals.R1, low, high, keysLeft);
         if (Two)
-            Second.Hide(diagonal - 16, low, high, keysLeft);
+            Second.Hide(diagonals.R2, diagonals.R3, low, high, keysLeft);
     }
 
     /// <inheritdoc/>

@@ -82,10 +82,10 @@ internal struct ColumnBlocks<TFirst, TSecond> : IColumnBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Hide(int diagonal, int low, int high, int keysLeft)
+    public void Hide(RowDiagonals diagonals, int low, int high, int keysLeft)
     {
-        First.Hide(diagonal, low, high, keysLeft);
-        Second.Hide(diagonal + 16 * FirstCount, low, high, keysLeft - 16 * FirstCount);
+        First.Hide(diagonals, low, high, keysLeft);
+        Second.Hide(diagonals.Plus(16 * FirstCount), low, high, keysLeft - 16 * FirstCount);
     }
 
     /// <inheritdoc/>

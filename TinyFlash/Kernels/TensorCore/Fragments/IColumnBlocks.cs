@@ -50,8 +50,11 @@ internal interface IColumnBlocks
     /// </summary>
     void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier;
 
-    /// <summary>−∞ where the mask hides a score: <paramref name="diagonal"/> is key − query of this lane's (g, 2t) in block 0.</summary>
-    void Hide(int diagonal, int low, int high, int keysLeft);
+    /// <summary>
+    /// −∞ where the mask hides a score: <paramref name="diagonals"/> are key − query of this lane's rows g, g + 8,
+    /// g + 16, g + 24 at column 2t of block 0.
+    /// </summary>
+    void Hide(RowDiagonals diagonals, int low, int high, int keysLeft);
 
     /// <summary>
     /// Writes the valid rows times their factors, two columns at a time, to <paramref name="sink"/>: <paramref name="index"/>

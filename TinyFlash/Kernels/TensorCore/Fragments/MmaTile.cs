@@ -83,20 +83,21 @@ internal struct MmaTile
     }
 
     /// <summary>
-    /// Sets to −∞ the scores the mask hides. <paramref name="diagonal"/> is key − query of this lane's element
-    /// (g, 2t); <paramref name="keysLeft"/> counts the keys that exist from column 2t on.
+    /// Sets to −∞ the scores the mask hides. <paramref name="top"/> and <paramref name="bottom"/> are key − query of
+    /// this lane's elements (g, 2t) and (g + 8, 2t); <paramref name="keysLeft"/> counts the keys that exist from
+    /// column 2t on.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Hide(int diagonal, int low, int high, int keysLeft)
+    public void Hide(int top, int bottom, int low, int high, int keysLeft)
     {
-        C0 = Visible(diagonal, low, high, keysLeft > 0) ? C0 : float.NegativeInfinity;
-        C1 = Visible(diagonal + 1, low, high, keysLeft > 1) ? C1 : float.NegativeInfinity;
-        C4 = Visible(diagonal + 8, low, high, keysLeft > 8) ? C4 : float.NegativeInfinity;
-        C5 = Visible(diagonal + 9, low, high, keysLeft > 9) ? C5 : float.NegativeInfinity;
-        C2 = Visible(diagonal - 8, low, high, keysLeft > 0) ? C2 : float.NegativeInfinity;
-        C3 = Visible(diagonal - 7, low, high, keysLeft > 1) ? C3 : float.NegativeInfinity;
-        C6 = Visible(diagonal, low, high, keysLeft > 8) ? C6 : float.NegativeInfinity;
-        C7 = Visible(diagonal + 1, low, high, keysLeft > 9) ? C7 : float.NegativeInfinity;
+        C0 = Visible(top, low, high, keysLeft > 0) ? C0 : float.NegativeInfinity;
+        C1 = Visible(top + 1, low, high, keysLeft > 1) ? C1 : float.NegativeInfinity;
+        C4 = Visible(top + 8, low, high, keysLeft > 8) ? C4 : float.NegativeInfinity;
+        C5 = Visible(top + 9, low, high, keysLeft > 9) ? C5 : float.NegativeInfinity;
+        C2 = Visible(bottom, low, high, keysLeft > 0) ? C2 : float.NegativeInfinity;
+        C3 = Visible(bottom + 1, low, high, keysLeft > 1) ? C3 : float.NegativeInfinity;
+        C6 = Visible(bottom + 8, low, high, keysLeft > 8) ? C6 : float.NegativeInfinity;
+        C7 = Visible(bottom + 9, low, high, keysLeft > 9) ? C7 : float.NegativeInfinity;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

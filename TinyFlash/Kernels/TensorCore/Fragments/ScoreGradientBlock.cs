@@ -26,7 +26,7 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Hide(int diagonal, int low, int high, int queriesLeft) => Scores.Hide(diagonal, low, high, queriesLeft);
+    public void Hide(int diagonal, int low, int high, int queriesLeft) => Scores.Hide(diagonal, diagonal - 8, low, high, queriesLeft);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -45,6 +45,23 @@ internal static class CpAsync
             CudaAsm.Emit("cp.async.commit_group;");
     }
 
+    /// <summary>
+    /// Waits until at most <paramref name="pending"/> (0, 1 or 2, a compile-time constant) of this thread's newest
+    /// groups are still in flight: with S pipeline stages, S − 2 leaves the later tiles' copies running.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WaitPending(int pending)
+    {
+        if (!CudaAsm.IsSupported)
+            return;
+        if (pending == 0)
+            CudaAsm.Emit("cp.async.wait_group 0;");
+        else if (pending == 1)
+            CudaAsm.Emit("cp.async.wait_group 1;");
+        else
+            CudaAsm.Emit("cp.async.wait_group 2;");
+    }
+
     /// <summary>Waits until every copy this thread issued has landed (other threads' copies need a group barrier after).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void WaitAll()
