@@ -33,15 +33,23 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             .GetMethod(nameof(NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.Run))!;
         var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormParams<T>>>(entryPoint);
         float p = options.DropoutProbability;
-        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(Threads(hidden, maxThreads, elementsPerThread: 16))),
+        bool stash = Stashes(hidden, NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.StashedFeatures);
+        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(Threads(hidden, maxThreads, elementsPerThread: 16)),
+                SharedMemoryConfig.RequestDynamic<float>(stash ? 4 * ((hidden + 3) / 4) : 1)),
             new NormParams<T>
             {
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
                 Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, Rms = options.Kind == NormKind.RmsNorm ? 1 : 0,
                 Epsilon = options.Epsilon, DropoutProbability = p, KeepScale = p > 0f ? 1f / (1f - p) : 1f,
-                Seed = options.Seed, Offset = options.Offset,
+                Seed = options.Seed, Offset = options.Offset, StashRow = stash ? 1 : 0,
             });
     }
+
+    /// <summary>
+    /// Whether a row's quads wait in shared memory between a kernel's passes: rows of up to <paramref name="limit"/>
+    /// features, on backends with dynamic shared memory (not OpenCL, where ILGPU's kernels here use static blocks).
+    /// </summary>
+    private bool Stashes(int hidden, int limit) => hidden <= limit && accelerator.AcceleratorType != AcceleratorType.OpenCL;
 
     /// <summary>Bytes of per-block partial sums the backward may keep (it uses fewer row blocks rather than more).</summary>
     private const long PartialBytes = 64L << 20;
@@ -65,18 +73,20 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         int rowsPerBlock = (rows + blocks - 1) / blocks;
         blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
         float p = options.DropoutProbability;
+        bool stash = Stashes(hidden, NormBackwardKernel<float, Kernels.Elements.Float32Codec>.StashedFeatures);
         var parameters = new NormBackwardParams<T>
         {
             Forward = new NormParams<T>
             {
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
                 Rms = options.Kind == NormKind.RmsNorm ? 1 : 0, Epsilon = options.Epsilon, DropoutProbability = p,
-                KeepScale = p > 0f ? 1f / (1f - p) : 1f, Seed = options.Seed, Offset = options.Offset,
+                KeepScale = p > 0f ? 1f / (1f - p) : 1f, Seed = options.Seed, Offset = options.Offset, StashRow = stash ? 1 : 0,
             },
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
             GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,
         };
-        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(Threads(hidden, maxThreads, elementsPerThread: 8))), parameters);
+        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(Threads(hidden, maxThreads, elementsPerThread: 8)),
+            SharedMemoryConfig.RequestDynamic<float>(stash ? 8 * ((hidden + 3) / 4) : 1)), parameters);
         int group = Math.Min(256, columnThreads);
         columnPass(accelerator.DefaultStream, new KernelConfig(new Index1D((hidden + group - 1) / group), new Index1D(group)), parameters);
     }

@@ -15,7 +15,9 @@ namespace TinyFlash.Kernels.Normalization;
 /// dγ = Σ_rows dy·x̂       dβ = Σ_rows dy             dbias = Σ_rows dx
 /// </code>
 /// <see cref="Rows"/>: one group per block of rows, each row in two passes (the means of g and g·x̂ by a group reduction,
-/// then the per-element gradients, a quad of four features at a time: <see cref="PreNormQuad"/>), the block's
+/// then the per-element gradients, a quad of four features at a time: <see cref="PreNormQuad"/>; the second pass reads
+/// the row's pre-norm sums and dropout factors from shared memory where the first stashed them, for rows of up to
+/// <see cref="StashedFeatures"/>, and recomputes them beyond), the block's
 /// per-feature sums kept in its own slice of the partials (thread t owns features 4t … 4t + 3, 4(t + G) …: no two
 /// threads touch one float). <see cref="Columns"/>: one thread per feature adds the blocks' partials in block order.
 /// No atomics, a fixed order: results are bit-identical from run to run.
@@ -26,14 +28,19 @@ internal static class NormBackwardKernel<T, TCodec>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
 {
+    /// <summary>Longest row whose pre-norm sums and dropout factors the row pass keeps in shared memory (32 KiB).</summary>
+    public const int StashedFeatures = 4096;
+
     /// <summary>Entry point of the row pass: one group a block of rows, a power-of-two size.</summary>
     public static void Rows(NormBackwardParams<T> p)
     {
         var sums = SharedMemory.Allocate<float>(NormDropoutResidualKernel<T, TCodec>.MaxThreads);
         var products = SharedMemory.Allocate<float>(NormDropoutResidualKernel<T, TCodec>.MaxThreads);
+        var stash = SharedMemory.GetDynamic<float>().Cast<Float4>(); // [sums][factors], a Float4 a quad
         NormParams<T> f = p.Forward;
         int block = Grid.IdxX, thread = Group.IdxX, threads = Group.DimX;
         int partial = block * 3 * f.Hidden;
+        int quads = (f.Hidden + 3) / 4;
         for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
             for (int part = 0; part < 3; part++)
                 PreNormQuad.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default);
@@ -48,7 +55,13 @@ internal static class NormBackwardKernel<T, TCodec>
             {
                 int left = f.Hidden - column;
                 var g = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left).Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left));
-                var normalised = PreNormQuad.Load<T, TCodec>(f, origin, column).Sum.Add(Float4.Broadcast(-mean)).Multiply(rstd);
+                var quad = PreNormQuad.Load<T, TCodec>(f, origin, column);
+                if (f.StashRow != 0)
+                {
+                    stash[column / 4] = quad.Sum;
+                    stash[quads + column / 4] = quad.Keep;
+                }
+                var normalised = quad.Sum.Add(Float4.Broadcast(-mean)).Multiply(rstd);
                 sumG += g.SumLanes();
                 sumGx += g.Dot(normalised);
             }
@@ -71,7 +84,9 @@ internal static class NormBackwardKernel<T, TCodec>
             {
                 int left = f.Hidden - column;
                 var dy = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left);
-                var quad = PreNormQuad.Load<T, TCodec>(f, origin, column);
+                var quad = f.StashRow != 0
+                    ? new PreNormQuad { Sum = stash[column / 4], Keep = stash[quads + column / 4] }
+                    : PreNormQuad.Load<T, TCodec>(f, origin, column);
                 var normalised = quad.Sum.Add(Float4.Broadcast(-mean)).Multiply(rstd);
                 // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
                 var ds = dy.Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left)).Add(Float4.Broadcast(-meanG))

@@ -15,7 +15,8 @@ namespace TinyFlash.Kernels.Normalization;
 ///          (Chan et al.'s update: one division a quad)
 /// reduce   the group merges the threads' triples through shared memory, a tree of log₂ G barriers:
 ///          mean, and rstd = 1/√(M2/n + ε)  (RMSNorm: rstd = 1/√(Σs²/n + ε), mean 0)
-/// pass 2   s again (regenerated, not stored: the row is re-read from cache), y = (s − mean)·rstd·γ + β
+/// pass 2   s again: from shared memory where pass 1 stashed it (rows of up to StashedFeatures), else recomputed
+///          (x, residual and bias read again, the mask drawn again), y = (s − mean)·rstd·γ + β
 /// </code>
 /// Dropout keeps an element when its Philox uniform (stream seed/offset, index row·Hidden + column) is at least p,
 /// and scales it by 1/(1 − p); the backward regenerates the same mask. Statistics are fp32 whatever the storage.
@@ -27,12 +28,19 @@ internal static class NormDropoutResidualKernel<T, TCodec>
     /// <summary>Most threads a group (the shared arrays' size).</summary>
     public const int MaxThreads = 1024;
 
+    /// <summary>
+    /// Longest row whose pre-norm sums the forward keeps in shared memory between its passes (32 KiB in fp32): beyond,
+    /// the shared memory would cost resident groups.
+    /// </summary>
+    public const int StashedFeatures = 8192;
+
     /// <summary>Entry point: one group of a power-of-two size per row.</summary>
     public static void Run(NormParams<T> p)
     {
         var counts = SharedMemory.Allocate<float>(MaxThreads);
         var means = SharedMemory.Allocate<float>(MaxThreads);
         var squares = SharedMemory.Allocate<float>(MaxThreads);
+        var stash = SharedMemory.GetDynamic<float>().Cast<Float4>(); // GetDynamic of a struct breaks OpenCL's C
         int row = Grid.IdxX, thread = Group.IdxX, threads = Group.DimX;
         int origin = row * p.Hidden;
 
@@ -40,6 +48,8 @@ internal static class NormDropoutResidualKernel<T, TCodec>
         for (int column = 4 * thread; column < p.Hidden; column += 4 * threads)
         {
             var quad = PreNormQuad.Load<T, TCodec>(p, origin, column);
+            if (p.StashRow != 0)
+                stash[column / 4] = quad.Sum;
             if (p.Sum.Length > 0)
                 PreNormQuad.Write<T, TCodec>(p.Sum, origin + column, p.Hidden - column, quad.Sum);
             float n = quad.Count;
@@ -79,8 +89,8 @@ internal static class NormDropoutResidualKernel<T, TCodec>
         for (int column = 4 * thread; column < p.Hidden; column += 4 * threads)
         {
             int left = p.Hidden - column;
-            var quad = PreNormQuad.Load<T, TCodec>(p, origin, column);
-            var normalised = quad.Sum.Add(Float4.Broadcast(-rowMean)).Multiply(rstd).Multiply(PreNormQuad.Read<T, TCodec>(p.Gamma, column, left));
+            var sum = p.StashRow != 0 ? stash[column / 4] : PreNormQuad.Load<T, TCodec>(p, origin, column).Sum;
+            var normalised = sum.Add(Float4.Broadcast(-rowMean)).Multiply(rstd).Multiply(PreNormQuad.Read<T, TCodec>(p.Gamma, column, left));
             if (p.Beta.Length > 0)
                 normalised = normalised.Add(PreNormQuad.Read<T, TCodec>(p.Beta, column, left));
             PreNormQuad.Write<T, TCodec>(p.Output, origin + column, left, normalised);

@@ -26,4 +26,11 @@ internal struct NormParams<T> where T : unmanaged
 
     /// <summary>The Philox stream of the dropout mask: key and counter offset.</summary>
     public ulong Seed, Offset;
+
+    /// <summary>
+    /// 1 when the group's dynamic shared memory holds a row's quads between its passes (pre-norm sums, and in the
+    /// backward their dropout factors), so the second pass reads them there instead of reading x, residual and bias
+    /// again and drawing the mask again; 0 (long rows, or no dynamic shared memory) to recompute them.
+    /// </summary>
+    public int StashRow;
 }
