@@ -19,7 +19,8 @@ namespace TinyFlash.Kernels.Normalization;
 /// the row's pre-norm sums and dropout factors from shared memory where the first stashed them, for rows of up to
 /// <see cref="StashedFeatures"/>, and recomputes them beyond), the block's
 /// per-feature sums kept in its own slice of the partials (thread t owns features 4t … 4t + 3, 4(t + G) …: no two
-/// threads touch one float). <see cref="Columns"/>: one thread per feature adds the blocks' partials in block order.
+/// threads touch one float; a thread's first two quads sum in registers over the block's rows and are written once,
+/// further quads, in rows longer than 8 features a thread, add into the partials row by row). <see cref="Columns"/>: one thread per feature adds the blocks' partials in block order.
 /// No atomics, a fixed order: results are bit-identical from run to run.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
@@ -41,9 +42,10 @@ internal static class NormBackwardKernel<T, TCodec>
         int block = Grid.IdxX, thread = Group.IdxX, threads = Group.DimX;
         int partial = block * 3 * f.Hidden;
         int quads = (f.Hidden + 3) / 4;
-        for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
+        for (int column = 4 * thread + 8 * threads; column < f.Hidden; column += 4 * threads)
             for (int part = 0; part < 3; part++)
                 PreNormQuad.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default);
+        QuadSums first = default, second = default;
 
         int lastRow = XMath.Min((block + 1) * p.RowsPerBlock, f.Rows);
         for (int row = block * p.RowsPerBlock; row < lastRow; row++)
@@ -80,7 +82,7 @@ internal static class NormBackwardKernel<T, TCodec>
             float meanG = f.Rms != 0 ? 0f : sums[0] / f.Hidden, meanGx = products[0] / f.Hidden;
             Group.Barrier(); // every thread has read the sums before the next row overwrites them
 
-            for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
+            for (int column = 4 * thread, k = 0; column < f.Hidden; column += 4 * threads, k++)
             {
                 int left = f.Hidden - column;
                 var dy = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left);
@@ -96,10 +98,46 @@ internal static class NormBackwardKernel<T, TCodec>
                     PreNormQuad.Write<T, TCodec>(p.GradResidual, origin + column, left, ds);
                 if (p.GradX.Length > 0)
                     PreNormQuad.Write<T, TCodec>(p.GradX, origin + column, left, dx);
-                AddPartials(p.Partials, partial + column, left, dy.Multiply(normalised));
-                AddPartials(p.Partials, partial + f.Hidden + column, left, dy);
-                AddPartials(p.Partials, partial + 2 * f.Hidden + column, left, dx);
+                var contribution = new QuadSums { Gamma = dy.Multiply(normalised), Beta = dy, Bias = dx };
+                if (k == 0)
+                    first = first.Add(contribution);
+                else if (k == 1)
+                    second = second.Add(contribution);
+                else
+                    contribution.AddTo(p.Partials, partial, f.Hidden, column);
             }
+        }
+        first.Store(p.Partials, partial, f.Hidden, 4 * thread);
+        second.Store(p.Partials, partial, f.Hidden, 4 * thread + 4 * threads);
+    }
+
+    /// <summary>A quad's contributions to the per-feature gradients dγ, dβ and dbias.</summary>
+    private struct QuadSums
+    {
+        public Float4 Gamma, Beta, Bias;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly QuadSums Add(QuadSums other) =>
+            new() { Gamma = Gamma.Add(other.Gamma), Beta = Beta.Add(other.Beta), Bias = Bias.Add(other.Bias) };
+
+        /// <summary>Writes the sums of features <paramref name="column"/> … + 3 into a block's partials (if the row has them).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Store(ArrayView<float> partials, int partial, int hidden, int column)
+        {
+            if (column >= hidden)
+                return;
+            PreNormQuad.Write<float, Float32Codec>(partials, partial + column, hidden - column, Gamma);
+            PreNormQuad.Write<float, Float32Codec>(partials, partial + hidden + column, hidden - column, Beta);
+            PreNormQuad.Write<float, Float32Codec>(partials, partial + 2 * hidden + column, hidden - column, Bias);
+        }
+
+        /// <summary>Adds the sums of features <paramref name="column"/> … + 3 to a block's partials.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void AddTo(ArrayView<float> partials, int partial, int hidden, int column)
+        {
+            AddPartials(partials, partial + column, hidden - column, Gamma);
+            AddPartials(partials, partial + hidden + column, hidden - column, Beta);
+            AddPartials(partials, partial + 2 * hidden + column, hidden - column, Bias);
         }
     }
 
