@@ -1,8 +1,10 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TinyFlash.Normalization;
 using TinyFlash.Numerics;
 using TinyFlash.Reference;
 using TinyFlash.Tests.Support;
+using TinyFlash.Tiling;
 using Half = System.Half;
 
 namespace TinyFlash.Tests.Normalization;
@@ -86,6 +88,16 @@ public class NormDropoutResidualTests
             Assert.That(UlpError(actual.Rstd, expected.Rstd, ElementType.Float32), Is.LessThanOrEqualTo(64), $"{backend}: rstd (fp32)");
             Assert.That(actual.Mean.Zip(expected.Mean, (a, e) => Math.Abs(a - e) / Math.Max(1, Math.Abs(e))).Max(), Is.LessThan(1e-5), $"{backend}: mean (fp32)");
         }
+    }
+
+    [Test]
+    public void Group_sizes_are_powers_of_two_within_the_compiled_kernels_limit()
+    {
+        // The H100 ran the backward row pass at 87 registers a thread: the driver allows 736 threads a group.
+        Assert.That(NormDropoutResidual.GroupSize(4096, DeviceFacts.H100, 736, elementsPerThread: 8), Is.EqualTo(512));
+        Assert.That(NormDropoutResidual.ForcedGroupSize(1024, DeviceFacts.H100, 736), Is.EqualTo(512), "a forced size is rounded down, not clamped to 736");
+        Assert.That(NormDropoutResidual.ForcedGroupSize(128, DeviceFacts.H100, 736), Is.EqualTo(128));
+        Assert.That(NormDropoutResidual.GroupSize(1, DeviceFacts.H100, 1024, elementsPerThread: 16), Is.EqualTo(32), "at least a warp");
     }
 
     [Test]

@@ -21,7 +21,24 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     public int? ThreadsPerRow { get; set; }
 
     private int Threads(int hidden, int maxThreads, int elementsPerThread) =>
-        ThreadsPerRow is int forced ? Math.Min(forced, maxThreads) : GroupSize(hidden, device, maxThreads, elementsPerThread);
+        ThreadsPerRow is int forced ? ForcedGroupSize(forced, device, maxThreads) : GroupSize(hidden, device, maxThreads, elementsPerThread);
+
+    /// <summary>
+    /// A forced group size within what the device and the compiled kernel allow, rounded down to a power of two (the
+    /// reduction halves it: a kernel whose registers allow 736 threads runs 512, not 736).
+    /// </summary>
+    public static int ForcedGroupSize(int forced, DeviceFacts device, int maxThreads) => PowerOfTwoAtMost(Math.Min(forced, Limit(device, maxThreads)));
+
+    private static int Limit(DeviceFacts device, int maxThreads) =>
+        Math.Min(NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.MaxThreads, Math.Min(device.MaxGroupSize, maxThreads));
+
+    private static int PowerOfTwoAtMost(int limit)
+    {
+        int power = 1;
+        while (power * 2 <= limit)
+            power *= 2;
+        return power;
+    }
 
     /// <summary>Launches on the default stream; <typeparamref name="T"/> is the storage (float, or ushort bits of fp16/bf16).</summary>
     public void Run<T>(ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma, ArrayView<T> beta,
@@ -100,10 +117,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// </summary>
     public static int GroupSize(int hidden, DeviceFacts device, int maxThreads, int elementsPerThread)
     {
-        int limit = Math.Min(NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.MaxThreads, Math.Min(device.MaxGroupSize, maxThreads));
-        int ceiling = 1;
-        while (ceiling * 2 <= limit)
-            ceiling *= 2;
+        int ceiling = PowerOfTwoAtMost(Limit(device, maxThreads));
         int floor = Math.Min(ceiling, Math.Max(1, device.WarpSize));
         int wanted = 1;
         while (wanted * elementsPerThread < hidden)
