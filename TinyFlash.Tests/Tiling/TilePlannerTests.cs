@@ -48,6 +48,14 @@ public class TilePlannerTests
     }
 
     [Test]
+    public void Sixteen_new_tokens_of_grouped_heads_pack_into_64_row_blocks_with_splits_to_fill_the_H100()
+    {
+        var plan = TilePlanner.Plan(Request(new AttentionShape(8, 32, 8, 16, 32768, 128), new AttentionOptions { Causal = true }),
+            DeviceFacts.H100, Workspace);
+        Assert.That(plan.Describe(), Is.EqualTo("tensor-core 4x1x64, 4 key splits"), "4 heads x 16 positions: 64 rows a key/value head");
+    }
+
+    [Test]
     public void The_CPU_accelerator_is_never_split()
     {
         var request = Request(new AttentionShape(1, 1, 1, 1, 4096, 64), type: ElementType.Float32, tensorCores: false);
