@@ -59,7 +59,24 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
                 Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, Rms = options.Kind == NormKind.RmsNorm ? 1 : 0,
                 Epsilon = options.Epsilon, DropoutProbability = p, KeepScale = p > 0f ? 1f / (1f - p) : 1f,
                 Seed = options.Seed, Offset = options.Offset, StashRow = stash ? 1 : 0,
+                WholeQuads = WholeQuads(hidden, x, residual, bias, gamma, beta, output, sum) ? 1 : 0,
             });
+    }
+
+    /// <summary>
+    /// Whether every quad of the tensors starts four elements apart from an address aligned to four elements, so the
+    /// kernels move whole quads as vectors: the hidden size a multiple of 4 and each view's address a multiple of
+    /// 4·element size (absent views count as aligned).
+    /// </summary>
+    private static bool WholeQuads<T>(int hidden, params ReadOnlySpan<ArrayView<T>> views) where T : unmanaged
+    {
+        if (hidden % 4 != 0)
+            return false;
+        long quadBytes = 4L * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        foreach (var view in views)
+            if (view.Length > 0 && view.LoadEffectiveAddressAsPtr() % quadBytes != 0)
+                return false;
+        return true;
     }
 
     /// <summary>
@@ -98,6 +115,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
                 Rms = options.Kind == NormKind.RmsNorm ? 1 : 0, Epsilon = options.Epsilon, DropoutProbability = p,
                 KeepScale = p > 0f ? 1f / (1f - p) : 1f, Seed = options.Seed, Offset = options.Offset, StashRow = stash ? 1 : 0,
+                WholeQuads = WholeQuads(hidden, gradOutput, x, residual, bias, gamma, gradX, gradResidual) ? 1 : 0,
             },
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
             GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,

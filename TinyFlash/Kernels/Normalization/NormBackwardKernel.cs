@@ -42,9 +42,10 @@ internal static class NormBackwardKernel<T, TCodec>
         int block = Grid.IdxX, thread = Group.IdxX, threads = Group.DimX;
         int partial = block * 3 * f.Hidden;
         int quads = (f.Hidden + 3) / 4;
+        bool whole = f.WholeQuads != 0;
         for (int column = 4 * thread + 8 * threads; column < f.Hidden; column += 4 * threads)
             for (int part = 0; part < 3; part++)
-                PreNormQuad.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default);
+                PreNormQuad.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default, whole);
         QuadSums first = default, second = default;
 
         int lastRow = XMath.Min((block + 1) * p.RowsPerBlock, f.Rows);
@@ -56,7 +57,7 @@ internal static class NormBackwardKernel<T, TCodec>
             for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
             {
                 int left = f.Hidden - column;
-                var g = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left).Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left));
+                var g = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left, whole).Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left, whole));
                 var quad = PreNormQuad.Load<T, TCodec>(f, origin, column);
                 if (f.StashRow != 0)
                 {
@@ -85,30 +86,30 @@ internal static class NormBackwardKernel<T, TCodec>
             for (int column = 4 * thread, k = 0; column < f.Hidden; column += 4 * threads, k++)
             {
                 int left = f.Hidden - column;
-                var dy = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left);
+                var dy = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left, whole);
                 var quad = f.StashRow != 0
                     ? new PreNormQuad { Sum = stash[column / 4], Keep = stash[quads + column / 4] }
                     : PreNormQuad.Load<T, TCodec>(f, origin, column);
                 var normalised = quad.Sum.Add(Float4.Broadcast(-mean)).Multiply(rstd);
                 // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
-                var ds = dy.Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left)).Add(Float4.Broadcast(-meanG))
+                var ds = dy.Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left, whole)).Add(Float4.Broadcast(-meanG))
                     .Add(normalised.Multiply(-meanGx)).Multiply(rstd);
                 var dx = ds.Multiply(quad.Keep);
                 if (p.GradResidual.Length > 0)
-                    PreNormQuad.Write<T, TCodec>(p.GradResidual, origin + column, left, ds);
+                    PreNormQuad.Write<T, TCodec>(p.GradResidual, origin + column, left, ds, whole);
                 if (p.GradX.Length > 0)
-                    PreNormQuad.Write<T, TCodec>(p.GradX, origin + column, left, dx);
+                    PreNormQuad.Write<T, TCodec>(p.GradX, origin + column, left, dx, whole);
                 var contribution = new QuadSums { Gamma = dy.Multiply(normalised), Beta = dy, Bias = dx };
                 if (k == 0)
                     first = first.Add(contribution);
                 else if (k == 1)
                     second = second.Add(contribution);
                 else
-                    contribution.AddTo(p.Partials, partial, f.Hidden, column);
+                    contribution.AddTo(p.Partials, partial, f.Hidden, column, whole);
             }
         }
-        first.Store(p.Partials, partial, f.Hidden, 4 * thread);
-        second.Store(p.Partials, partial, f.Hidden, 4 * thread + 4 * threads);
+        first.Store(p.Partials, partial, f.Hidden, 4 * thread, whole);
+        second.Store(p.Partials, partial, f.Hidden, 4 * thread + 4 * threads, whole);
     }
 
     /// <summary>A quad's contributions to the per-feature gradients dγ, dβ and dbias.</summary>
@@ -122,29 +123,29 @@ internal static class NormBackwardKernel<T, TCodec>
 
         /// <summary>Writes the sums of features <paramref name="column"/> … + 3 into a block's partials (if the row has them).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void Store(ArrayView<float> partials, int partial, int hidden, int column)
+        public readonly void Store(ArrayView<float> partials, int partial, int hidden, int column, bool whole)
         {
             if (column >= hidden)
                 return;
-            PreNormQuad.Write<float, Float32Codec>(partials, partial + column, hidden - column, Gamma);
-            PreNormQuad.Write<float, Float32Codec>(partials, partial + hidden + column, hidden - column, Beta);
-            PreNormQuad.Write<float, Float32Codec>(partials, partial + 2 * hidden + column, hidden - column, Bias);
+            PreNormQuad.Write<float, Float32Codec>(partials, partial + column, hidden - column, Gamma, whole);
+            PreNormQuad.Write<float, Float32Codec>(partials, partial + hidden + column, hidden - column, Beta, whole);
+            PreNormQuad.Write<float, Float32Codec>(partials, partial + 2 * hidden + column, hidden - column, Bias, whole);
         }
 
         /// <summary>Adds the sums of features <paramref name="column"/> … + 3 to a block's partials.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void AddTo(ArrayView<float> partials, int partial, int hidden, int column)
+        public readonly void AddTo(ArrayView<float> partials, int partial, int hidden, int column, bool whole)
         {
-            AddPartials(partials, partial + column, hidden - column, Gamma);
-            AddPartials(partials, partial + hidden + column, hidden - column, Beta);
-            AddPartials(partials, partial + 2 * hidden + column, hidden - column, Bias);
+            AddPartials(partials, partial + column, hidden - column, Gamma, whole);
+            AddPartials(partials, partial + hidden + column, hidden - column, Beta, whole);
+            AddPartials(partials, partial + 2 * hidden + column, hidden - column, Bias, whole);
         }
     }
 
     /// <summary>Adds the first <paramref name="count"/> lanes of <paramref name="values"/> to the partial sums from <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddPartials(ArrayView<float> partials, int index, int count, Float4 values) =>
-        PreNormQuad.Write<float, Float32Codec>(partials, index, count, PreNormQuad.Read<float, Float32Codec>(partials, index, count).Add(values));
+    private static void AddPartials(ArrayView<float> partials, int index, int count, Float4 values, bool whole) =>
+        PreNormQuad.Write<float, Float32Codec>(partials, index, count, PreNormQuad.Read<float, Float32Codec>(partials, index, count, whole).Add(values), whole);
 
     /// <summary>Entry point of the column pass: one thread a feature, the blocks' partials added in order.</summary>
     public static void Columns(NormBackwardParams<T> p)

@@ -51,7 +51,7 @@ internal static class NormDropoutResidualKernel<T, TCodec>
             if (p.StashRow != 0)
                 stash[column / 4] = quad.Sum;
             if (p.Sum.Length > 0)
-                PreNormQuad.Write<T, TCodec>(p.Sum, origin + column, p.Hidden - column, quad.Sum);
+                PreNormQuad.Write<T, TCodec>(p.Sum, origin + column, p.Hidden - column, quad.Sum, p.WholeQuads != 0);
             float n = quad.Count;
             if (p.Rms != 0)
                 m2 += quad.Sum.Dot(quad.Sum);
@@ -90,10 +90,10 @@ internal static class NormDropoutResidualKernel<T, TCodec>
         {
             int left = p.Hidden - column;
             var sum = p.StashRow != 0 ? stash[column / 4] : PreNormQuad.Load<T, TCodec>(p, origin, column).Sum;
-            var normalised = sum.Add(Float4.Broadcast(-rowMean)).Multiply(rstd).Multiply(PreNormQuad.Read<T, TCodec>(p.Gamma, column, left));
+            var normalised = sum.Add(Float4.Broadcast(-rowMean)).Multiply(rstd).Multiply(PreNormQuad.Read<T, TCodec>(p.Gamma, column, left, p.WholeQuads != 0));
             if (p.Beta.Length > 0)
-                normalised = normalised.Add(PreNormQuad.Read<T, TCodec>(p.Beta, column, left));
-            PreNormQuad.Write<T, TCodec>(p.Output, origin + column, left, normalised);
+                normalised = normalised.Add(PreNormQuad.Read<T, TCodec>(p.Beta, column, left, p.WholeQuads != 0));
+            PreNormQuad.Write<T, TCodec>(p.Output, origin + column, left, normalised, p.WholeQuads != 0);
         }
     }
 

@@ -33,4 +33,11 @@ internal struct NormParams<T> where T : unmanaged
     /// again and drawing the mask again; 0 (long rows, or no dynamic shared memory) to recompute them.
     /// </summary>
     public int StashRow;
+
+    /// <summary>
+    /// 1 when every quad of every view starts at a multiple of four elements of a view aligned to four elements
+    /// (hidden a multiple of 4, each tensor's address a multiple of 4·element size): whole quads are then one vector
+    /// load or store.
+    /// </summary>
+    public int WholeQuads;
 }
