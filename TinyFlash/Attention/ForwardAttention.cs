@@ -70,10 +70,13 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     }
 
     /// <summary>Whether every view starts at a 16-byte boundary (what <c>cp.async</c> needs).</summary>
-    public static bool Aligned<T>(params ReadOnlySpan<ArrayView<T>> views) where T : unmanaged
+    public static bool Aligned<T>(params ReadOnlySpan<ArrayView<T>> views) where T : unmanaged => Aligned(16, views);
+
+    /// <summary>Whether every view starts at a multiple of <paramref name="bytes"/> (absent, empty views count as aligned).</summary>
+    public static bool Aligned<T>(long bytes, params ReadOnlySpan<ArrayView<T>> views) where T : unmanaged
     {
         foreach (var view in views)
-            if (view.LoadEffectiveAddressAsPtr() % 16 != 0)
+            if (view.Length > 0 && view.LoadEffectiveAddressAsPtr() % bytes != 0)
                 return false;
         return true;
     }
@@ -147,8 +150,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     public static AttentionShape LaunchShape(AttentionProblem problem, long workspaceLimitBytes)
     {
         var s = problem.Shape;
-        bool evenRows = s.Layout == AttentionLayout.Bhsd || s.QueryLength == 1;
-        return PacksQueryHeads(problem) && (evenRows || 4L * s.LogSumExpElements * (s.HeadDim + 1) <= workspaceLimitBytes)
+        return PacksQueryHeads(problem) && (PackedQueryStrides(s).EvenRows || 4L * s.LogSumExpElements * (s.HeadDim + 1) <= workspaceLimitBytes)
             ? s with { QueryHeads = s.KeyValueHeads, QueryLength = s.QueryHeads / s.KeyValueHeads * s.QueryLength }
             : SequenceShape(problem);
     }
@@ -231,8 +233,9 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     }
 
     /// <summary>
-    /// One query position, several query heads a key/value head, and no key of the sequence hidden: with one position
-    /// the causal bound is the last key, so only a left window (DiagonalLow &gt; 0) can hide one.
+    /// Up to <see cref="MaxPackedPositions"/> query positions and several query heads a key/value head, with nothing
+    /// that counts rows by head or by sequence (score modifiers, dropout, block-sparse masks, packed sequences); any
+    /// band mask is fine, each packed row reading its own position's band.
     /// </summary>
     private static bool PacksQueryHeads(AttentionProblem problem) =>
         problem.Packed is null && problem.Modifiers is null && problem.BlockMask is null && problem.Dropout is null

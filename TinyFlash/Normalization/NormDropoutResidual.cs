@@ -68,16 +68,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// kernels move whole quads as vectors: the hidden size a multiple of 4 and each view's address a multiple of
     /// 4·element size (absent views count as aligned).
     /// </summary>
-    private static bool WholeQuads<T>(int hidden, params ReadOnlySpan<ArrayView<T>> views) where T : unmanaged
-    {
-        if (hidden % 4 != 0)
-            return false;
-        long quadBytes = 4L * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
-        foreach (var view in views)
-            if (view.Length > 0 && view.LoadEffectiveAddressAsPtr() % quadBytes != 0)
-                return false;
-        return true;
-    }
+    private static bool WholeQuads<T>(int hidden, params ReadOnlySpan<ArrayView<T>> views) where T : unmanaged =>
+        hidden % 4 == 0 && ForwardAttention.Aligned(4L * System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), views);
 
     /// <summary>
     /// Whether a row's quads wait in shared memory between a kernel's passes: rows of up to <paramref name="limit"/>

@@ -21,6 +21,8 @@ namespace TinyFlash.Kernels.Normalization;
 /// Dropout keeps an element when its Philox uniform (stream seed/offset, index row·Hidden + column) is at least p,
 /// and scales it by 1/(1 − p); the backward regenerates the same mask. Statistics are fp32 whatever the storage.
 /// </summary>
+/// <typeparam name="T">Storage element.</typeparam>
+/// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
 internal static class NormDropoutResidualKernel<T, TCodec>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
@@ -43,6 +45,7 @@ internal static class NormDropoutResidualKernel<T, TCodec>
         var stash = SharedMemory.GetDynamic<float>().Cast<Float4>(); // GetDynamic of a struct breaks OpenCL's C
         int row = Grid.IdxX, thread = Group.IdxX, threads = Group.DimX;
         int origin = row * p.Hidden;
+        bool whole = p.WholeQuads != 0;
 
         float count = 0f, mean = 0f, m2 = 0f;
         for (int column = 4 * thread; column < p.Hidden; column += 4 * threads)
@@ -51,7 +54,7 @@ internal static class NormDropoutResidualKernel<T, TCodec>
             if (p.StashRow != 0)
                 stash[column / 4] = quad.Sum;
             if (p.Sum.Length > 0)
-                PreNormQuad.Write<T, TCodec>(p.Sum, origin + column, p.Hidden - column, quad.Sum, p.WholeQuads != 0);
+                PreNormQuad.Write<T, TCodec>(p.Sum, origin + column, p.Hidden - column, quad.Sum, whole);
             float n = quad.Count;
             if (p.Rms != 0)
                 m2 += quad.Sum.Dot(quad.Sum);
@@ -90,10 +93,10 @@ internal static class NormDropoutResidualKernel<T, TCodec>
         {
             int left = p.Hidden - column;
             var sum = p.StashRow != 0 ? stash[column / 4] : PreNormQuad.Load<T, TCodec>(p, origin, column).Sum;
-            var normalised = sum.Add(Float4.Broadcast(-rowMean)).Multiply(rstd).Multiply(PreNormQuad.Read<T, TCodec>(p.Gamma, column, left, p.WholeQuads != 0));
+            var normalised = sum.Add(Float4.Broadcast(-rowMean)).Multiply(rstd).Multiply(PreNormQuad.Read<T, TCodec>(p.Gamma, column, left, whole));
             if (p.Beta.Length > 0)
-                normalised = normalised.Add(PreNormQuad.Read<T, TCodec>(p.Beta, column, left, p.WholeQuads != 0));
-            PreNormQuad.Write<T, TCodec>(p.Output, origin + column, left, normalised, p.WholeQuads != 0);
+                normalised = normalised.Add(PreNormQuad.Read<T, TCodec>(p.Beta, column, left, whole));
+            PreNormQuad.Write<T, TCodec>(p.Output, origin + column, left, normalised, whole);
         }
     }
 
