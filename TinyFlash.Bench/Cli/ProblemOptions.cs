@@ -21,7 +21,7 @@ internal sealed class ProblemOptions
     public Option<int> WindowRight { get; } = new("--window-right") { Description = "Sliding window: keys visible right of the diagonal (-1: unbounded).", DefaultValueFactory = _ => -1 };
     public Option<int?> BlockM { get; } = new("--block-m") { Description = "Force the query rows of a tile (with --threads-x), instead of the planner's choice." };
     public Option<int?> ThreadsX { get; } = new("--threads-x") { Description = "Force the threads across a key tile (tile keys = 4 x threads-x)." };
-    public Option<string?> TensorTile { get; } = new("--tensor-tile") { Description = "Force the tensor-core kernel (fp16/bf16 on CUDA) with this tile: WARPSxROWTILESxBLOCKN, e.g. 4x2x64." };
+    public Option<string?> TensorTile { get; } = new("--tensor-tile") { Description = "Force the tensor-core kernel (fp16/bf16 on CUDA) with this tile: WARPSxROWTILESxBLOCKN (mma.sync, e.g. 4x2x64) or wgWARPGROUPSxBLOCKN (warpgroup products on Hopper, e.g. wg2x128)." };
     public Option<int?> KeySplits { get; } = new("--key-splits") { Description = "With a forced tile: split each query block's keys across this many groups (flash-decoding)." };
     public Option<FileInfo?> MaskFile { get; } = new("--mask-file") { Description = "A boolean mask shared by every batch element and head: a text file of seq-q lines of seq-k characters, 1 visible, 0 hidden. The analyzer's finding and the kernel it selects are printed." };
     public Option<int[]?> CacheLengths { get; } = new("--cache-lengths") { AllowMultipleArgumentsPerToken = true, Description = "Valid keys of each sequence (one per batch element), for decode against a partly filled cache." };
@@ -67,7 +67,7 @@ internal sealed class ProblemOptions
     /// <summary>The forced plan: a tensor-core tile, or a portable one if both of its options are given.</summary>
     public ExecutionPlan? Plan(ParseResult parse, int headDim)
     {
-        ForwardPlan? tile = parse.GetValue(TensorTile) is string tensorTile ? TensorCorePlan.Parse(tensorTile, headDim)
+        ForwardPlan? tile = parse.GetValue(TensorTile) is string tensorTile ? ForwardPlan.ParseTensorCoreTile(tensorTile, headDim)
             : parse.GetValue(BlockM) is int blockM && parse.GetValue(ThreadsX) is int threadsX ? new TilePlan(blockM, threadsX, headDim)
             : null;
         int? splits = parse.GetValue(KeySplits);

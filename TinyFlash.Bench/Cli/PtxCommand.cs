@@ -17,7 +17,7 @@ internal static partial class PtxCommand
         var headDim = new Option<int>("--head-dim", "-d") { DefaultValueFactory = _ => 128, Description = "Head dimension." };
         var blockM = new Option<int>("--block-m") { DefaultValueFactory = _ => 64, Description = "Query rows a group." };
         var threadsX = new Option<int>("--threads-x") { DefaultValueFactory = _ => 16, Description = "Threads across a key tile." };
-        var tensorTile = new Option<string?>("--tensor-tile") { Description = "The tensor-core kernel (fp16/bf16) with this tile, WARPSxROWTILESxBLOCKN, instead of the portable one." };
+        var tensorTile = new Option<string?>("--tensor-tile") { Description = "The tensor-core kernel (fp16/bf16) with this tile, WARPSxROWTILESxBLOCKN (mma.sync) or wgWARPGROUPSxBLOCKN (warpgroup, Hopper), instead of the portable one." };
         var output = new Option<string?>("--output", "-o") { Description = "Write the PTX to this file." };
         var backward = new Option<string?>("--backward")
         {
@@ -31,7 +31,7 @@ internal static partial class PtxCommand
         command.SetAction(parse =>
         {
             ForwardPlan plan = parse.GetValue(tensorTile) is string tile
-                ? TensorCorePlan.Parse(tile, parse.GetValue(headDim))
+                ? ForwardPlan.ParseTensorCoreTile(tile, parse.GetValue(headDim))
                 : new TilePlan(parse.GetValue(blockM), parse.GetValue(threadsX), parse.GetValue(headDim));
             using var generator = new PtxGenerator();
             string kernel = "Forward kernel";
@@ -73,6 +73,7 @@ internal static partial class PtxCommand
                          ("barriers", @"bar\.sync"),
                          ("global loads", @"ld\.global"),
                          ("mma.sync", @"mma\.sync"),
+                         ("wgmma.mma_async", @"wgmma\.mma_async"),
                          ("ldmatrix", @"ldmatrix"),
                          ("cp.async copies", @"cp\.async\.cg"),
                          ("warp shuffles", @"shfl\.sync"),

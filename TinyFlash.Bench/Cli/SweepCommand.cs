@@ -25,7 +25,7 @@ internal static class SweepCommand
         var tokens = new Option<int>("--tokens") { DefaultValueFactory = _ => 16384, Description = "Batch·N (batch is at least 1)." };
         var width = new Option<int>("--width") { DefaultValueFactory = _ => 2048, Description = "Heads·d." };
         var layout = new Option<AttentionLayout>("--layout") { DefaultValueFactory = _ => AttentionLayout.Bhsd, Description = "Tensor layout (PyTorch's is bhsd)." };
-        var tiles = new Option<string[]>("--tensor-tiles") { AllowMultipleArgumentsPerToken = true, Description = "Time each of these tensor-core tiles (WARPSxROWTILESxBLOCKN) instead of the planner's choice." };
+        var tiles = new Option<string[]>("--tensor-tiles") { AllowMultipleArgumentsPerToken = true, Description = "Time each of these tensor-core tiles (WARPSxROWTILESxBLOCKN, or wgWARPGROUPSxBLOCKN for the warpgroup kernel) instead of the planner's choice." };
         var tuned = new Option<bool>("--tuned") { Description = "Tune each shape first (recording it in the tuning cache), then time the planner's choice (impl tinyflash) and the tuned one (impl tinyflash-tuned)." };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var dump = new Option<string?>("--dump") { Description = "Folder for inputs and outputs of the shapes of --dump-seq (for baselines/torch_sdpa.py --compare)." };
@@ -49,7 +49,7 @@ internal static class SweepCommand
                 var impls = new List<string>();
                 ExecutionPlan?[] plans;
                 if (parse.GetValue(tiles) is { Length: > 0 } forced)
-                    plans = forced.Select(t => (ExecutionPlan?)new ExecutionPlan(TensorCorePlan.Parse(t, d))).ToArray();
+                    plans = forced.Select(t => (ExecutionPlan?)new ExecutionPlan(ForwardPlan.ParseTensorCoreTile(t, d))).ToArray();
                 else if (parse.GetValue(tuned))
                 {
                     var result = engine.Tune(shape, options, type);

@@ -15,16 +15,23 @@ internal static class VerifyCommand
     public static Command Create()
     {
         var backend = new Option<BackendKind>("--backend") { Description = "Accelerator to verify.", DefaultValueFactory = _ => BackendKind.Auto };
-        var filter = new Option<string?>("--filter") { Description = "Only cases whose description contains this text." };
+        var filter = new Option<string?>("--filter") { Description = "Only cases whose description contains this text (or one of several, separated by '|')." };
         var markdown = new Option<string?>("--markdown") { Description = "Also write the table as Markdown to this file." };
         var backward = new Option<bool>("--backward") { Description = "Run the backward matrix (dq, dk, dv against the closed-form gradients) instead." };
-        var command = new Command("verify", "Run the correctness matrix on a backend and print a pass/fail table.") { backend, filter, markdown, backward };
+        var instructions = new Option<bool>("--instructions")
+        {
+            Description = "Check the warpgroup products (Hopper's wgmma) on known operands against the host first, as the tests check their twins.",
+        };
+        var command = new Command("verify", "Run the correctness matrix on a backend and print a pass/fail table.") { backend, filter, markdown, backward, instructions };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
+            if (parse.GetValue(instructions) && !CheckInstructions(engine))
+                return 1;
             bool gradients = parse.GetValue(backward);
             var cases = (gradients ? AttentionVerifier.BackwardMatrix() : AttentionVerifier.StandardMatrix())
-                .Where(c => parse.GetValue(filter) is not string f || c.ToString().Contains(f, StringComparison.OrdinalIgnoreCase))
+                .Where(c => parse.GetValue(filter) is not string f
+                    || f.Split('|').Any(part => c.ToString().Contains(part, StringComparison.OrdinalIgnoreCase)))
                 .ToList();
             var table = new StringBuilder();
             table.AppendLine($"Device: {engine.Backend} {engine.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd}");
@@ -63,5 +70,25 @@ internal static class VerifyCommand
             return failures == 0 ? 0 : 1;
         });
         return command;
+    }
+
+    /// <summary>The warpgroup product check (<see cref="WarpGroupCheck"/>) for fp16 and bf16; false if one fails.</summary>
+    private static bool CheckInstructions(FlashEngine engine)
+    {
+        if (!engine.Forward.WarpGroups)
+        {
+            Console.WriteLine($"{engine.DeviceName} has no warpgroup products (they need compute capability 9.0).");
+            return true;
+        }
+        bool passed = true;
+        foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
+        {
+            var (sharedShared, registerShared) = WarpGroupCheck.Run(engine, type);
+            bool ok = sharedShared < 1e-3 && registerShared < 1e-3;
+            passed &= ok;
+            Console.WriteLine($"{(ok ? "pass" : "FAIL"),-5} warpgroup products, {type}: A·Bᵀ from shared memory error {sharedShared:E2}, " +
+                              $"A·B with A in registers error {registerShared:E2}");
+        }
+        return passed;
     }
 }

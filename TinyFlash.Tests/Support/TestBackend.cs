@@ -38,7 +38,7 @@ public sealed class TestBackend
     /// <summary>The NVIDIA-like CPU device: the one that runs GPU-sized tiles (up to 1024 threads a group).</summary>
     public static TestBackend Warp32 => new("cpu-warp32");
 
-    /// <summary>The NVIDIA-like CPU device with fp16/bf16 on the tensor-core kernel, its instructions emulated.</summary>
+    /// <summary>The NVIDIA-like CPU device with fp16/bf16 on the tensor-core kernels (mma.sync and warpgroup), their instructions emulated.</summary>
     public static TestBackend TensorCores => new("cpu-tensor-cores");
 
     // The tensor-core engine is not in All: its emulated mma (32 shuffles each) is slow enough on the CPU that it
@@ -64,6 +64,7 @@ public sealed class TestBackend
         var engine = FlashEngine.Create(context.GetCPUDevice(0).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel));
         engine.Forward.StaticSharedMemory = staticSharedMemory;
         engine.Forward.TensorCores = tensorCores;
+        engine.Forward.WarpGroups = tensorCores;
         return engine;
     }
 

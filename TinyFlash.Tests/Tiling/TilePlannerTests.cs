@@ -5,8 +5,9 @@ using TinyFlash.Tiling;
 namespace TinyFlash.Tests.Tiling;
 
 /// <summary>
-/// The planner's whole decision (tile and key splits) pinned for the H100 on the shapes the targets name, and its
-/// limits checked on real and synthetic devices: no plan exceeds a device limit or the workspace bound.
+/// The planner's whole decision (tile and key splits) pinned for the H100 (Hopper: the H200 has the same
+/// multiprocessors, shared memory and registers) on the shapes the targets name, and its limits checked on real and
+/// synthetic devices: no plan exceeds a device limit or the workspace bound.
 /// </summary>
 public class TilePlannerTests
 {
@@ -25,15 +26,44 @@ public class TilePlannerTests
     public void A_grid_that_fills_the_H100_is_not_split()
     {
         var plan = TilePlanner.Plan(Request(new AttentionShape(4, 16, 16, 4096, 4096, 128)), DeviceFacts.H100, Workspace);
-        Assert.That(plan.Describe(), Is.EqualTo("tensor-core 4x2x64"));
+        Assert.That(plan.Describe(), Is.EqualTo("warp-group 2x128x3"));
     }
 
     [Test]
-    public void Batch_1_with_8_heads_at_2048_is_split_in_two_to_fill_the_H100()
+    public void Batch_1_with_8_heads_at_2048_fills_one_wave_of_the_H100_without_splits()
     {
-        // 16 blocks x 8 heads = 128 groups; 2 resident a multiprocessor on 132 makes 264 slots: half a wave.
+        // 16 blocks x 8 heads = 128 groups; the warpgroup tile (225 KiB of shared memory) is one a multiprocessor, so 132
+        // slots: a wave 97 % full. The mma.sync tile, two a multiprocessor, would have been split in two.
         var plan = TilePlanner.Plan(Request(new AttentionShape(1, 8, 8, 2048, 2048, 128)), DeviceFacts.H100, Workspace);
-        Assert.That(plan.Describe(), Is.EqualTo("tensor-core 4x2x64, 2 key splits"));
+        Assert.That(plan.Describe(), Is.EqualTo("warp-group 2x128x3"));
+        Assert.That(TilePlanner.KeySplits(new TensorCorePlan(4, 2, 64, 128), new AttentionShape(1, 8, 8, 2048, 2048, 128), DeviceFacts.H100,
+            Workspace), Is.EqualTo(2));
+    }
+
+    [Test]
+    public void Head_dim_64_keeps_the_mma_sync_kernel_first_and_the_tuner_also_times_the_warpgroup_one()
+    {
+        var candidates = TilePlanner.Candidates(Request(new AttentionShape(4, 32, 32, 4096, 4096, 64)), DeviceFacts.H100, Workspace);
+        Assert.That(candidates[0].Describe(), Is.EqualTo("tensor-core 4x2x128"));
+        Assert.That(candidates.Select(c => c.Tile).OfType<WarpGroupPlan>().Select(t => t.Describe()), Does.Contain("warp-group 1x128"));
+    }
+
+    [Test]
+    public void Head_dim_256_runs_on_the_warpgroup_kernel_with_two_warpgroups_of_64_rows()
+    {
+        var plan = TilePlanner.Plan(Request(new AttentionShape(4, 8, 8, 4096, 4096, 256)), DeviceFacts.H100, Workspace);
+        Assert.That(plan.Describe(), Is.EqualTo("warp-group 2x64"));
+    }
+
+    [Test]
+    public void A_device_without_warpgroup_products_never_gets_a_warpgroup_plan()
+    {
+        var ampereLike = DeviceFacts.H100 with { Name = "sm_80-like", WarpGroupMma = false };
+        foreach (int headDim in new[] { 64, 128, 256 })
+        {
+            var candidates = TilePlanner.Candidates(Request(new AttentionShape(4, 2048 / headDim, 2048 / headDim, 4096, 4096, headDim)), ampereLike, Workspace);
+            Assert.That(candidates.Select(c => c.Tile), Is.All.InstanceOf<TensorCorePlan>(), $"head dim {headDim}");
+        }
     }
 
     [TestCase(8, 32768, 6)]
@@ -111,15 +141,16 @@ public class TilePlannerTests
         Assert.That(candidates[0].Order, Is.EqualTo(GridOrder.HeadsTogether), "no mask: each head's blocks together");
         Assert.That(candidates.Where(c => c.Order == GridOrder.BlocksTogether).Select(c => c.Tile), Is.EqualTo(new[] { candidates[0].Tile }),
             "the other grid order is timed for the best tile");
-        Assert.That(candidates.Select(c => c.Tile).OfType<TensorCorePlan>().Select(t => t.Stages), Is.SupersetOf(new[] { 2, 3 }),
-            "and a deeper pipeline than the planner's");
+        Assert.That(candidates.Select(c => c.Tile).OfType<WarpGroupPlan>().Select(t => t.Stages), Is.SupersetOf(new[] { 2, 3 }),
+            "and another pipeline depth than the planner's");
+        Assert.That(candidates.Select(c => c.Tile).OfType<TensorCorePlan>(), Is.Not.Empty, "and the other kernel family");
     }
 
     [Test]
     public void A_causal_grid_takes_the_same_block_of_every_head_together_and_decode_keeps_the_default_order()
     {
         var causal = Request(new AttentionShape(4, 16, 16, 4096, 4096, 128), new AttentionOptions { Causal = true });
-        Assert.That(TilePlanner.Plan(causal, DeviceFacts.H100, Workspace).Describe(), Is.EqualTo("tensor-core 4x2x64, blocks together"));
+        Assert.That(TilePlanner.Plan(causal, DeviceFacts.H100, Workspace).Describe(), Is.EqualTo("warp-group 2x128x3, blocks together"));
         var decode = Request(new AttentionShape(8, 32, 8, 1, 32768, 128), new AttentionOptions { Causal = true });
         Assert.That(TilePlanner.Plan(decode, DeviceFacts.H100, Workspace).Order, Is.EqualTo(GridOrder.HeadsTogether),
             "one query block a head: no order to choose");
@@ -129,7 +160,7 @@ public class TilePlannerTests
     }
 
     [Test]
-    public void The_planner_gives_every_tile_two_pipeline_stages_and_the_tuner_times_deeper_ones()
+    public void The_mma_sync_planner_gives_every_tile_two_pipeline_stages_and_the_tuner_times_deeper_ones()
     {
         // H100, 227 KiB a multiprocessor: 4x2x64 at d=128 holds Q (34 KiB) and two stages of K and V (17 KiB each) twice
         // over; a third stage would leave room for one group only. 8x1x32 at d=256 fits once either way, up to four stages.
@@ -139,7 +170,8 @@ public class TilePlannerTests
         var d256 = TensorCorePlanner.Candidates(new AttentionShape(4, 8, 8, 4096, 4096, 256), DeviceFacts.H100)[0];
         Assert.That((d256.Describe(), TensorCorePlanner.DeepestFreeStages(d256, DeviceFacts.H100)), Is.EqualTo(("tensor-core 8x1x32", 4)));
         Assert.That(TilePlanner.ResidentGroups(d256.WithStages(4), DeviceFacts.H100), Is.EqualTo(TilePlanner.ResidentGroups(d256, DeviceFacts.H100)));
-        var tuned = TilePlanner.Candidates(Request(new AttentionShape(4, 8, 8, 4096, 4096, 256)), DeviceFacts.H100, Workspace);
+        var withoutWarpGroups = DeviceFacts.H100 with { WarpGroupMma = false };
+        var tuned = TilePlanner.Candidates(Request(new AttentionShape(4, 8, 8, 4096, 4096, 256)), withoutWarpGroups, Workspace);
         Assert.That(tuned.Select(c => c.Tile).OfType<TensorCorePlan>().Where(t => t.Warps == 8 && t.BlockN == 32).Select(t => t.Stages).Distinct(),
             Is.EquivalentTo(new[] { 2, 3, 4 }));
     }
@@ -148,6 +180,8 @@ public class TilePlannerTests
     [TestCase("tensor-core 8x1x32x4")]
     [TestCase("tensor-core 1x1x64, 6 key splits")]
     [TestCase("tensor-core 4x2x64x3, 2 key splits, blocks together")]
+    [TestCase("warp-group 2x128x3")]
+    [TestCase("warp-group 1x64, 4 key splits, blocks together")]
     [TestCase("portable 64x16, blocks together")]
     [TestCase("portable 64x16, 2 key splits")]
     public void A_plan_reads_back_from_its_description(string text) =>
@@ -157,6 +191,8 @@ public class TilePlannerTests
     [TestCase("tensor-core 4x2x64, 0 key splits")]
     [TestCase("portable 64x16, many key splits")]
     [TestCase("wgmma 64x128")]
+    [TestCase("warp-group 2x96")]
+    [TestCase("warp-group 2")]
     [TestCase("tensor-core 3x3x64")]
     [TestCase("tensor-core 4x2x64x5")]
     [TestCase("tensor-core 4x2x64, heads together")]

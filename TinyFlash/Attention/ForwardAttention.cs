@@ -34,7 +34,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
 {
     // Resolving a kernel's generic instantiation costs microseconds of reflection; calls (decode above all) must not
     // pay it every time, so the entry points are resolved once per configuration.
-    private static readonly ConcurrentDictionary<(ElementType Type, TensorCorePlan Plan, bool Modified), MethodInfo> TensorCoreEntryPoints = new();
+    private static readonly ConcurrentDictionary<(ElementType Type, ForwardPlan Plan, bool Modified), MethodInfo> TensorCoreEntryPoints = new();
     private static readonly ConcurrentDictionary<(Type Element, Type Codec, TilePlan Plan, bool StaticShared, bool Modified), MethodInfo> PortableEntryPoints = new();
     private static readonly ConcurrentDictionary<(Type Storage, Type Codec), MethodInfo> CombineEntryPoints = new();
     private readonly ConcurrentDictionary<(int HeadDim, bool FewQueries), bool> tensorCoreTiles = new();
@@ -52,6 +52,22 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     /// </summary>
     public bool TensorCores { get; set; } =
         accelerator is CudaAccelerator cuda && cuda.Architecture is { Major: >= 8 };
+
+    /// <summary>
+    /// Whether the warpgroup kernel (<see cref="WarpGroupForwardKernel{TElement, TScores, TOutput, TShape, TModifier}"/>)
+    /// may run where <see cref="TensorCores"/> do: on devices with Hopper's warpgroup products. Tests set it on the
+    /// warp-32 CPU engine, where its instructions run as their portable twins.
+    /// </summary>
+    public bool WarpGroups { get; set; } = device.WarpGroupMma;
+
+    /// <summary>Whether a call of <paramref name="request"/> may run <paramref name="tile"/>'s kernel family on this device.</summary>
+    public bool Allows(PlanRequest request, ForwardPlan tile) => tile switch
+    {
+        TensorCorePlan t => request.TensorCores && TensorCorePlanner.Fits(t, device),
+        WarpGroupPlan t => request.TensorCores && WarpGroups && WarpGroupPlanner.Fits(t, device),
+        TilePlan t => PortableTilePlanner.Fits(t, device),
+        _ => false,
+    };
 
     /// <summary>
     /// What the plan of a call depends on: the launch shape (query heads packed as rows for grouped-query decode),
@@ -98,15 +114,16 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         if (workspaceBytes > workspace.LimitBytes)
             throw new ArgumentException(
                 $"Plan {plan.Describe()} needs {workspaceBytes} bytes of workspace; the engine's bound is {workspace.LimitBytes}.", nameof(plan));
-        if (plan.Tile is TensorCorePlan tensorCoreTile && (!request.TensorCores || !TensorCorePlanner.Fits(tensorCoreTile, device)))
+        if (plan.Tile is TensorCorePlan or WarpGroupPlan && !Allows(request, plan.Tile))
             throw new ArgumentException(
-                $"Tile plan {tensorCoreTile.Describe()} needs fp16/bf16 tensors at 16-byte aligned addresses on a device with warp size 32.", nameof(plan));
+                $"Tile plan {plan.Tile.Describe()} needs fp16/bf16 tensors at 16-byte aligned addresses on a device with warp size 32" +
+                (plan.Tile is WarpGroupPlan ? " and Hopper's warpgroup instructions (compute capability 9.0)." : "."), nameof(plan));
 
-        if (plan.Tile is TensorCorePlan tile)
+        if (plan.Tile is TensorCorePlan or WarpGroupPlan)
         {
             var parameters = Parameters(query.Cast<ushort>(), key.Cast<ushort>(), value.Cast<ushort>(), output.Cast<ushort>(),
                 logSumExp, problem, shape, plan, default);
-            RunTensorCore(query, key, value, type, parameters, tile, request.Modified);
+            RunTensorCore(query, key, value, type, parameters, plan.Tile, request.Modified);
             if (parameters.SplitOutput.Length > 0)
                 Combine(parameters, type);
         }
@@ -130,9 +147,9 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         var (storage, codec) = StorageOf(request.Type, accelerator.AcceleratorType);
         var launcher = typeof(Action<,,>).MakeGenericType(typeof(AcceleratorStream), typeof(KernelConfig),
             typeof(AttentionParams<>).MakeGenericType(storage));
-        var (_, maxThreads) = plan.Tile is TensorCorePlan tile
-            ? kernels.Load(TensorCoreEntryPoint(request.Type, tile, request.Modified), typeof(Action<AcceleratorStream, KernelConfig, TensorCoreParams>))
-            : kernels.Load(EntryPoint(storage, codec, (TilePlan)plan.Tile, StaticSharedMemory, request.Modified), launcher);
+        var (_, maxThreads) = plan.Tile is TilePlan tile
+            ? kernels.Load(EntryPoint(storage, codec, tile, StaticSharedMemory, request.Modified), launcher)
+            : kernels.Load(TensorCoreEntryPoint(request.Type, plan.Tile, request.Modified), typeof(Action<AcceleratorStream, KernelConfig, TensorCoreParams>));
         if (plan.KeySplits > 1)
             kernels.Load(CombineEntryPoint(storage, codec), launcher);
         return plan.Tile.Threads <= maxThreads;
@@ -210,9 +227,8 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         // sequences (AttentionValidator refuses the combination), so this upload does not overwrite theirs.
         if (problem.BlockMask is not { } mask)
             return;
-        int blockN = tile is TensorCorePlan tensorCore ? tensorCore.BlockN : ((TilePlan)tile).BlockN;
-        int[] tiles = mask.KernelTiles(tile.BlockM, blockN);
-        int[] order = mask.GroupOrder(tile.BlockM, blockN, problem.Shape.Batch, problem.Shape.QueryHeads);
+        int[] tiles = mask.KernelTiles(tile.BlockM, tile.BlockN);
+        int[] order = mask.GroupOrder(tile.BlockM, tile.BlockN, problem.Shape.Batch, problem.Shape.QueryHeads);
         var uploaded = workspace.Ints([.. tiles, .. order]);
         parameters.TileList = uploaded.SubView(0, tiles.Length);
         parameters.GroupOrder = uploaded.SubView(tiles.Length, order.Length);
@@ -269,7 +285,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     }
 
     private void RunTensorCore<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ElementType type,
-        AttentionParams<ushort> attention, TensorCorePlan tile, bool modified) where T : unmanaged
+        AttentionParams<ushort> attention, ForwardPlan tile, bool modified) where T : unmanaged
     {
         var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreParams>>(TensorCoreEntryPoint(type, tile, modified));
         if (tile.Threads > maxThreads)
@@ -284,7 +300,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         };
         launch(accelerator.DefaultStream,
             new KernelConfig(new Index1D(Groups(attention)), new Index1D(tile.Threads),
-                SharedMemoryConfig.RequestDynamic<ushort>(tile.Geometry.SharedBytes / 2)),
+                SharedMemoryConfig.RequestDynamic<ushort>((int)tile.SharedBytes / 2)),
             parameters);
     }
 
@@ -360,23 +376,37 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     }
 
     /// <summary>
-    /// The tensor-core kernel specialised for an element type, a plan (scores and output as column-block trees,
-    /// geometry as constants) and whether scores are modified (softcap, ALiBi, bias).
+    /// A tensor-core kernel (<see cref="TensorCorePlan"/>: <c>mma.sync</c>; <see cref="WarpGroupPlan"/>: warpgroup
+    /// products) specialised for an element type, a plan (scores and output as column-block trees, geometry as
+    /// constants) and whether scores are modified (softcap, ALiBi, bias).
     /// </summary>
-    public static MethodInfo TensorCoreEntryPoint(ElementType type, TensorCorePlan plan, bool modified = false) =>
+    public static MethodInfo TensorCoreEntryPoint(ElementType type, ForwardPlan plan, bool modified = false) =>
         TensorCoreEntryPoints.GetOrAdd((type, plan, modified), static key => BuildTensorCoreEntryPoint(key.Type, key.Plan, key.Modified));
 
-    private static MethodInfo BuildTensorCoreEntryPoint(ElementType type, TensorCorePlan plan, bool modified)
+    private static MethodInfo BuildTensorCoreEntryPoint(ElementType type, ForwardPlan plan, bool modified)
     {
-        var rowTiles = ConstantType(plan.RowTiles);
-        var shape = typeof(TensorCoreShape<,,,,>).MakeGenericType(
-            ConstantType(plan.Warps), rowTiles, ConstantType(plan.BlockN), ConstantType(plan.HeadDim), ConstantType(plan.Stages));
         var element = type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element);
+        if (plan is WarpGroupPlan warpGroup)
+            return typeof(WarpGroupForwardKernel<,,,,>)
+                .MakeGenericType(element, WarpGroupBlocksType(warpGroup.BlockN / 64), WarpGroupBlocksType(warpGroup.HeadDim / 64),
+                    typeof(WarpGroupShape<,,,>).MakeGenericType(ConstantType(warpGroup.WarpGroups), ConstantType(warpGroup.BlockN),
+                        ConstantType(warpGroup.HeadDim), ConstantType(warpGroup.Stages)),
+                    ModifierType(modified))
+                .GetMethod("Run")!;
+        var tile = (TensorCorePlan)plan;
+        var rowTiles = ConstantType(tile.RowTiles);
+        var shape = typeof(TensorCoreShape<,,,,>).MakeGenericType(
+            ConstantType(tile.Warps), rowTiles, ConstantType(tile.BlockN), ConstantType(tile.HeadDim), ConstantType(tile.Stages));
         return typeof(TensorCoreForwardKernel<,,,,>)
-            .MakeGenericType(element, ColumnBlocksType(plan.BlockN / 16, rowTiles), ColumnBlocksType(plan.HeadDim / 16, rowTiles), shape,
+            .MakeGenericType(element, ColumnBlocksType(tile.BlockN / 16, rowTiles), ColumnBlocksType(tile.HeadDim / 16, rowTiles), shape,
                 ModifierType(modified))
             .GetMethod("Run")!;
     }
+
+    /// <summary>The <see cref="IWarpGroupBlocks"/> type of <paramref name="count"/> 64-column leaves: a balanced tree of pairs.</summary>
+    internal static Type WarpGroupBlocksType(int count) => count == 1
+        ? typeof(WarpGroupBlock)
+        : typeof(WarpGroupBlocks<,>).MakeGenericType(WarpGroupBlocksType(count / 2), WarpGroupBlocksType(count - count / 2));
 
     /// <summary>The <see cref="IColumnBlocks"/> type of <paramref name="count"/> blocks: a balanced tree of pairs.</summary>
     internal static Type ColumnBlocksType(int count, Type rowTiles) => count == 1

@@ -73,12 +73,15 @@ internal static class AcceleratorCatalog
             return new DeviceFacts(cuda.Name, AcceleratorType.Cuda, cuda.WarpSize, cuda.MaxNumThreadsPerGroup,
                 CudaDriver.OptInSharedMemoryPerBlock(cuda.DeviceId), cuda.NumMultiprocessors,
                 CudaDriver.SharedMemoryPerMultiprocessor(cuda.DeviceId), CudaDriver.RegistersPerMultiprocessor(cuda.DeviceId),
-                cuda.MaxNumThreadsPerMultiprocessor);
+                cuda.MaxNumThreadsPerMultiprocessor, HasWarpGroupMma(cuda));
         // OpenCL and the CPU do not report a register file; their shared memory is per group.
         return new DeviceFacts(accelerator.Name, accelerator.AcceleratorType, accelerator.WarpSize,
             accelerator.MaxNumThreadsPerGroup, accelerator.MaxSharedMemoryPerGroup, accelerator.NumMultiprocessors,
             accelerator.MaxSharedMemoryPerGroup, int.MaxValue, Math.Max(accelerator.MaxNumThreadsPerMultiprocessor, accelerator.MaxNumThreadsPerGroup));
     }
+
+    /// <summary>Compute capability 9.0 (H100, H200, GH200): the one architecture whose PTX target sm_90a has <c>wgmma</c>.</summary>
+    public static bool HasWarpGroupMma(CudaAccelerator cuda) => cuda.Architecture is { Major: 9, Minor: 0 };
 
     private static DeviceInfo Describe(Device device)
     {

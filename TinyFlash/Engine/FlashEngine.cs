@@ -131,6 +131,9 @@ public sealed class FlashEngine : IDisposable
     /// <summary>Kernels compiled so far by this engine.</summary>
     internal int CompiledKernels => kernels.Count;
 
+    /// <summary>The engine's loaded kernels (for the instruction checks, which launch kernels of their own).</summary>
+    internal KernelCache Kernels => kernels;
+
     /// <summary>The engine's scratch memory for key splits and key lengths.</summary>
     internal WorkspacePool Workspace => workspace;
 
@@ -783,13 +786,8 @@ public sealed class FlashEngine : IDisposable
         try
         {
             var plan = ExecutionPlan.Parse(entry.Plan, request.Shape.HeadDim);
-            bool fits = plan.Tile switch
-            {
-                TensorCorePlan tile => request.TensorCores && TensorCorePlanner.Fits(tile, Facts),
-                TilePlan tile => PortableTilePlanner.Fits(tile, Facts),
-                _ => false,
-            };
-            if (fits && TilePlanner.WorkspaceBytes(request.Shape, plan.KeySplits) <= options.WorkspaceLimitBytes && Forward.Compile(request, plan))
+            if (Forward.Allows(request, plan.Tile) && TilePlanner.WorkspaceBytes(request.Shape, plan.KeySplits) <= options.WorkspaceLimitBytes
+                && Forward.Compile(request, plan))
                 return plan;
             Warn($"TinyFlash: the tuned configuration '{entry.Plan}' for {key} does not fit this call; using the planner's.");
         }

@@ -28,12 +28,33 @@ internal static partial class InlinePtxOperands
     /// </summary>
     public static string PromoteToRegisters(string ptx) => ResolveConstantBranches(PromoteSlots(ptx));
 
+    /// <summary>
+    /// <paramref name="ptx"/> as TinyFlash loads it: <see cref="PromoteToRegisters"/>, and the target raised to
+    /// <c>sm_90a</c> where the inline PTX uses Hopper's warpgroup instructions (ILGPU writes <c>.target sm_80</c> whatever
+    /// the device; <c>wgmma</c> exists only for the architecture-specific sm_90a target, which the H100's driver JIT
+    /// accepts, <c>../shared/device/GPU.md</c>), their accumulator chains coalesced (<see cref="WarpGroupAccumulators"/>).
+    /// </summary>
+    public static string Rewrite(string ptx)
+    {
+        string promoted = PromoteToRegisters(ptx);
+        if (!promoted.Contains("wgmma.", StringComparison.Ordinal))
+            return promoted;
+        string coalesced = string.Concat(FunctionStart().Split(promoted).Select(WarpGroupAccumulators.Coalesce));
+        return Target().Replace(coalesced, ".target sm_90a", 1);
+    }
+
     private static string ResolveConstantBranches(string ptx) =>
         ConstantBranch().Replace(ptx, m => m.Groups["value"].Value == "0"
             ? m.Groups["mov"].Value
             : $"{m.Groups["mov"].Value}\tbra.uni\t{m.Groups["target"].Value};");
 
-    private static string PromoteSlots(string ptx)
+    /// <summary>
+    /// Slots are promoted function by function: each function has its own registers and slot names, and an address
+    /// register that is a slot's in one function may be anything in another (the twins' functions have slots too).
+    /// </summary>
+    private static string PromoteSlots(string ptx) => string.Concat(FunctionStart().Split(ptx).Select(PromoteSlotsOfFunction));
+
+    private static string PromoteSlotsOfFunction(string ptx)
     {
         var sizes = new Dictionary<string, int>();
         foreach (Match m in Declaration().Matches(ptx))
@@ -89,7 +110,7 @@ internal static partial class InlinePtxOperands
         const BindingFlags any = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
         var backend = (Backend)typeof(Accelerator).GetProperty("Backend", any)!.GetValue(accelerator)!;
         var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(entryPoint), default);
-        string ptx = PromoteToRegisters(kernel.PTXAssembly);
+        string ptx = Rewrite(kernel.PTXAssembly);
         if (ReferenceEquals(ptx, kernel.PTXAssembly))
             return kernel;
         object kernelEntryPoint = typeof(CompiledKernel).GetProperty("EntryPoint", any)!.GetValue(kernel)!;
@@ -111,4 +132,10 @@ internal static partial class InlinePtxOperands
 
     [GeneratedRegex(@"%rd\d+\b")]
     private static partial Regex Register();
+
+    [GeneratedRegex(@"^(?=(?:\.visible |\.weak )?\.(?:func|entry)\b)", RegexOptions.Multiline)]
+    private static partial Regex FunctionStart();
+
+    [GeneratedRegex(@"^\.target sm_\d+a?$", RegexOptions.Multiline)]
+    private static partial Regex Target();
 }

@@ -36,7 +36,7 @@ internal sealed class PtxGenerator : IDisposable
         var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
         var method = plan switch
         {
-            TensorCorePlan tensorCore => ForwardAttention.TensorCoreEntryPoint(type, tensorCore, modified),
+            TensorCorePlan or WarpGroupPlan => ForwardAttention.TensorCoreEntryPoint(type, plan, modified),
             TilePlan tile => ForwardAttention.EntryPoint(element, codec, tile, staticShared: false, modified),
             _ => throw new ArgumentOutOfRangeException(nameof(plan)),
         };
@@ -87,7 +87,7 @@ internal sealed class PtxGenerator : IDisposable
         string raw = ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
         LastCompile = watch.Elapsed;
         watch.Restart();
-        string ptx = InlinePtxOperands.PromoteToRegisters(raw);
+        string ptx = InlinePtxOperands.Rewrite(raw);
         LastRewrite = watch.Elapsed;
         return ptx;
     }

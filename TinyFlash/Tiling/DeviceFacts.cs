@@ -15,6 +15,10 @@ namespace TinyFlash.Tiling;
 /// <param name="SharedMemoryPerMultiprocessor">Shared memory all resident groups of a multiprocessor share, in bytes.</param>
 /// <param name="RegistersPerMultiprocessor">32-bit registers all resident threads of a multiprocessor share.</param>
 /// <param name="MaxThreadsPerMultiprocessor">Most threads resident on a multiprocessor.</param>
+/// <param name="WarpGroupMma">
+/// Whether the device runs Hopper's warpgroup products (<c>wgmma</c>, compute capability 9.0 exactly: the sm_90a
+/// features do not carry over to later architectures).
+/// </param>
 internal sealed record DeviceFacts(
     string Name,
     AcceleratorType Type,
@@ -24,9 +28,10 @@ internal sealed record DeviceFacts(
     int Multiprocessors,
     long SharedMemoryPerMultiprocessor,
     int RegistersPerMultiprocessor,
-    int MaxThreadsPerMultiprocessor)
+    int MaxThreadsPerMultiprocessor,
+    bool WarpGroupMma = false)
 {
     /// <summary>An NVIDIA H100 80GB HBM3 (sm_90) as the CUDA driver describes it.</summary>
     public static DeviceFacts H100 { get; } = new("NVIDIA H100 80GB HBM3", AcceleratorType.Cuda, 32, 1024,
-        232448, 132, 233472, 65536, 2048);
+        232448, 132, 233472, 65536, 2048, WarpGroupMma: true);
 }

@@ -12,6 +12,9 @@ internal abstract record ForwardPlan
     /// <summary>Query rows a group owns.</summary>
     public abstract int BlockM { get; }
 
+    /// <summary>Keys a tile.</summary>
+    public abstract int BlockN { get; }
+
     /// <summary>Threads a group.</summary>
     public abstract int Threads { get; }
 
@@ -31,8 +34,23 @@ internal abstract record ForwardPlan
         ArgumentNullException.ThrowIfNull(text);
         if (text.StartsWith("tensor-core ", StringComparison.Ordinal))
             return TensorCorePlan.Parse(text["tensor-core ".Length..], headDim);
+        if (text.StartsWith(WarpGroupPlan.Prefix, StringComparison.Ordinal))
+            return WarpGroupPlan.Parse(text[WarpGroupPlan.Prefix.Length..], headDim);
         if (text.StartsWith("portable ", StringComparison.Ordinal))
             return TilePlan.Parse(text["portable ".Length..], headDim);
-        throw new FormatException($"'{text}' is not a tile plan ('tensor-core WxRxN' or 'portable MxT').");
+        throw new FormatException($"'{text}' is not a tile plan ('tensor-core WxRxN', 'warp-group WxN' or 'portable MxT').");
+    }
+
+    /// <summary>
+    /// A tensor-core tile as the command line writes it: <c>WARPSxROWTILESxBLOCKN[xSTAGES]</c> for the <c>mma.sync</c>
+    /// kernel, <c>wgWARPGROUPSxBLOCKN[xSTAGES]</c> for the warpgroup kernel.
+    /// </summary>
+    /// <exception cref="FormatException">The text is neither.</exception>
+    public static ForwardPlan ParseTensorCoreTile(string text, int headDim)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return text.StartsWith("wg", StringComparison.Ordinal)
+            ? WarpGroupPlan.Parse(text[2..], headDim)
+            : TensorCorePlan.Parse(text, headDim);
     }
 }

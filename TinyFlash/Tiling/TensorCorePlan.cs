@@ -36,7 +36,8 @@ internal sealed record TensorCorePlan : ForwardPlan
 
     public int RowTiles { get; }
 
-    public int BlockN { get; }
+    /// <inheritdoc/>
+    public override int BlockN { get; }
 
     /// <summary>Key/value tiles in shared memory at once: while one is used, Stages − 1 are on their way.</summary>
     public int Stages { get; }

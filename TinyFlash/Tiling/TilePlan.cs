@@ -34,7 +34,7 @@ internal sealed record TilePlan : ForwardPlan
     public override int HeadDim { get; }
 
     /// <summary>Keys per tile.</summary>
-    public int BlockN => Geometry.BlockN;
+    public override int BlockN => Geometry.BlockN;
 
     /// <inheritdoc/>
     public override int Threads => Geometry.Threads;

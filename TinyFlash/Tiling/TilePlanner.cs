@@ -3,8 +3,9 @@ using ILGPU.Runtime;
 namespace TinyFlash.Tiling;
 
 /// <summary>
-/// The one place a forward call's configuration comes from: the tile (through <see cref="TensorCorePlanner"/> for the
-/// tensor-core kernel and <see cref="PortableTilePlanner"/> for the portable one) and the number of key splits. The
+/// The one place a forward call's configuration comes from: the tile (through <see cref="WarpGroupPlanner"/> and
+/// <see cref="TensorCorePlanner"/> for the tensor-core kernels and <see cref="PortableTilePlanner"/> for the portable
+/// one) and the number of key splits. The
 /// cost model is written down in <c>docs/tiling.md</c>.
 /// </summary>
 /// <remarks>
@@ -41,7 +42,7 @@ internal static class TilePlanner
     {
         var shape = request.Shape;
         IReadOnlyList<ForwardPlan> tiles = request.TensorCores
-            ? TensorCorePlanner.Candidates(shape, device)
+            ? TensorCoreTiles(shape, device)
             : PortableTilePlanner.Candidates(shape, device).ToArray();
         if (tiles.Count == 0)
             throw new NotSupportedException(
@@ -67,14 +68,42 @@ internal static class TilePlanner
                 Add(tiles[i], splits / 2);
                 if (i == 0 && severalBlocks)
                     Add(tiles[0], splits, preferred == GridOrder.HeadsTogether ? GridOrder.BlocksTogether : GridOrder.HeadsTogether);
-                if (i == 0 && tiles[0] is TensorCorePlan best)
-                    foreach (int stages in new[] { 3, TensorCorePlanner.DeepestFreeStages(best, device) })
-                        if (stages <= TensorCorePlan.MaxStages && TensorCorePlanner.Fits(best.WithStages(stages), device))
-                            Add(best.WithStages(stages), splits);
+                if (i == 0)
+                    foreach (var deeper in DeeperPipelines(tiles[0], device))
+                        Add(deeper, splits);
             }
         }
         return plans;
     }
+
+    /// <summary>
+    /// The tensor-core tiles, best first, the two kernel families alternating so that the tuner's first few candidates
+    /// hold both. Where the device has warpgroup products, their kernel leads for head dims of 128 and more; the
+    /// <c>mma.sync</c> kernel leads for head dim 64, and for a few query rows a head (decode), where its 16-row blocks
+    /// waste less than the warpgroup's 64. On the H200 (2026-12-02 run 7, fp16, N = 4096, one call): head dim 128
+    /// warp-group 2x128x3 299.5 TFLOP/s against tensor-core 4x2x64 291.5 (causal 272.3 against 252.8); head dim 64
+    /// tensor-core 4x2x128 270.0 against warp-group 1x128 248.1 (causal 243.3 against 231.1); head dim 256 (run 2)
+    /// warp-group 2x64 322 against tensor-core 8x1x32 209.
+    /// </summary>
+    private static ForwardPlan[] TensorCoreTiles(AttentionShape shape, DeviceFacts device)
+    {
+        IReadOnlyList<ForwardPlan> warps = TensorCorePlanner.Candidates(shape, device);
+        IReadOnlyList<ForwardPlan> warpGroups = WarpGroupPlanner.Candidates(shape, device);
+        var (first, second) = shape.QueryLength > 64 && shape.HeadDim >= 128 ? (warpGroups, warps) : (warps, warpGroups);
+        return [.. Enumerable.Range(0, Math.Max(first.Count, second.Count))
+            .SelectMany(i => new[] { first.ElementAtOrDefault(i), second.ElementAtOrDefault(i) })
+            .OfType<ForwardPlan>()];
+    }
+
+    /// <summary>A tensor-core tile with three pipeline stages and with the most that cost no resident group, where they fit.</summary>
+    private static IEnumerable<ForwardPlan> DeeperPipelines(ForwardPlan tile, DeviceFacts device) => tile switch
+    {
+        TensorCorePlan t => new[] { 3, TensorCorePlanner.DeepestFreeStages(t, device) }
+            .Where(s => s <= TensorCorePlan.MaxStages && TensorCorePlanner.Fits(t.WithStages(s), device)).Select(t.WithStages),
+        WarpGroupPlan t => new[] { 3, WarpGroupPlanner.DeepestFreeStages(t, device) }
+            .Where(s => s <= WarpGroupPlan.MaxStages && WarpGroupPlanner.Fits(t.WithStages(s), device)).Select(t.WithStages),
+        _ => [],
+    };
 
     /// <summary>
     /// The grid order: under a causal mask the same query block of every head together, so that the grid starts with
@@ -136,14 +165,7 @@ internal static class TilePlanner
     private static long Groups(ForwardPlan tile, AttentionShape shape) =>
         (long)CeilDiv(shape.QueryLength, tile.BlockM) * shape.Batch * shape.QueryHeads;
 
-    private static int KeyTiles(ForwardPlan tile, AttentionShape shape) => CeilDiv(shape.KeyLength, BlockN(tile));
-
-    private static int BlockN(ForwardPlan tile) => tile switch
-    {
-        TensorCorePlan tensorCore => tensorCore.BlockN,
-        TilePlan portable => portable.BlockN,
-        _ => throw new ArgumentException($"Unknown tile kind {tile.GetType().Name}.", nameof(tile)),
-    };
+    private static int KeyTiles(ForwardPlan tile, AttentionShape shape) => CeilDiv(shape.KeyLength, tile.BlockN);
 
     private static int CeilDiv(int a, int b) => (a + b - 1) / b;
 }

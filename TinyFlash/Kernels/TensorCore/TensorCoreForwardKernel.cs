@@ -108,53 +108,12 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             if (g.HeadDim % 32 != 0)
                 AccumulateScores(ref scores, shared, query, key, sixteenRows, g.RowTiles);
 
-            int tile = tiles.TileAt(p.TileList, step);
-            int keyStart = tile * g.BlockN;
-            if (!modifier.IsIdentity)
-                scores.Modify(modifier.ForTile(tiles.IsMaskedAt(p.TileList, step)), block.RowStart + warpRow + lane / 4, keyStart + 2 * (lane & 3));
-            if (tiles.IsPartial(tile, g.BlockN, block.KeyLength))
-            {
-                int column = keyStart + 2 * (lane & 3);
-                scores.Hide(RowDiagonals.Of(p.QueryStrides, column, block.RowStart + warpRow + lane / 4, 8), block.DiagonalLow,
-                    block.DiagonalHigh, block.KeyLength - column);
-            }
-
-            // Online softmax in base 2; a row that has seen no visible key keeps max −∞ and exponentiates against 0.
-            RowValues tileMax = RowValues.Broadcast(float.NegativeInfinity);
-            scores.RowMax(ref tileMax);
-            RowValues newMax = max.Max(tileMax.QuadMax());
-            RowValues offsets = newMax.FiniteOrZero().Multiply(p.ScaleLog2);
-            if (!newMax.SameAs(max))
-            {
-                RowValues correction = max.Exp2(p.ScaleLog2, offsets);
-                sums = sums.Multiply(correction);
-                output.ScaleRows(correction);
-                max = newMax;
-            }
-            scores.Exponentiate(p.ScaleLog2, offsets, ref sums);
-            if (modifier.Drops) // after the sums: the log-sum-exp is that of the undropped row
-                scores.Drop(modifier, block.RowIndex + block.RowStart + warpRow + lane / 4, block.KeyStart + keyStart + 2 * (lane & 3));
+            TileSoftmax.Step(ref scores, ref output, ref max, ref sums, p, block, tiles, modifier, step, g.BlockN, warpRow, lane);
             scores.MultiplyInto<TElement, TOutput>(ref output, shared, (uint)g.ValueOffset(stage) + valueLane, sixteenRows, 32);
             stage = stage + 1 == g.Stages ? 0 : stage + 1;
         }
         CpAsync.WaitAll();
-
-        sums = sums.QuadSum();
-        int row = block.RowStart + warpRow + lane / 4;
-        RowValues maxBase2 = max.FiniteOrZero().Multiply(p.ScaleLog2);
-        if (p.SplitOutput.Length > 0) // key splits, or packed query rows the output does not space evenly
-        {
-            int splitRow = (block.RowIndex + row) * p.KeySplits + block.Split;
-            output.Store(new FloatPairs(p.SplitOutput), splitRow * g.HeadDim + 2 * (lane & 3), p.KeySplits * g.HeadDim,
-                block.QueryLength - row, sums.Reciprocal());
-            if ((lane & 3) == 0)
-                StoreLogSumExp(p.SplitLogSumExp, splitRow, p.KeySplits, block.QueryLength - row, maxBase2, sums, g.RowTiles);
-            return;
-        }
-        output.Store(new PackedPairs<TElement>(p.Output.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
-            p.QueryStrides.Row, block.QueryLength - row, sums.Reciprocal());
-        if ((lane & 3) == 0 && p.LogSumExp.Length > 0)
-            StoreLogSumExp(p.LogSumExp, block.RowIndex + row, 1, block.QueryLength - row, maxBase2, sums, g.RowTiles);
+        TileSoftmax.Store<TElement, TOutput>(output, max, sums, p, block, g.HeadDim, g.RowTiles, warpRow, lane);
     }
 
     /// <summary>S += Q·Kᵀ over one 16-feature step: the warp's Q fragments, then K block by block.</summary>
@@ -177,23 +136,5 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             keyStart, block.KeyLength, g.BlockN, g, thread);
         TensorCoreRows.Load(shared, (uint)g.ValueOffset(stage), p.Value, parameters.ValueAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
             keyStart, block.KeyLength, g.BlockN, g, thread);
-    }
-
-    /// <summary>
-    /// Writes the log-sum-exp of this lane's valid rows (g, g + 8, and g + 16, g + 24 with two row tiles), row r at
-    /// <paramref name="index"/> + r·<paramref name="rowStride"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreLogSumExp(ArrayView<float> logSumExp, int index, int rowStride, int rowsLeft, RowValues maxBase2,
-        RowValues sums, int rowTiles)
-    {
-        if (rowsLeft > 0)
-            logSumExp[index] = SoftmaxMath.LogSumExp(maxBase2.R0, sums.R0);
-        if (rowsLeft > 8)
-            logSumExp[index + 8 * rowStride] = SoftmaxMath.LogSumExp(maxBase2.R1, sums.R1);
-        if (rowTiles == 2 && rowsLeft > 16)
-            logSumExp[index + 16 * rowStride] = SoftmaxMath.LogSumExp(maxBase2.R2, sums.R2);
-        if (rowTiles == 2 && rowsLeft > 24)
-            logSumExp[index + 24 * rowStride] = SoftmaxMath.LogSumExp(maxBase2.R3, sums.R3);
     }
 }

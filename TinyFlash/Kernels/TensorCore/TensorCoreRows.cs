@@ -17,16 +17,67 @@ internal static class TensorCoreRows
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(SharedBlock shared, uint offset, ArrayView<ushort> source, ulong address, int origin,
-        TensorStrides strides, int firstRow, int rowLimit, int rows, TensorCoreGeometry g, int thread)
+        TensorStrides strides, int firstRow, int rowLimit, int rows, TensorCoreGeometry g, int thread) =>
+        Load(shared, offset, source, address, origin, strides, firstRow, rowLimit, rows, g.HeadDim, g.Threads,
+            new PaddedRows((uint)g.PitchBytes), thread);
+
+    /// <summary>
+    /// <see cref="Load"/> into a tile laid out for the warpgroup products (<see cref="SwizzledRows"/>) by
+    /// <paramref name="threads"/> threads, of which this is <paramref name="thread"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void LoadSwizzled(SharedBlock shared, uint offset, ArrayView<ushort> source, ulong address, int origin,
+        TensorStrides strides, int firstRow, int rowLimit, int rows, int headDim, int threads, int thread) =>
+        Load(shared, offset, source, address, origin, strides, firstRow, rowLimit, rows, headDim, threads,
+            new SwizzledRows(rows), thread);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Load<TLayout>(SharedBlock shared, uint offset, ArrayView<ushort> source, ulong address, int origin,
+        TensorStrides strides, int firstRow, int rowLimit, int rows, int headDim, int threads, TLayout layout, int thread)
+        where TLayout : struct, IRowLayout
     {
-        int chunksPerRow = g.HeadDim / 8;
-        for (int chunk = thread; chunk < rows * chunksPerRow; chunk += g.Threads)
+        int chunksPerRow = headDim / 8;
+        for (int chunk = thread; chunk < rows * chunksPerRow; chunk += threads)
         {
             int row = chunk / chunksPerRow;
             int column = chunk - row * chunksPerRow;
             bool inside = firstRow + row < rowLimit;
-            CpAsync.Copy16(shared, offset + (uint)(row * g.PitchBytes + 16 * column), source, address,
+            CpAsync.Copy16(shared, offset + layout.Offset(row, column), source, address,
                 inside ? origin + strides.RowOffset(firstRow + row) + 8 * column : origin, inside);
         }
     }
+}
+
+/// <summary>Where a shared tile keeps the 16-byte chunk <c>c</c> of its row <c>r</c> (bytes from the tile's start).</summary>
+internal interface IRowLayout
+{
+    /// <summary>The chunk's byte offset.</summary>
+    uint Offset(int row, int chunk);
+}
+
+/// <summary>Rows <c>pitch</c> bytes apart, chunks in order: the <c>ldmatrix</c> tiles (padded, see <see cref="TensorCoreGeometry"/>).</summary>
+internal readonly struct PaddedRows(uint pitch) : IRowLayout
+{
+    private readonly uint pitch = pitch;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint Offset(int row, int chunk) => (uint)row * pitch + 16u * (uint)chunk;
+}
+
+/// <summary>
+/// A tile of <c>rows</c> rows laid out as the warpgroup products read it (the 128-byte swizzle of <see cref="WarpGroupMma"/>):
+/// the features cut into panels of 64 (panel p holds features 64p … 64p + 63 of every row, rows × 128 bytes), and within a
+/// panel the chunk u of row r at position u XOR (r mod 8) of its 128-byte row. Eight rows' same chunk then sit in eight
+/// different bank groups, and a panel is what one descriptor names: 8-row groups 1024 bytes apart. The tile must start on
+/// a 1024-byte boundary, as the swizzle is a function of the address.
+/// </summary>
+internal readonly struct SwizzledRows(int rows) : IRowLayout
+{
+    private readonly int rows = rows;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint Offset(int row, int chunk) =>
+        (uint)((chunk >> 3) * rows + row) * WarpGroupMma.RowBytes + (uint)(((chunk & 7) ^ (row & 7)) << 4);
 }

@@ -23,6 +23,9 @@ internal interface ITensorElement
 
     /// <summary>The value of one element's bits (used by the twin).</summary>
     float Widen(uint bits);
+
+    /// <summary>Whether this is bfloat16 (the warpgroup instructions pick their PTX type by it, a constant).</summary>
+    bool IsBFloat16 { get; }
 }
 
 /// <summary>IEEE fp16 inputs.</summary>
@@ -65,6 +68,9 @@ internal readonly struct Float16Element : ITensorElement
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Widen(uint bits) => default(Float16Codec).ToFloat((ushort)bits);
+
+    /// <inheritdoc/>
+    public bool IsBFloat16 => false;
 }
 
 /// <summary>bfloat16 inputs.</summary>
@@ -107,4 +113,7 @@ internal readonly struct BFloat16Element : ITensorElement
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Widen(uint bits) => default(BFloat16Codec).ToFloat((ushort)bits);
+
+    /// <inheritdoc/>
+    public bool IsBFloat16 => true;
 }

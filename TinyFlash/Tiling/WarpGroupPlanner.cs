@@ -1,0 +1,56 @@
+namespace TinyFlash.Tiling;
+
+/// <summary>
+/// Chooses the tile of the warpgroup kernel, on devices with Hopper's warpgroup products (<see cref="DeviceFacts.WarpGroupMma"/>)
+/// and head dims that are multiples of 64 up to 256. Candidates per head dim are ordered by measurement on the H200
+/// (fp16, N = 4096, 2026-12-02 run 2, <c>docs/tiling.md</c>: head dim 128 2x128 with three stages 337 TFLOP/s, with
+/// two 325, 2x64 263, 1x128 170; head dim 64 1x128 277, 2x64 260, 2x128 243; head dim 256 2x64 322, 1x64 169); those
+/// that fit the device's group limits are kept. Whether this kernel or the <c>mma.sync</c> one leads is
+/// <see cref="TilePlanner"/>'s choice.
+/// </summary>
+internal static class WarpGroupPlanner
+{
+    /// <summary>Every plan that fits <paramref name="device"/>, best first; empty where the kernel cannot run.</summary>
+    public static IReadOnlyList<WarpGroupPlan> Candidates(AttentionShape shape, DeviceFacts device)
+    {
+        if (!device.WarpGroupMma || shape.HeadDim % 64 != 0 || shape.HeadDim > 256)
+            return [];
+        (int WarpGroups, int BlockN, int Stages)[] measured = shape.HeadDim switch
+        {
+            64 => [(1, 128, 2), (2, 64, 2), (2, 128, 2)],
+            128 => [(2, 128, 3), (2, 128, 2), (2, 64, 2)],
+            _ => [(2, 64, 2), (1, 64, 2), (1, 64, 3)],
+        };
+        return measured
+            .Select(c => new WarpGroupPlan(c.WarpGroups, c.BlockN, shape.HeadDim, c.Stages))
+            .Where(plan => Fits(plan, device))
+            .ToArray();
+    }
+
+    /// <summary>
+    /// Whether <paramref name="plan"/> respects the per-group limits of <paramref name="device"/> (whether the device has
+    /// the instructions is the caller's question: the tests run the kernel's twins on a CPU device).
+    /// </summary>
+    public static bool Fits(WarpGroupPlan plan, DeviceFacts device) =>
+        device.WarpSize == 32 &&
+        plan.Threads <= device.MaxGroupSize &&
+        plan.SharedBytes <= device.MaxSharedMemoryPerGroup;
+
+    /// <summary>
+    /// The most pipeline stages <paramref name="plan"/>'s tile can have on <paramref name="device"/> with as many groups
+    /// resident on a multiprocessor as with two (and within the group limits).
+    /// </summary>
+    public static int DeepestFreeStages(WarpGroupPlan plan, DeviceFacts device)
+    {
+        int resident = TilePlanner.ResidentGroups(plan.WithStages(2), device);
+        int stages = 2;
+        for (int s = 3; s <= WarpGroupPlan.MaxStages; s++)
+        {
+            var deeper = plan.WithStages(s);
+            if (!Fits(deeper, device) || TilePlanner.ResidentGroups(deeper, device) < resident)
+                break;
+            stages = s;
+        }
+        return stages;
+    }
+}
