@@ -84,7 +84,7 @@ internal static class VerifyCommand
         foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
         {
             var (sharedShared, registerShared) = WarpGroupCheck.Run(engine, type);
-            bool ok = sharedShared < 1e-3 && registerShared < 1e-3;
+            bool ok = sharedShared < WarpGroupCheck.Tolerance && registerShared < WarpGroupCheck.Tolerance;
             passed &= ok;
             Console.WriteLine($"{(ok ? "pass" : "FAIL"),-5} warpgroup products, {type}: A·Bᵀ from shared memory error {sharedShared:E2}, " +
                               $"A·B with A in registers error {registerShared:E2}");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The tensor-core kernel on the GPU machine, in phases (each writes under $OUT):
-#   check  ptxas -v on the PTX files in .gpu/ (registers, spills), then `verify` on CUDA (fp16/bf16 run on tensor cores)
-#   tiles  every candidate tile on fp16 N=4096 (d=64, 128; causal and not) beside PyTorch on the same shapes
+# The tensor-core kernels (mma.sync, and wgmma on Hopper) on the GPU machine, in phases (each writes under $OUT):
+#   check  ptxas -v on the PTX files in .gpu/ (registers, spills, wgmma serialisation), the warpgroup products on known
+#          operands, then `verify` on CUDA (fp16/bf16 run on tensor cores)
+#   tiles  candidate tiles of both kernels (wgWxN: warpgroup) on fp16 N=4096 (d=64, 128; causal and not) beside PyTorch
 #   full   the sweep grid, PyTorch's grid, the output comparison on identical inputs, and the report
 #   dims   candidate tiles for head dims 32, 96 and 256 (fp16, N=4096) beside PyTorch
 #   profile  Nsight Compute on one launch of the planner's fp16 d=128 and d=64 kernels (N=4096)
@@ -14,7 +15,7 @@ for phase in "$@"; do
     ;;
   tiles)
     for d in 64 128; do
-      case $d in 64) tiles=${TILES64:-4x2x128 4x2x64 4x1x128 4x1x64 8x1x64 8x2x64};; *) tiles=${TILES128:-4x2x64 4x2x32 4x1x64 4x1x32 8x1x64 8x2x32};; esac
+      case $d in 64) tiles=${TILES64:-4x2x128 4x2x64 wg1x128 wg2x64 wg2x128};; *) tiles=${TILES128:-4x2x64 8x2x32 wg2x128x3 wg2x128 wg2x64 wg1x128};; esac
       $bench sweep --backend cuda --dtypes float16 --head-dims $d --seqs ${SEQS:-4096} --tensor-tiles $tiles \
         --out "$out/tiles.jsonl" >> "$out/tiles.txt" 2>&1
       for n in ${SEQS:-4096}; do
@@ -34,7 +35,7 @@ for phase in "$@"; do
     ;;
   dims)
     for d in 32 96 256; do
-      case $d in 256) tiles="4x1x64 4x1x32 8x1x32 2x1x64";; *) tiles="4x2x128 4x2x64 8x1x64 8x2x64";; esac
+      case $d in 256) tiles="8x1x32 4x1x32 wg2x64 wg1x64";; *) tiles="4x2x128 4x2x64 8x1x64 8x2x64";; esac
       $bench sweep --backend cuda --dtypes float16 --head-dims $d --seqs 4096 --width $((d == 96 ? 1536 : 2048)) \
         --tensor-tiles $tiles --out "$out/dims.jsonl" >> "$out/dims.txt" 2>&1
       for c in "" --causal; do

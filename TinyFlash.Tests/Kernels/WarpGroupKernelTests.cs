@@ -38,7 +38,7 @@ public class WarpGroupKernelTests
     public void The_product_twins_compute_the_documented_products(ElementType type)
     {
         var (sharedShared, registerShared) = WarpGroupCheck.Run(Engine, type);
-        Assert.That(sharedShared, Is.LessThan(1e-3), "A·Bᵀ with both operands in swizzled shared memory");
-        Assert.That(registerShared, Is.LessThan(1e-3), "A·B with A in registers and B read transposed");
+        Assert.That(sharedShared, Is.LessThan(WarpGroupCheck.Tolerance), "A·Bᵀ with both operands in swizzled shared memory");
+        Assert.That(registerShared, Is.LessThan(WarpGroupCheck.Tolerance), "A·B with A in registers and B read transposed");
     }
 }

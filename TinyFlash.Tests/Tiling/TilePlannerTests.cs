@@ -165,10 +165,10 @@ public class TilePlannerTests
         // H100, 227 KiB a multiprocessor: 4x2x64 at d=128 holds Q (34 KiB) and two stages of K and V (17 KiB each) twice
         // over; a third stage would leave room for one group only. 8x1x32 at d=256 fits once either way, up to four stages.
         var d128 = TensorCorePlanner.Candidates(new AttentionShape(4, 16, 16, 4096, 4096, 128), DeviceFacts.H100)[0];
-        Assert.That((d128.Describe(), d128.Stages, TensorCorePlanner.DeepestFreeStages(d128, DeviceFacts.H100)),
+        Assert.That((d128.Describe(), d128.Stages, TilePlanner.DeepestFreeStages(d128, DeviceFacts.H100)),
             Is.EqualTo(("tensor-core 4x2x64", 2, 2)));
         var d256 = TensorCorePlanner.Candidates(new AttentionShape(4, 8, 8, 4096, 4096, 256), DeviceFacts.H100)[0];
-        Assert.That((d256.Describe(), TensorCorePlanner.DeepestFreeStages(d256, DeviceFacts.H100)), Is.EqualTo(("tensor-core 8x1x32", 4)));
+        Assert.That((d256.Describe(), TilePlanner.DeepestFreeStages(d256, DeviceFacts.H100)), Is.EqualTo(("tensor-core 8x1x32", 4)));
         Assert.That(TilePlanner.ResidentGroups(d256.WithStages(4), DeviceFacts.H100), Is.EqualTo(TilePlanner.ResidentGroups(d256, DeviceFacts.H100)));
         var withoutWarpGroups = DeviceFacts.H100 with { WarpGroupMma = false };
         var tuned = TilePlanner.Candidates(Request(new AttentionShape(4, 8, 8, 4096, 4096, 256)), withoutWarpGroups, Workspace);

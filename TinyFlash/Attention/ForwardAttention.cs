@@ -61,12 +61,11 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
     public bool WarpGroups { get; set; } = device.WarpGroupMma;
 
     /// <summary>Whether a call of <paramref name="request"/> may run <paramref name="tile"/>'s kernel family on this device.</summary>
-    public bool Allows(PlanRequest request, ForwardPlan tile) => tile switch
+    public bool Allows(PlanRequest request, ForwardPlan tile) => TilePlanner.Fits(tile, device) && tile switch
     {
-        TensorCorePlan t => request.TensorCores && TensorCorePlanner.Fits(t, device),
-        WarpGroupPlan t => request.TensorCores && WarpGroups && WarpGroupPlanner.Fits(t, device),
-        TilePlan t => PortableTilePlanner.Fits(t, device),
-        _ => false,
+        TensorCorePlan => request.TensorCores,
+        WarpGroupPlan => request.TensorCores && WarpGroups,
+        _ => true,
     };
 
     /// <summary>

@@ -14,6 +14,12 @@ namespace TinyFlash.Reference;
 /// </summary>
 internal static class WarpGroupCheck
 {
+    /// <summary>
+    /// The largest error a product may have: the operands are exact in fp32 and so are their products, so what remains is
+    /// the order of 64 fp32 additions of values near 10 (about 1e-5); a wrong element, row or swizzle is off by units.
+    /// </summary>
+    public const double Tolerance = 1e-3;
+
     /// <summary>The largest error of each product (A·Bᵀ from shared memory, A·B with A in registers) for random operands of <paramref name="type"/>.</summary>
     public static (double SharedShared, double RegisterShared) Run(FlashEngine engine, ElementType type)
     {

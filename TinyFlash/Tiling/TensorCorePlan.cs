@@ -7,7 +7,7 @@ namespace TinyFlash.Tiling;
 /// <see cref="RowTiles"/> tiles of 16 query rows, key tiles of <see cref="BlockN"/>, and <see cref="Stages"/>
 /// key/value tiles in shared memory at once (the cp.async pipeline's depth).
 /// </summary>
-internal sealed record TensorCorePlan : ForwardPlan
+internal sealed record TensorCorePlan : ForwardPlan, IPipelinedPlan
 {
     /// <summary>Most pipeline stages the kernel supports.</summary>
     public const int MaxStages = 4;
@@ -39,11 +39,17 @@ internal sealed record TensorCorePlan : ForwardPlan
     /// <inheritdoc/>
     public override int BlockN { get; }
 
-    /// <summary>Key/value tiles in shared memory at once: while one is used, Stages − 1 are on their way.</summary>
+    /// <inheritdoc/>
     public int Stages { get; }
+
+    /// <inheritdoc/>
+    int IPipelinedPlan.MaxStages => MaxStages;
 
     /// <summary>The same tile with <paramref name="stages"/> pipeline stages.</summary>
     public TensorCorePlan WithStages(int stages) => new(Warps, RowTiles, BlockN, HeadDim, stages);
+
+    /// <inheritdoc/>
+    ForwardPlan IPipelinedPlan.WithStages(int stages) => WithStages(stages);
 
     /// <inheritdoc/>
     public override int HeadDim { get; }

@@ -9,7 +9,7 @@ namespace TinyFlash.Tiling;
 /// tile: one 16-row tile a warp ran at 0.65 of two on the H100. Every tile gets a two-stage cp.async pipeline: on
 /// the H100 a third stage cost a resident group for every tile above and ran 1.3–1.6× slower, and where a deeper
 /// pipeline costs none (head dim 256: four stages) it was no faster (0.98×); the tuner still times the deepest
-/// free one (<see cref="DeepestFreeStages"/>) and one more than two.
+/// free one (<see cref="TilePlanner.DeepestFreeStages"/>) and one more than two.
 /// </summary>
 internal static class TensorCorePlanner
 {
@@ -39,24 +39,6 @@ internal static class TensorCorePlanner
             .Select(c => new TensorCorePlan(c.Warps, c.RowTiles, c.BlockN, shape.HeadDim))
             .Where(plan => Fits(plan, device))
             .ToArray();
-    }
-
-    /// <summary>
-    /// The most pipeline stages <paramref name="plan"/>'s tile can have on <paramref name="device"/> with as many groups
-    /// resident on a multiprocessor as with two (and within the group limits).
-    /// </summary>
-    public static int DeepestFreeStages(TensorCorePlan plan, DeviceFacts device)
-    {
-        int resident = TilePlanner.ResidentGroups(plan.WithStages(2), device);
-        int stages = 2;
-        for (int s = 3; s <= TensorCorePlan.MaxStages; s++)
-        {
-            var deeper = plan.WithStages(s);
-            if (!Fits(deeper, device) || TilePlanner.ResidentGroups(deeper, device) < resident)
-                break;
-            stages = s;
-        }
-        return stages;
     }
 
     /// <summary>Whether <paramref name="plan"/> respects the per-group limits of <paramref name="device"/>.</summary>

@@ -95,14 +95,37 @@ internal static class TilePlanner
             .OfType<ForwardPlan>()];
     }
 
-    /// <summary>A tensor-core tile with three pipeline stages and with the most that cost no resident group, where they fit.</summary>
-    private static IEnumerable<ForwardPlan> DeeperPipelines(ForwardPlan tile, DeviceFacts device) => tile switch
+    /// <summary>A pipelined tile with three stages and with the most that cost no resident group, where they fit.</summary>
+    private static IEnumerable<ForwardPlan> DeeperPipelines(ForwardPlan tile, DeviceFacts device) => tile is IPipelinedPlan pipelined
+        ? new[] { 3, DeepestFreeStages(pipelined, device) }.Where(s => s <= pipelined.MaxStages).Select(pipelined.WithStages)
+            .Where(plan => Fits(plan, device))
+        : [];
+
+    /// <summary>
+    /// The most pipeline stages <paramref name="plan"/>'s tile can have on <paramref name="device"/> with as many groups
+    /// resident on a multiprocessor as with two (and within the group limits).
+    /// </summary>
+    public static int DeepestFreeStages(IPipelinedPlan plan, DeviceFacts device)
     {
-        TensorCorePlan t => new[] { 3, TensorCorePlanner.DeepestFreeStages(t, device) }
-            .Where(s => s <= TensorCorePlan.MaxStages && TensorCorePlanner.Fits(t.WithStages(s), device)).Select(t.WithStages),
-        WarpGroupPlan t => new[] { 3, WarpGroupPlanner.DeepestFreeStages(t, device) }
-            .Where(s => s <= WarpGroupPlan.MaxStages && WarpGroupPlanner.Fits(t.WithStages(s), device)).Select(t.WithStages),
-        _ => [],
+        int resident = ResidentGroups(plan.WithStages(2), device);
+        int stages = 2;
+        for (int s = 3; s <= plan.MaxStages; s++)
+        {
+            var deeper = plan.WithStages(s);
+            if (!Fits(deeper, device) || ResidentGroups(deeper, device) < resident)
+                break;
+            stages = s;
+        }
+        return stages;
+    }
+
+    /// <summary>Whether <paramref name="plan"/> respects the per-group limits of <paramref name="device"/>, by its kernel family's planner.</summary>
+    public static bool Fits(ForwardPlan plan, DeviceFacts device) => plan switch
+    {
+        TensorCorePlan t => TensorCorePlanner.Fits(t, device),
+        WarpGroupPlan t => WarpGroupPlanner.Fits(t, device),
+        TilePlan t => PortableTilePlanner.Fits(t, device),
+        _ => false,
     };
 
     /// <summary>

@@ -6,7 +6,7 @@ namespace TinyFlash.Tiling;
 /// A tile of the warpgroup kernel (Hopper, fp16/bf16): <see cref="WarpGroups"/> warpgroups a group, each owning 64
 /// query rows, key tiles of <see cref="BlockN"/>, and <see cref="Stages"/> key/value tiles in shared memory at once.
 /// </summary>
-internal sealed record WarpGroupPlan : ForwardPlan
+internal sealed record WarpGroupPlan : ForwardPlan, IPipelinedPlan
 {
     /// <summary>Most pipeline stages the kernel supports.</summary>
     public const int MaxStages = 4;
@@ -33,14 +33,20 @@ internal sealed record WarpGroupPlan : ForwardPlan
     /// <inheritdoc/>
     public override int BlockN { get; }
 
-    /// <summary>Key/value tiles in shared memory at once: while one is used, Stages − 1 are on their way.</summary>
+    /// <inheritdoc/>
     public int Stages { get; }
+
+    /// <inheritdoc/>
+    int IPipelinedPlan.MaxStages => MaxStages;
 
     /// <inheritdoc/>
     public override int HeadDim { get; }
 
     /// <summary>The same tile with <paramref name="stages"/> pipeline stages.</summary>
     public WarpGroupPlan WithStages(int stages) => new(WarpGroups, BlockN, HeadDim, stages);
+
+    /// <inheritdoc/>
+    ForwardPlan IPipelinedPlan.WithStages(int stages) => WithStages(stages);
 
     /// <summary>The geometry the kernel is specialised on.</summary>
     public WarpGroupGeometry Geometry => new(WarpGroups, BlockN, HeadDim, Stages);

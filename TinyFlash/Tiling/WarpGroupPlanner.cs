@@ -36,21 +36,4 @@ internal static class WarpGroupPlanner
         plan.Threads <= device.MaxGroupSize &&
         plan.SharedBytes <= device.MaxSharedMemoryPerGroup;
 
-    /// <summary>
-    /// The most pipeline stages <paramref name="plan"/>'s tile can have on <paramref name="device"/> with as many groups
-    /// resident on a multiprocessor as with two (and within the group limits).
-    /// </summary>
-    public static int DeepestFreeStages(WarpGroupPlan plan, DeviceFacts device)
-    {
-        int resident = TilePlanner.ResidentGroups(plan.WithStages(2), device);
-        int stages = 2;
-        for (int s = 3; s <= WarpGroupPlan.MaxStages; s++)
-        {
-            var deeper = plan.WithStages(s);
-            if (!Fits(deeper, device) || TilePlanner.ResidentGroups(deeper, device) < resident)
-                break;
-            stages = s;
-        }
-        return stages;
-    }
 }
