@@ -134,7 +134,6 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
     /// </summary>
     private readonly struct TileState
     {
-        public readonly AttentionParams<ushort> Parameters;
         public readonly WarpGroupGeometry Geometry;
         public readonly SharedBlock Shared;
         public readonly uint Start;
@@ -147,7 +146,6 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public TileState(in AttentionParams<ushort> p, WarpGroupGeometry g, SharedBlock shared)
         {
-            Parameters = p;
             Geometry = g;
             Shared = shared;
             Start = WarpGroupGeometry.AlignedStart(shared);
