@@ -5,7 +5,9 @@
 #   tiles  candidate tiles of both kernels (wgWxN: warpgroup) on fp16 N=4096 (d=64, 128; causal and not) beside PyTorch
 #   full   the sweep grid, PyTorch's grid, the output comparison on identical inputs, and the report
 #   dims   candidate tiles for head dims 32, 96 and 256 (fp16, N=4096) beside PyTorch
-#   profile  Nsight Compute on one launch of the planner's fp16 d=128 and d=64 kernels (N=4096)
+#   profile  Nsight Compute (full set, and stall samples per SASS instruction) on one launch of the planner's fp16
+#          d=128 and d=64 kernels (N=4096; PROFILE_DIMS overrides the head dims)
+#   sass   the SASS of every PTX file in .gpu/
 set -u
 source "$(dirname "$0")/common.sh"
 for phase in "$@"; do
@@ -49,10 +51,17 @@ for phase in "$@"; do
       dispatch_stall lg_throttle no_instruction branch_resolving tex_throttle misc; do
       printf 'smsp__average_warps_issue_stalled_%s_per_issue_active.ratio,' $r; done)
     conflicts=l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ldsm.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ldsm.sum,smsp__inst_executed_op_ldsm.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ldgsts.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ldgsts.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum
-    for d in 128 64; do
-      ncu --launch-skip 3 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
-        --section WarpStateStats --section Occupancy --section LaunchStats --metrics "${stalls}${conflicts}" \
+    for d in ${PROFILE_DIMS:-128 64}; do
+      ncu --launch-skip 3 --launch-count 1 --set full --import-source no --metrics "${stalls}${conflicts}" -o /tmp/ncu-d$d \
         $bench run --backend cuda -b 4 --heads $((2048 / d)) -n 4096 -d $d --dtype float16 --layout bhsd > "$out/ncu-d$d.txt" 2>&1
+      ncu -i /tmp/ncu-d$d.ncu-rep --page details >> "$out/ncu-d$d.txt" 2>&1
+      # per SASS instruction: warp stall samples by reason, so the hot spots of the main loop can be read offline
+      ncu -i /tmp/ncu-d$d.ncu-rep --page source --csv --print-source sass > "$out/ncu-d$d-sass.csv" 2>&1
+    done
+    ;;
+  sass)   # the SASS of every PTX file in .gpu/ (ptxas for sm_90a, cuobjdump), to read the scheduled main loop offline
+    for ptx in .gpu/*.ptx; do
+      ptxas -arch=sm_90a "$ptx" -o /tmp/k.cubin && cuobjdump -sass /tmp/k.cubin > "$out/$(basename "$ptx" .ptx).sass" 2>&1
     done
     ;;
   esac

@@ -57,7 +57,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         ArrayView<float> statistics = shared.View.Cast<float>();
         int thread = Group.IdxX;
         int lane = Warp.LaneIdx;
-        int warpRow = Warp.WarpIdx * 16;
+        int warpRow = GroupThreads.Warp * 16;
         int b = g.BlockN;
         uint pitch = (uint)g.PitchBytes, scorePitch = (uint)tiles.ScorePitchBytes;
 

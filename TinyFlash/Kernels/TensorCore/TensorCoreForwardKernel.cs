@@ -52,7 +52,7 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
         SharedBlock shared = SharedBlock.Dynamic();
         int thread = Group.IdxX;
         int lane = Warp.LaneIdx;
-        int warpRow = Warp.WarpIdx * 16 * g.RowTiles;
+        int warpRow = GroupThreads.Warp * 16 * g.RowTiles;
         uint pitch = (uint)g.PitchBytes;
 
         var block = QueryBlock.OfGroup(p, g.BlockM);

@@ -46,7 +46,7 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
         SharedBlock shared = SharedBlock.Dynamic();
         int thread = Group.IdxX;
         int lane = Warp.LaneIdx;
-        int warpRow = Warp.WarpIdx * 16;
+        int warpRow = GroupThreads.Warp * 16;
         int b = g.BlockN;
         uint pitch = (uint)g.PitchBytes;
 

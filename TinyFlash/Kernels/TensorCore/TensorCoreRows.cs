@@ -31,12 +31,33 @@ internal static class TensorCoreRows
         Load(shared, offset, source, address, origin, strides, firstRow, rowLimit, rows, headDim, threads,
             new SwizzledRows(rows), thread);
 
+    /// <remarks>
+    /// Where the threads cover whole rows a pass and a pass moves every thread by a whole period of the layout (all the
+    /// tiles of these kernels but for head dims 96, 192 and some 256), each thread copies the same chunk of every
+    /// <c>threads / chunksPerRow</c>-th row, so its shared offset advances by a constant and the loop body is a compare,
+    /// the source index and the copy; otherwise each chunk's row and column are derived from its number.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Load<TLayout>(SharedBlock shared, uint offset, ArrayView<ushort> source, ulong address, int origin,
         TensorStrides strides, int firstRow, int rowLimit, int rows, int headDim, int threads, TLayout layout, int thread)
         where TLayout : struct, IRowLayout
     {
         int chunksPerRow = headDim / 8;
+        int rowStep = threads / chunksPerRow;
+        if (threads % chunksPerRow == 0 && rowStep % layout.RowPeriod == 0)
+        {
+            int row = thread / chunksPerRow;
+            int column = thread - row * chunksPerRow;
+            uint target = offset + layout.Offset(row, column);
+            uint targetStep = (uint)rowStep * layout.RowBytes;
+            for (; row < rows; row += rowStep)
+            {
+                bool inside = firstRow + row < rowLimit;
+                CpAsync.Copy16(shared, target, source, address, inside ? origin + strides.RowOffset(firstRow + row) + 8 * column : origin, inside);
+                target += targetStep;
+            }
+            return;
+        }
         for (int chunk = thread; chunk < rows * chunksPerRow; chunk += threads)
         {
             int row = chunk / chunksPerRow;
@@ -53,6 +74,15 @@ internal interface IRowLayout
 {
     /// <summary>The chunk's byte offset.</summary>
     uint Offset(int row, int chunk);
+
+    /// <summary>
+    /// Rows after which the layout repeats: row r + <see cref="RowPeriod"/>·k keeps row r's chunk order, <see cref="RowBytes"/>·(its
+    /// distance) further on.
+    /// </summary>
+    int RowPeriod { get; }
+
+    /// <summary>Bytes from a row to the next within a run of rows laid out alike.</summary>
+    uint RowBytes { get; }
 }
 
 /// <summary>Rows <c>pitch</c> bytes apart, chunks in order: the <c>ldmatrix</c> tiles (padded, see <see cref="TensorCoreGeometry"/>).</summary>
@@ -63,6 +93,12 @@ internal readonly struct PaddedRows(uint pitch) : IRowLayout
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint Offset(int row, int chunk) => (uint)row * pitch + 16u * (uint)chunk;
+
+    /// <inheritdoc/>
+    public int RowPeriod => 1;
+
+    /// <inheritdoc/>
+    public uint RowBytes => pitch;
 }
 
 /// <summary>
@@ -80,4 +116,10 @@ internal readonly struct SwizzledRows(int rows) : IRowLayout
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint Offset(int row, int chunk) =>
         (uint)((chunk >> 3) * rows + row) * WarpGroupMma.RowBytes + (uint)(((chunk & 7) ^ (row & 7)) << 4);
+
+    /// <inheritdoc/>
+    public int RowPeriod => 8;
+
+    /// <inheritdoc/>
+    public uint RowBytes => WarpGroupMma.RowBytes;
 }

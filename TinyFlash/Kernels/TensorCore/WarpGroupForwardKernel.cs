@@ -18,9 +18,10 @@ namespace TinyFlash.Kernels.TensorCore;
 /// prologue   cp.async Q and tile 0 → stage 0, tiles 1 … S−2 → stages 1 … S−2 (one commit group a tile)
 /// tile i     wait for my copies of tile i and for my warpgroup's last O += P·V (it read stage i−1's V); publish the
 ///            copies to the async proxy; barrier (tile i landed everywhere, stage (i−1) mod S free)
-///            cp.async tile i+S−1 → stage (i+S−1) mod S                       ← overlaps everything below
 ///            S  = Q·Kᵀ   per 16 features: one wgmma m64n64k16 per 64 keys, Q and K from shared memory (K-major);
-///                        commit, wait                                                          S in registers
+///                        commit
+///            cp.async tile i+S−1 → stage (i−1) mod S, while S = Q·Kᵀ runs        ← lands during the next S−1 tiles
+///            wait                                                                         S in registers
 ///            mask, online softmax, dropout: TileSoftmax.Step (the mma.sync kernel's own, same registers)
 ///            O += P·V    per 16 keys: P repacked to 16 bits in registers as the A operand (the accumulator and A
 ///                        layouts coincide), one wgmma m64n64k16 per 64 features, V from shared memory read
@@ -67,50 +68,66 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
         TOutput output = default;
         RowValues max = RowValues.Broadcast(float.NegativeInfinity);
         RowValues sums = default;
+        int stage = 0, freed = g.Stages - 1;
         for (int step = 0; step < state.Tiles.Count; step++)
         {
             CpAsync.WaitPending(g.Stages - 2);
             WarpGroupMma.Wait();
             WarpGroupMma.PublishSharedWrites();
             Group.Barrier();
-            int load = step + g.Stages - 1;
-            if (load < state.Tiles.Count)
-                LoadKeysValues(parameters, state, load % g.Stages, load);
-            CpAsync.Commit();
 
             TScores scores = default;
-            Scores(ref scores, state, step % g.Stages);
+            Scores(ref scores, state, stage);
             WarpGroupMma.Commit();
+            // The copies of tile step + S − 1 into the stage tile step − 1 has left, issued while S = Q·Kᵀ runs.
+            int load = step + g.Stages - 1;
+            if (load < state.Tiles.Count)
+                LoadKeysValues(parameters, state, freed, load);
+            CpAsync.Commit();
             WarpGroupMma.Wait();
             TileSoftmax.Step(ref scores, ref output, ref max, ref sums, p, state.Block, state.Tiles, state.Modifier, step, g.BlockN,
                 state.WarpRow, Warp.LaneIdx);
             // O += P·V: 16 keys (16 rows of 128 bytes in every panel) a product; it runs on while the next tile is awaited.
-            ulong values = WarpGroupMma.Advance(state.Values, (uint)(step % g.Stages * 2 * g.TileBytes));
+            ulong values = WarpGroupMma.Advance(state.Values, (uint)(stage * 2 * g.TileBytes));
             scores.WarpGroupMultiplyInto<TElement, TOutput>(ref output, state.Shared, values, 16 * WarpGroupMma.RowBytes,
                 (uint)g.BlockN * WarpGroupMma.RowBytes);
             WarpGroupMma.Commit();
+            freed = stage;
+            stage = stage == g.Stages - 1 ? 0 : stage + 1;
         }
         WarpGroupMma.Wait();
         CpAsync.WaitAll();
         TileSoftmax.Store<TElement, TOutput>(output, max, sums, p, state.Block, g.HeadDim, 1, state.WarpRow, Warp.LaneIdx);
     }
 
-    /// <summary>Issues S = Q·Kᵀ for the key tile in <paramref name="stage"/>: a panel's four 16-feature steps an iteration (32 bytes apart along its rows).</summary>
+    /// <summary>
+    /// Issues S = Q·Kᵀ for the key tile in <paramref name="stage"/>: a panel's four 16-feature steps at a time (32 bytes
+    /// apart along its rows), the first panel's first step overwriting S, so that S needs no zeroing.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Scores(ref TScores scores, in TileState state, int stage)
     {
         var g = state.Geometry;
         uint leaf = 64 * WarpGroupMma.RowBytes;
+        ulong q = state.Query, k = WarpGroupMma.Advance(state.Keys, (uint)(stage * 2 * g.TileBytes));
         WarpGroupMma.Fence();
-        for (int panel = 0; panel < g.HeadDim / 64; panel++)
-        {
-            ulong q = WarpGroupMma.Advance(state.Query, (uint)(panel * g.BlockM) * WarpGroupMma.RowBytes);
-            ulong k = WarpGroupMma.Advance(state.Keys, (uint)(stage * 2 * g.TileBytes) + (uint)(panel * g.BlockN) * WarpGroupMma.RowBytes);
-            scores.WarpGroupAccumulate<TElement>(state.Shared, q, k, leaf, accumulate: true);
-            scores.WarpGroupAccumulate<TElement>(state.Shared, WarpGroupMma.Advance(q, 32), WarpGroupMma.Advance(k, 32), leaf, accumulate: true);
-            scores.WarpGroupAccumulate<TElement>(state.Shared, WarpGroupMma.Advance(q, 64), WarpGroupMma.Advance(k, 64), leaf, accumulate: true);
-            scores.WarpGroupAccumulate<TElement>(state.Shared, WarpGroupMma.Advance(q, 96), WarpGroupMma.Advance(k, 96), leaf, accumulate: true);
-        }
+        scores.WarpGroupAccumulate<TElement>(state.Shared, q, k, leaf, accumulate: false);
+        PanelSteps(ref scores, state.Shared, q, k, leaf, first: 1);
+        if (g.HeadDim > 64)   // a constant: ILGPU keeps a loop even where it runs no times
+            for (int panel = 1; panel < g.HeadDim / 64; panel++)
+                PanelSteps(ref scores, state.Shared, WarpGroupMma.Advance(q, (uint)(panel * g.BlockM) * WarpGroupMma.RowBytes),
+                    WarpGroupMma.Advance(k, (uint)(panel * g.BlockN) * WarpGroupMma.RowBytes), leaf, first: 0);
+    }
+
+    /// <summary>Accumulates the 16-feature steps <paramref name="first"/> … 3 of one panel into S.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PanelSteps(ref TScores scores, SharedBlock shared, ulong q, ulong k, uint leaf, int first)
+    {
+        if (first == 0)
+            scores.WarpGroupAccumulate<TElement>(shared, q, k, leaf, accumulate: true);
+        scores.WarpGroupAccumulate<TElement>(shared, WarpGroupMma.Advance(q, 32), WarpGroupMma.Advance(k, 32), leaf, accumulate: true);
+        scores.WarpGroupAccumulate<TElement>(shared, WarpGroupMma.Advance(q, 64), WarpGroupMma.Advance(k, 64), leaf, accumulate: true);
+        scores.WarpGroupAccumulate<TElement>(shared, WarpGroupMma.Advance(q, 96), WarpGroupMma.Advance(k, 96), leaf, accumulate: true);
     }
 
     /// <summary>Starts this thread's copies of key/value tile <paramref name="step"/> (of the block's list) into pipeline stage <paramref name="stage"/>.</summary>
@@ -153,9 +170,9 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
             Tiles = KeyTileRange.For(p, Block, g.BlockM, g.BlockN);
             // Scores here are raw q·k: logits divided by the scale.
             Modifier = default(TModifier).For(p, Block, p.ScaleLog2 * 0.693147180559945309f);
-            WarpRow = Warp.WarpIdx * 16;
+            WarpRow = GroupThreads.Warp * 16;
             uint origin = shared.Address + Start;
-            Query = WarpGroupMma.Descriptor(origin + (uint)(Warp.WarpIdx / 4 * 64) * WarpGroupMma.RowBytes, 0, WarpGroupMma.SwizzleBytes);
+            Query = WarpGroupMma.Descriptor(origin + (uint)(GroupThreads.WarpGroup * 64) * WarpGroupMma.RowBytes, 0, WarpGroupMma.SwizzleBytes);
             Keys = WarpGroupMma.Descriptor(origin + (uint)g.KeyOffset(0), 0, WarpGroupMma.SwizzleBytes);
             Values = WarpGroupMma.Descriptor(origin + (uint)g.ValueOffset(0), (uint)g.BlockN * WarpGroupMma.RowBytes, WarpGroupMma.SwizzleBytes);
         }
