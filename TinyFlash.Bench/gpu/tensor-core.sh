@@ -29,11 +29,12 @@ for phase in "$@"; do
     done
     ;;
   full)
+    gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed 's/^NVIDIA //')
     $bench sweep --backend cuda --out "$out/sweep.jsonl" --dump /tmp/dump --dump-seq 1024 > "$out/sweep.txt" 2>&1
     python3 $torch --grid --out "$out/torch.jsonl" > /dev/null 2>> "$out/sweep.txt"
     python3 $torch --compare /tmp/dump --out "$out/compare.jsonl" > /dev/null 2>> "$out/sweep.txt"
     $bench report "$out/sweep.jsonl" "$out/torch.jsonl" "$out/compare.jsonl" --markdown "$out/benchmarks.md" \
-      --plot "$out/tensor-core-h100.svg" --title "Attention forward on the H100: TinyFlash tensor-core kernel vs PyTorch SDPA" >> "$out/sweep.txt" 2>&1
+      --plot "$out/tensor-core.svg" --title "Attention forward on the $gpu: TinyFlash tensor-core kernels vs PyTorch SDPA" >> "$out/sweep.txt" 2>&1
     ;;
   dims)
     for d in 32 96 256; do

@@ -26,26 +26,26 @@ public class TilePlannerTests
     public void A_grid_that_fills_the_H100_is_not_split()
     {
         var plan = TilePlanner.Plan(Request(new AttentionShape(4, 16, 16, 4096, 4096, 128)), DeviceFacts.H100, Workspace);
-        Assert.That(plan.Describe(), Is.EqualTo("warp-group 2x128x3"));
+        Assert.That(plan.Describe(), Is.EqualTo("warp-group 2x128"));
     }
 
     [Test]
     public void Batch_1_with_8_heads_at_2048_fills_one_wave_of_the_H100_without_splits()
     {
-        // 16 blocks x 8 heads = 128 groups; the warpgroup tile (225 KiB of shared memory) is one a multiprocessor, so 132
+        // 16 blocks x 8 heads = 128 groups; the warpgroup tile (161 KiB of shared memory) is one a multiprocessor, so 132
         // slots: a wave 97 % full. The mma.sync tile, two a multiprocessor, would have been split in two.
         var plan = TilePlanner.Plan(Request(new AttentionShape(1, 8, 8, 2048, 2048, 128)), DeviceFacts.H100, Workspace);
-        Assert.That(plan.Describe(), Is.EqualTo("warp-group 2x128x3"));
+        Assert.That(plan.Describe(), Is.EqualTo("warp-group 2x128"));
         Assert.That(TilePlanner.KeySplits(new TensorCorePlan(4, 2, 64, 128), new AttentionShape(1, 8, 8, 2048, 2048, 128), DeviceFacts.H100,
             Workspace), Is.EqualTo(2));
     }
 
     [Test]
-    public void Head_dim_64_keeps_the_mma_sync_kernel_first_and_the_tuner_also_times_the_warpgroup_one()
+    public void Head_dim_64_runs_on_the_warpgroup_kernel_and_the_tuner_also_times_the_mma_sync_one()
     {
         var candidates = TilePlanner.Candidates(Request(new AttentionShape(4, 32, 32, 4096, 4096, 64)), DeviceFacts.H100, Workspace);
-        Assert.That(candidates[0].Describe(), Is.EqualTo("tensor-core 4x2x128"));
-        Assert.That(candidates.Select(c => c.Tile).OfType<WarpGroupPlan>().Select(t => t.Describe()), Does.Contain("warp-group 1x128"));
+        Assert.That(candidates[0].Describe(), Is.EqualTo("warp-group 1x128"));
+        Assert.That(candidates.Select(c => c.Tile).OfType<TensorCorePlan>().Select(t => t.Describe()), Does.Contain("tensor-core 4x2x128"));
     }
 
     [Test]
@@ -150,7 +150,7 @@ public class TilePlannerTests
     public void A_causal_grid_takes_the_same_block_of_every_head_together_and_decode_keeps_the_default_order()
     {
         var causal = Request(new AttentionShape(4, 16, 16, 4096, 4096, 128), new AttentionOptions { Causal = true });
-        Assert.That(TilePlanner.Plan(causal, DeviceFacts.H100, Workspace).Describe(), Is.EqualTo("warp-group 2x128x3, blocks together"));
+        Assert.That(TilePlanner.Plan(causal, DeviceFacts.H100, Workspace).Describe(), Is.EqualTo("warp-group 2x128, blocks together"));
         var decode = Request(new AttentionShape(8, 32, 8, 1, 32768, 128), new AttentionOptions { Causal = true });
         Assert.That(TilePlanner.Plan(decode, DeviceFacts.H100, Workspace).Order, Is.EqualTo(GridOrder.HeadsTogether),
             "one query block a head: no order to choose");

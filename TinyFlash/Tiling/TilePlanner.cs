@@ -78,18 +78,18 @@ internal static class TilePlanner
 
     /// <summary>
     /// The tensor-core tiles, best first, the two kernel families alternating so that the tuner's first few candidates
-    /// hold both. Where the device has warpgroup products, their kernel leads for head dims of 128 and more; the
-    /// <c>mma.sync</c> kernel leads for head dim 64, and for a few query rows a head (decode), where its 16-row blocks
-    /// waste less than the warpgroup's 64. On the H200 (2026-12-02 run 7, fp16, N = 4096, one call): head dim 128
-    /// warp-group 2x128x3 299.5 TFLOP/s against tensor-core 4x2x64 291.5 (causal 272.3 against 252.8); head dim 64
-    /// tensor-core 4x2x128 270.0 against warp-group 1x128 248.1 (causal 243.3 against 231.1); head dim 256 (run 2)
-    /// warp-group 2x64 322 against tensor-core 8x1x32 209.
+    /// hold both. Where the device has warpgroup products, their kernel leads for every head dim it takes (multiples
+    /// of 64); the <c>mma.sync</c> kernel leads for the others, and for a few query rows a head (decode), where its
+    /// 16-row blocks waste less than the warpgroup's 64. On the H200 (2026-12-02 session 2 run 1, fp16, N = 4096, one
+    /// call, kernel version 2026-12-02.2): head dim 128 warp-group 2x128 404.9 TFLOP/s against tensor-core 4x2x64 298.8
+    /// (causal 357.8 against 256.5); head dim 64 warp-group 1x128 337.3 against tensor-core 4x2x128 287.2 (causal 299.3
+    /// against 255.7); head dim 256 (run 2) warp-group 2x64 322 against tensor-core 8x1x32 209.
     /// </summary>
     private static ForwardPlan[] TensorCoreTiles(AttentionShape shape, DeviceFacts device)
     {
         IReadOnlyList<ForwardPlan> warps = TensorCorePlanner.Candidates(shape, device);
         IReadOnlyList<ForwardPlan> warpGroups = WarpGroupPlanner.Candidates(shape, device);
-        var (first, second) = shape.QueryLength > 64 && shape.HeadDim >= 128 ? (warpGroups, warps) : (warps, warpGroups);
+        var (first, second) = shape.QueryLength > 64 ? (warpGroups, warps) : (warps, warpGroups);
         return [.. Enumerable.Range(0, Math.Max(first.Count, second.Count))
             .SelectMany(i => new[] { first.ElementAtOrDefault(i), second.ElementAtOrDefault(i) })
             .OfType<ForwardPlan>()];
