@@ -50,11 +50,17 @@ internal static class TensorCoreRows
             int column = thread - row * chunksPerRow;
             uint target = offset + layout.Offset(row, column);
             uint targetStep = (uint)rowStep * layout.RowBytes;
+            // Evenly spaced rows (a constant where the caller passes TensorStrides.Even): the source index steps too.
+            bool even = strides.PackedPositions == 0;
+            int index = origin + (firstRow + row) * strides.Row + 8 * column, indexStep = rowStep * strides.Row;
+            int visible = rowLimit - firstRow;
             for (; row < rows; row += rowStep)
             {
-                bool inside = firstRow + row < rowLimit;
-                CpAsync.Copy16(shared, target, source, address, inside ? origin + strides.RowOffset(firstRow + row) + 8 * column : origin, inside);
+                bool inside = row < visible;
+                int at = even ? index : origin + strides.RowOffset(firstRow + row) + 8 * column;
+                CpAsync.Copy16(shared, target, source, address, inside ? at : origin, inside);
                 target += targetStep;
+                index += indexStep;
             }
             return;
         }

@@ -102,32 +102,40 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
 
     /// <summary>
     /// Issues S = Q·Kᵀ for the key tile in <paramref name="stage"/>: a panel's four 16-feature steps at a time (32 bytes
-    /// apart along its rows), the first panel's first step overwriting S, so that S needs no zeroing.
+    /// apart along its rows), the first panel's first step overwriting S, so that S needs no zeroing. The panels are
+    /// spelled out, not looped over: a loop (which ILGPU keeps even where it runs once) makes ptxas fence the chain at
+    /// its head (C7519) and wait for the products before the key/value copies that should overlap them.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Scores(ref TScores scores, in TileState state, int stage)
     {
-        var g = state.Geometry;
-        uint leaf = 64 * WarpGroupMma.RowBytes;
-        ulong q = state.Query, k = WarpGroupMma.Advance(state.Keys, (uint)(stage * 2 * g.TileBytes));
+        ulong k = WarpGroupMma.Advance(state.Keys, (uint)(stage * 2 * state.Geometry.TileBytes));
         WarpGroupMma.Fence();
-        scores.WarpGroupAccumulate<TElement>(state.Shared, q, k, leaf, accumulate: false);
-        PanelSteps(ref scores, state.Shared, q, k, leaf, first: 1);
-        if (g.HeadDim > 64)   // a constant: ILGPU keeps a loop even where it runs no times
-            for (int panel = 1; panel < g.HeadDim / 64; panel++)
-                PanelSteps(ref scores, state.Shared, WarpGroupMma.Advance(q, (uint)(panel * g.BlockM) * WarpGroupMma.RowBytes),
-                    WarpGroupMma.Advance(k, (uint)(panel * g.BlockN) * WarpGroupMma.RowBytes), leaf, first: 0);
+        scores.WarpGroupAccumulate<TElement>(state.Shared, state.Query, k, 64 * WarpGroupMma.RowBytes, accumulate: false);
+        PanelSteps(ref scores, state, k, panel: 0, first: 1);
+        PanelSteps(ref scores, state, k, panel: 1, first: 0);
+        PanelSteps(ref scores, state, k, panel: 2, first: 0);
+        PanelSteps(ref scores, state, k, panel: 3, first: 0);
     }
 
-    /// <summary>Accumulates the 16-feature steps <paramref name="first"/> … 3 of one panel into S.</summary>
+    /// <summary>
+    /// Accumulates the 16-feature steps <paramref name="first"/> … 3 of 64-feature panel <paramref name="panel"/> into S,
+    /// where the head dim has that panel (a constant of the kernel, so the test folds away).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PanelSteps(ref TScores scores, SharedBlock shared, ulong q, ulong k, uint leaf, int first)
+    private static void PanelSteps(ref TScores scores, in TileState state, ulong keys, int panel, int first)
     {
+        var g = state.Geometry;
+        if (panel >= g.HeadDim / 64)
+            return;
+        uint leaf = 64 * WarpGroupMma.RowBytes;
+        ulong q = WarpGroupMma.Advance(state.Query, (uint)(panel * g.BlockM) * WarpGroupMma.RowBytes);
+        ulong k = WarpGroupMma.Advance(keys, (uint)(panel * g.BlockN) * WarpGroupMma.RowBytes);
         if (first == 0)
-            scores.WarpGroupAccumulate<TElement>(shared, q, k, leaf, accumulate: true);
-        scores.WarpGroupAccumulate<TElement>(shared, WarpGroupMma.Advance(q, 32), WarpGroupMma.Advance(k, 32), leaf, accumulate: true);
-        scores.WarpGroupAccumulate<TElement>(shared, WarpGroupMma.Advance(q, 64), WarpGroupMma.Advance(k, 64), leaf, accumulate: true);
-        scores.WarpGroupAccumulate<TElement>(shared, WarpGroupMma.Advance(q, 96), WarpGroupMma.Advance(k, 96), leaf, accumulate: true);
+            scores.WarpGroupAccumulate<TElement>(state.Shared, q, k, leaf, accumulate: true);
+        scores.WarpGroupAccumulate<TElement>(state.Shared, WarpGroupMma.Advance(q, 32), WarpGroupMma.Advance(k, 32), leaf, accumulate: true);
+        scores.WarpGroupAccumulate<TElement>(state.Shared, WarpGroupMma.Advance(q, 64), WarpGroupMma.Advance(k, 64), leaf, accumulate: true);
+        scores.WarpGroupAccumulate<TElement>(state.Shared, WarpGroupMma.Advance(q, 96), WarpGroupMma.Advance(k, 96), leaf, accumulate: true);
     }
 
     /// <summary>Starts this thread's copies of key/value tile <paramref name="step"/> (of the block's list) into pipeline stage <paramref name="stage"/>.</summary>
