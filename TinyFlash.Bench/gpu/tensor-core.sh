@@ -3,7 +3,8 @@
 #   check  ptxas -v on the PTX files in .gpu/ (registers, spills, wgmma serialisation), the warpgroup products on known
 #          operands, then `verify` on CUDA (fp16/bf16 run on tensor cores)
 #   tiles  candidate tiles of both kernels (wgWxN: warpgroup) on fp16 N=4096 (d=64, 128; causal and not) beside PyTorch
-#   full   the sweep grid, PyTorch's grid, the output comparison on identical inputs, and the report
+#   full   the sweep grid, PyTorch's grid (TORCH_BACKENDS: a subset of flash cudnn efficient), the output comparison on
+#          identical inputs, and the report
 #   dims   candidate tiles for head dims 32, 96 and 256 (fp16, N=4096) beside PyTorch
 #   profile  Nsight Compute (full set, and stall samples per SASS instruction) on one launch of the planner's fp16
 #          d=128 and d=64 kernels (N=4096; PROFILE_DIMS overrides the head dims)
@@ -31,7 +32,7 @@ for phase in "$@"; do
   full)
     gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed 's/^NVIDIA //')
     $bench sweep --backend cuda --out "$out/sweep.jsonl" --dump /tmp/dump --dump-seq 1024 > "$out/sweep.txt" 2>&1
-    python3 $torch --grid --out "$out/torch.jsonl" > /dev/null 2>> "$out/sweep.txt"
+    python3 $torch --grid ${TORCH_BACKENDS:+--backends $TORCH_BACKENDS} --out "$out/torch.jsonl" > /dev/null 2>> "$out/sweep.txt"
     python3 $torch --compare /tmp/dump --out "$out/compare.jsonl" > /dev/null 2>> "$out/sweep.txt"
     $bench report "$out/sweep.jsonl" "$out/torch.jsonl" "$out/compare.jsonl" --markdown "$out/benchmarks.md" \
       --plot "$out/tensor-core.svg" --title "Attention forward on the $gpu: TinyFlash tensor-core kernels vs PyTorch SDPA" >> "$out/sweep.txt" 2>&1
