@@ -14,32 +14,17 @@ namespace TinyFlash.Kernels.TensorCore;
 internal static class TileSoftmax
 {
     /// <summary>
-    /// One step of the online softmax over key tile <paramref name="step"/>: <see cref="Probabilities"/>, then O rescaled
-    /// where a row's maximum moved.
+    /// Turns the raw scores (q·k, the logits divided by the scale) of key tile <paramref name="step"/> into probabilities:
+    /// modifiers (softcap, ALiBi, bias, a block mask's element mask), the band mask only where the tile straddles it,
+    /// then in base 2 the new row maxima, O and the row sums rescaled only where a maximum moved (a row that has seen no
+    /// visible key keeps max −∞ and exponentiates against 0), and dropout's keep factors after the sums, so that the
+    /// log-sum-exp is that of the undropped row.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Step<TScores, TOutput, TModifier>(ref TScores scores, ref TOutput output, ref RowValues max, ref RowValues sums,
         in AttentionParams<ushort> p, in QueryBlock block, in KeyTileRange tiles, TModifier modifier, int step, int blockN, int warpRow, int lane)
         where TScores : struct, IColumnBlocks
         where TOutput : struct, IColumnBlocks
-        where TModifier : struct, IScoreModifier<TModifier>
-    {
-        if (Probabilities(ref scores, ref max, ref sums, p, block, tiles, modifier, step, blockN, warpRow, lane, out RowValues correction))
-            output.ScaleRows(correction);
-    }
-
-    /// <summary>
-    /// Turns the raw scores (q·k, the logits divided by the scale) of key tile <paramref name="step"/> into probabilities:
-    /// modifiers (softcap, ALiBi, bias, a block mask's element mask), the band mask only where the tile straddles it,
-    /// then in base 2 the new row maxima, the row sums rescaled only where a maximum moved (a row that has seen no
-    /// visible key keeps max −∞ and exponentiates against 0), and dropout's keep factors after the sums, so that the
-    /// log-sum-exp is that of the undropped row. Returns whether a maximum moved, and then the factor O's rows need.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool Probabilities<TScores, TModifier>(ref TScores scores, ref RowValues max, ref RowValues sums,
-        in AttentionParams<ushort> p, in QueryBlock block, in KeyTileRange tiles, TModifier modifier, int step, int blockN, int warpRow, int lane,
-        out RowValues correction)
-        where TScores : struct, IColumnBlocks
         where TModifier : struct, IScoreModifier<TModifier>
     {
         int tile = tiles.TileAt(p.TileList, step);
@@ -49,22 +34,21 @@ internal static class TileSoftmax
             scores.Modify(modifier.ForTile(tiles.IsMaskedAt(p.TileList, step)), row, column);
         if (tiles.IsPartial(tile, blockN, block.KeyLength))
             scores.Hide(RowDiagonals.Of(p.QueryStrides, column, row, 8), block.DiagonalLow, block.DiagonalHigh, block.KeyLength - column);
+
         RowValues tileMax = RowValues.Broadcast(float.NegativeInfinity);
         scores.RowMax(ref tileMax);
         RowValues newMax = max.Max(tileMax.QuadMax());
         RowValues offsets = newMax.FiniteOrZero().Multiply(p.ScaleLog2);
-        bool moved = !newMax.SameAs(max);
-        correction = default;
-        if (moved)
+        if (!newMax.SameAs(max))
         {
-            correction = max.Exp2(p.ScaleLog2, offsets);
+            RowValues correction = max.Exp2(p.ScaleLog2, offsets);
             sums = sums.Multiply(correction);
+            output.ScaleRows(correction);
             max = newMax;
         }
         scores.Exponentiate(p.ScaleLog2, offsets, ref sums);
         if (modifier.Drops)
             scores.Drop(modifier, block.RowIndex + row, block.KeyStart + column);
-        return moved;
     }
 
     /// <summary>

@@ -15,23 +15,17 @@ namespace TinyFlash.Kernels.TensorCore;
 /// Shared memory from a 1024-byte boundary, every tile in swizzled 64-feature panels (SwizzledRows):
 ///        Q [BlockM][d]   K₀ V₀ [BlockN][d]   …   K_{S−1} V_{S−1}
 ///
-/// A = S − 1 tiles are in flight ahead (two stages), or A = S − 2 with three stages or more, where O += P·V of a tile
-/// is deferred to run under the next tile's softmax (FlashAttention-3's overlap within a warpgroup).
-/// prologue   cp.async Q and tiles 0 … A−1 → stages 0 … A−1 (one commit group a tile)
-/// tile i     wait for my copies of tile i and for my warpgroup's products; publish the copies to the async proxy;
-///            barrier (tile i landed everywhere; the stage of tile i−1, deferred i−2, is free: its readers finished)
+/// prologue   cp.async Q and tile 0 → stage 0, tiles 1 … S−2 → stages 1 … S−2 (one commit group a tile)
+/// tile i     wait for my copies of tile i and for my warpgroup's last O += P·V (it read stage i−1's V); publish the
+///            copies to the async proxy; barrier (tile i landed everywhere, stage (i−1) mod S free)
 ///            S  = Q·Kᵀ   per 16 features: one wgmma m64n64k16 per 64 keys, Q and K from shared memory (K-major);
 ///                        commit
-///            [deferred]  O += P·V of tile i−1 (below); commit
-///            cp.async tile i+A → the free stage, while the products run           ← lands during the next A tiles
-///            wait for S (deferred: all but the newest group, so O += P·V of tile i−1 runs on)
-///            mask, online softmax, dropout: TileSoftmax.Probabilities (the mma.sync kernel's own, same registers);
-///            P rounded to 16 bits in place (the accumulator and A layouts coincide)
-///            [deferred]  wait; then O rescaled where a row maximum moved (no product writes O any more)
-///            O += P·V    per 16 keys: P as the A operand from registers, one wgmma m64n64k16 per 64 features, V from
-///                        shared memory read transposed (MN-major); commit — it runs on while the next tile is awaited
-///                        [deferred: issued in the next tile, after its S; the first tile is peeled so that no
-///                        product in the loop is issued conditionally, which ptxas would serialise]
+///            cp.async tile i+S−1 → stage (i−1) mod S, while S = Q·Kᵀ runs        ← lands during the next S−1 tiles
+///            wait                                                                         S in registers
+///            mask, online softmax, dropout: TileSoftmax.Step (the mma.sync kernel's own, same registers)
+///            O += P·V    per 16 keys: P repacked to 16 bits in registers as the A operand (the accumulator and A
+///                        layouts coincide), one wgmma m64n64k16 per 64 features, V from shared memory read
+///                        transposed (MN-major); commit — it runs on while the next tile's copies are awaited
 /// epilogue   wait; O / l → 16-bit pairs, log-sum-exp (or fp32 partials for key splits): TileSoftmax.Store
 /// </code>
 /// S and O live in <typeparamref name="TScores"/>
@@ -62,117 +56,48 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
 
         TensorCoreRows.LoadSwizzled(state.Shared, state.Start, p.Query, parameters.QueryAddress, state.Block.QueryOrigin, p.QueryStrides,
             state.Block.RowStart, state.Block.QueryLength, g.BlockM, g.HeadDim, g.Threads, Group.IdxX);
-        // With three stages or more, O += P·V of a tile is issued after the next tile's S = Q·Kᵀ and runs under its
-        // softmax; its stage is then free one tile later, so one stage fewer is in flight ahead.
-        bool deferred = g.Stages >= 3;
-        int ahead = deferred ? g.Stages - 2 : g.Stages - 1;
-        // One commit group a tile, empty past the last, so that waiting for all but the newest ahead − 1 always means
-        // "this step's tile has landed".
-        for (int tile = 0; tile < ahead; tile++)
+        // One commit group a tile, empty past the last, so that waiting for all but the newest S − 2 always means "this
+        // step's tile has landed".
+        for (int tile = 0; tile < g.Stages - 1; tile++)
         {
             if (tile < state.Tiles.Count)
                 LoadKeysValues(parameters, state, tile, tile);
             CpAsync.Commit();
         }
 
-        var pipeline = new Pipeline(g.Stages, ahead);
         TOutput output = default;
-        TScores probabilities = default;
         RowValues max = RowValues.Broadcast(float.NegativeInfinity);
         RowValues sums = default;
-        int step = 0;
-        // Deferred, the first tile has no O += P·V before it: peeled, so that every product in the loop is issued
-        // unconditionally (ptxas serialises the products where groups in flight depend on a branch).
-        if (deferred && state.Tiles.Count > 0)
-            KeyTile(parameters, state, ref pipeline, ref output, ref probabilities, ref max, ref sums, step++, valuesPending: false);
-        for (; step < state.Tiles.Count; step++)
-            KeyTile(parameters, state, ref pipeline, ref output, ref probabilities, ref max, ref sums, step, valuesPending: deferred);
-        if (deferred && state.Tiles.Count > 0)
+        int stage = 0, freed = g.Stages - 1;
+        for (int step = 0; step < state.Tiles.Count; step++)
         {
-            MultiplyValues(ref output, probabilities, state, pipeline.Previous);
+            CpAsync.WaitPending(g.Stages - 2);
+            WarpGroupMma.Wait();
+            WarpGroupMma.PublishSharedWrites();
+            Group.Barrier();
+
+            TScores scores = default;
+            Scores(ref scores, state, stage);
             WarpGroupMma.Commit();
+            // The copies of tile step + S − 1 into the stage tile step − 1 has left, issued while S = Q·Kᵀ runs.
+            int load = step + g.Stages - 1;
+            if (load < state.Tiles.Count)
+                LoadKeysValues(parameters, state, freed, load);
+            CpAsync.Commit();
+            WarpGroupMma.Wait();
+            TileSoftmax.Step(ref scores, ref output, ref max, ref sums, p, state.Block, state.Tiles, state.Modifier, step, g.BlockN,
+                state.WarpRow, Warp.LaneIdx);
+            // O += P·V: 16 keys (16 rows of 128 bytes in every panel) a product; it runs on while the next tile is awaited.
+            ulong values = WarpGroupMma.Advance(state.Values, (uint)(stage * 2 * g.TileBytes));
+            scores.WarpGroupMultiplyInto<TElement, TOutput>(ref output, state.Shared, values, 16 * WarpGroupMma.RowBytes,
+                (uint)g.BlockN * WarpGroupMma.RowBytes);
+            WarpGroupMma.Commit();
+            freed = stage;
+            stage = stage == g.Stages - 1 ? 0 : stage + 1;
         }
         WarpGroupMma.Wait();
         CpAsync.WaitAll();
         TileSoftmax.Store<TElement, TOutput>(output, max, sums, p, state.Block, g.HeadDim, 1, state.WarpRow, Warp.LaneIdx);
-    }
-
-    /// <summary>
-    /// Key tile <paramref name="step"/>: S = Q·Kᵀ, then, where <paramref name="valuesPending"/>, the previous tile's
-    /// O += P·V; the copies of the tile <see cref="Pipeline.Ahead"/> on; the softmax, and O rescaled once no product
-    /// writes it. This tile's O += P·V is issued here, or (three stages or more) kept in <paramref name="probabilities"/>
-    /// for the next tile.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void KeyTile(in TensorCoreParams parameters, in TileState state, ref Pipeline pipeline, ref TOutput output,
-        ref TScores probabilities, ref RowValues max, ref RowValues sums, int step, bool valuesPending)
-    {
-        var g = state.Geometry;
-        bool deferred = g.Stages >= 3;
-        CpAsync.WaitPending(pipeline.Ahead - 1);
-        WarpGroupMma.Wait();
-        WarpGroupMma.PublishSharedWrites();
-        Group.Barrier();
-
-        TScores scores = default;
-        Scores(ref scores, state, pipeline.Stage);
-        WarpGroupMma.Commit();
-        if (valuesPending)
-        {
-            MultiplyValues(ref output, probabilities, state, pipeline.Previous);
-            WarpGroupMma.Commit();
-        }
-        // The copies of tile step + ahead, into the stage whose last reader has finished, issued while the products run.
-        if (step + pipeline.Ahead < state.Tiles.Count)
-            LoadKeysValues(parameters, state, pipeline.Load, step + pipeline.Ahead);
-        CpAsync.Commit();
-        if (valuesPending)
-            WarpGroupMma.WaitAllButNewest();
-        else
-            WarpGroupMma.Wait();
-        bool moved = TileSoftmax.Probabilities(ref scores, ref max, ref sums, parameters.Attention, state.Block, state.Tiles, state.Modifier,
-            step, g.BlockN, state.WarpRow, Warp.LaneIdx, out RowValues correction);
-        scores.PackProbabilities<TElement>();
-        if (valuesPending)
-            WarpGroupMma.Wait();
-        if (moved)
-            output.ScaleRows(correction);
-        if (deferred)
-            probabilities = scores;
-        else
-        {
-            MultiplyValues(ref output, scores, state, pipeline.Stage);
-            WarpGroupMma.Commit();
-        }
-        pipeline.Advance();
-    }
-
-    /// <summary>Which stage holds this tile, the previous one, and the tile <see cref="Ahead"/> on.</summary>
-    private struct Pipeline(int stages, int ahead)
-    {
-        public readonly int Ahead = ahead;
-        public int Stage = 0, Previous = stages - 1, Load = ahead;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Advance()
-        {
-            Previous = Stage;
-            Stage = Stage == stages - 1 ? 0 : Stage + 1;
-            Load = Load == stages - 1 ? 0 : Load + 1;
-        }
-    }
-
-    /// <summary>
-    /// Issues O += P·V for the value tile in <paramref name="stage"/>: 16 keys (16 rows of 128 bytes in every panel) a
-    /// product, P packed in registers (<see cref="IWarpGroupBlocks.PackProbabilities"/>).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MultiplyValues(ref TOutput output, in TScores probabilities, in TileState state, int stage)
-    {
-        var g = state.Geometry;
-        ulong values = WarpGroupMma.Advance(state.Values, (uint)(stage * 2 * g.TileBytes));
-        probabilities.WarpGroupMultiplyInto<TElement, TOutput>(ref output, state.Shared, values, 16 * WarpGroupMma.RowBytes,
-            (uint)g.BlockN * WarpGroupMma.RowBytes);
     }
 
     /// <summary>

@@ -22,15 +22,9 @@ internal interface IWarpGroupBlocks : IColumnBlocks
     void WarpGroupAccumulate<TElement>(SharedBlock shared, Fragment a, ulong b, uint leafBytes) where TElement : struct, ITensorElement;
 
     /// <summary>
-    /// Rounds this (probabilities) to 16-bit pairs in place, the A operands of <see cref="WarpGroupMultiplyInto"/>,
-    /// which may then be issued later (<see cref="MmaTile.PackInPlace{TElement}"/>); nothing else reads this after.
-    /// </summary>
-    void PackProbabilities<TElement>() where TElement : struct, ITensorElement;
-
-    /// <summary>
-    /// output += this·B, this packed by <see cref="PackProbabilities"/> as the A operand 16 columns (k) at a time: the
-    /// B rows (MN-major) of this's 16-column block i start <c>i·keyBytes</c> after <paramref name="b"/>, output leaf j
-    /// <c>j·leafBytes</c> after. Fences (<see cref="WarpGroupMma.Fence"/>) first, so the caller need not.
+    /// output += this·B, this rounded to 16 bits as the A operand 16 columns (k) at a time: the B rows (MN-major) of
+    /// this's 16-column block i start <c>i·keyBytes</c> after <paramref name="b"/>, output leaf j <c>j·leafBytes</c> after.
+    /// Fences (<see cref="WarpGroupMma.Fence"/>) after packing each leaf's operands, so the caller need not.
     /// </summary>
     void WarpGroupMultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
         where TElement : struct, ITensorElement

@@ -68,24 +68,6 @@ internal struct MmaTile
         return new Fragment(e.Pack(C0, C1), e.Pack(C2, C3), e.Pack(C4, C5), e.Pack(C6, C7));
     }
 
-    /// <summary>
-    /// Rounds the tile to 16-bit pairs in place, for a product issued later: C0–C3 take the bits of
-    /// <see cref="Pack{TElement}"/>'s fragment (C4–C7 are left as they were, and read by nothing after), <see cref="Packed"/>
-    /// reads them back. Half the registers of keeping the floats until then.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PackInPlace<TElement>() where TElement : struct, ITensorElement
-    {
-        Fragment f = Pack<TElement>();
-        C0 = Interop.IntAsFloat(f.R0);
-        C1 = Interop.IntAsFloat(f.R1);
-        C2 = Interop.IntAsFloat(f.R2);
-        C3 = Interop.IntAsFloat(f.R3);
-    }
-
-    /// <summary>The fragment <see cref="PackInPlace{TElement}"/> left.</summary>
-    public readonly Fragment Packed => new(Interop.FloatAsInt(C0), Interop.FloatAsInt(C1), Interop.FloatAsInt(C2), Interop.FloatAsInt(C3));
-
     /// <summary>Each element through <paramref name="modifier"/>; (g, 2t) is query <paramref name="row"/>, key <paramref name="key"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Modify<TModifier>(TModifier modifier, int row, int key) where TModifier : struct, IScoreModifier

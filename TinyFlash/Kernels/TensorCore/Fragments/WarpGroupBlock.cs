@@ -30,26 +30,22 @@ internal struct WarpGroupBlock : IWarpGroupBlocks
             ref Quad.Second.Second.First, shared, a, b);
 
     /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PackProbabilities<TElement>() where TElement : struct, ITensorElement
-    {
-        Quad.First.First.First.PackInPlace<TElement>();
-        Quad.First.Second.First.PackInPlace<TElement>();
-        Quad.Second.First.First.PackInPlace<TElement>();
-        Quad.Second.Second.First.PackInPlace<TElement>();
-    }
-
-    /// <inheritdoc/>
+    /// <remarks>
+    /// All four A fragments are packed before the fence and the products, so that no register a product reads is
+    /// written after the fence (ptxas would insert another fence before each product).
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly void WarpGroupMultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
         where TElement : struct, ITensorElement
         where TOutput : struct, IWarpGroupBlocks
     {
+        Fragment a0 = Quad.First.First.First.Pack<TElement>(), a1 = Quad.First.Second.First.Pack<TElement>(),
+            a2 = Quad.Second.First.First.Pack<TElement>(), a3 = Quad.Second.Second.First.Pack<TElement>();
         WarpGroupMma.Fence();
-        output.WarpGroupAccumulate<TElement>(shared, Quad.First.First.First.Packed, b, leafBytes);
-        output.WarpGroupAccumulate<TElement>(shared, Quad.First.Second.First.Packed, WarpGroupMma.Advance(b, keyBytes), leafBytes);
-        output.WarpGroupAccumulate<TElement>(shared, Quad.Second.First.First.Packed, WarpGroupMma.Advance(b, 2 * keyBytes), leafBytes);
-        output.WarpGroupAccumulate<TElement>(shared, Quad.Second.Second.First.Packed, WarpGroupMma.Advance(b, 3 * keyBytes), leafBytes);
+        output.WarpGroupAccumulate<TElement>(shared, a0, b, leafBytes);
+        output.WarpGroupAccumulate<TElement>(shared, a1, WarpGroupMma.Advance(b, keyBytes), leafBytes);
+        output.WarpGroupAccumulate<TElement>(shared, a2, WarpGroupMma.Advance(b, 2 * keyBytes), leafBytes);
+        output.WarpGroupAccumulate<TElement>(shared, a3, WarpGroupMma.Advance(b, 3 * keyBytes), leafBytes);
     }
 
     /// <inheritdoc/>

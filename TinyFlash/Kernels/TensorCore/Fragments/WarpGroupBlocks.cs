@@ -39,14 +39,6 @@ internal struct WarpGroupBlocks<TFirst, TSecond> : IWarpGroupBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PackProbabilities<TElement>() where TElement : struct, ITensorElement
-    {
-        Pair.First.PackProbabilities<TElement>();
-        Pair.Second.PackProbabilities<TElement>();
-    }
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly void WarpGroupMultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
         where TElement : struct, ITensorElement
         where TOutput : struct, IWarpGroupBlocks

@@ -66,14 +66,6 @@ internal static class WarpGroupMma
             CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
     }
 
-    /// <summary>Waits until every committed group of products but the newest has finished (groups finish in order).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void WaitAllButNewest()
-    {
-        if (CudaAsm.IsSupported)
-            CudaAsm.Emit("wgmma.wait_group.sync.aligned 1;");
-    }
-
     /// <summary>
     /// <c>fence.proxy.async.shared::cta</c>: makes this thread's completed shared-memory writes (its <c>cp.async</c> copies
     /// once waited for) visible to the warpgroup products, which read shared memory through the async proxy. Each writing
