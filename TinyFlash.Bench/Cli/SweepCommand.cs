@@ -26,7 +26,7 @@ internal static class SweepCommand
         var width = new Option<int>("--width") { DefaultValueFactory = _ => 2048, Description = "Heads·d." };
         var layout = new Option<AttentionLayout>("--layout") { DefaultValueFactory = _ => AttentionLayout.Bhsd, Description = "Tensor layout (PyTorch's is bhsd)." };
         var tiles = new Option<string[]>("--tensor-tiles") { AllowMultipleArgumentsPerToken = true, Description = "Time each of these tensor-core tiles (WARPSxROWTILESxBLOCKN, or wgWARPGROUPSxBLOCKN for the warpgroup kernel) instead of the planner's choice." };
-        var tuned = new Option<bool>("--tuned") { Description = "Tune each shape first (recording it in the tuning cache), then time the planner's choice (impl tinyflash) and the tuned one (impl tinyflash-tuned)." };
+        var tuned = new Option<bool>("--tuned") { Description = "Tune each shape first (recording it in the tuning cache), then time the planner's choice (impl tinyflash) and the tuned one (impl tinyflash-tuned) side by side, their samples interleaved." };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var dump = new Option<string?>("--dump") { Description = "Folder for inputs and outputs of the shapes of --dump-seq (for baselines/torch_sdpa.py --compare)." };
         var dumpSeq = new Option<int>("--dump-seq") { DefaultValueFactory = _ => 1024, Description = "Sequence length whose shapes are dumped." };
@@ -61,6 +61,20 @@ internal static class SweepCommand
                 else
                     plans = [null];
                 using var workload = AttentionWorkload.Create(engine, shape, options, type);
+                // the plans timed side by side (planner against tuned), each plan alone otherwise
+                double[]? interleaved = null;
+                if (impls.Count > 0)
+                {
+                    try
+                    {
+                        interleaved = Timing.MeasureInterleaved(plans.Select(plan => (Action)(() => workload.Run(plan))).ToArray(),
+                            () => engine.Accelerator.Synchronize()).Select(t => t.MedianMs).ToArray();
+                    }
+                    catch (Exception e) when (e is ArgumentException or NotSupportedException or TinyFlashException)
+                    {
+                        Console.WriteLine($"{RunRecord.DtypeName(type)} d={d} N={n} side by side: {e.GetType().Name}: {e.Message}");
+                    }
+                }
                 for (int p = 0; p < plans.Length; p++)
                 {
                     var plan = plans[p];
@@ -68,17 +82,18 @@ internal static class SweepCommand
                     string tile = (plan ?? engine.PlanFor(shape, options, type)).Describe();
                     try
                     {
-                        var timing = Timing.Measure(() => workload.Run(plan), () => engine.Accelerator.Synchronize());
+                        double medianMs = interleaved?[p] ?? Timing.Measure(() => workload.Run(plan), () => engine.Accelerator.Synchronize()).MedianMs;
+                        workload.Run(plan);
                         float[] result = workload.DownloadOutput();
                         var check = SampledCheck.Run(workload, result, rows: 16);
-                        double tflops = AttentionFlops.Count(shape, options) / (timing.MedianMs * 1e-3) / 1e12;
+                        double tflops = AttentionFlops.Count(shape, options) / (medianMs * 1e-3) / 1e12;
                         bool passed = check.Error <= check.Bound;
                         failures += passed ? 0 : 1;
                         new RunRecord(impl, engine.DeviceName, RunRecord.DtypeName(type), d, isCausal, shape.Batch,
                             shape.QueryHeads, shape.KeyValueHeads, n, n, -1, -1, shape.Layout.ToString().ToLowerInvariant(),
-                            timing.MedianMs, tflops, check.Error, DateTime.UtcNow.ToString("yyyy-MM-dd"), tile).AppendTo(parse.GetValue(output)!);
+                            medianMs, tflops, check.Error, DateTime.UtcNow.ToString("yyyy-MM-dd"), tile).AppendTo(parse.GetValue(output)!);
                         Console.WriteLine($"{impl,-16}{RunRecord.DtypeName(type),-8} d={d,-3} {(isCausal ? "causal" : "full  ")} B={shape.Batch,-2} H={shape.QueryHeads,-2} N={n,-5} " +
-                                          $"{tile,-22} {timing.MedianMs,9:F3} ms {tflops,7:F1} TFLOP/s  err {check.Error:E2} {(passed ? "" : "FAIL")}");
+                                          $"{tile,-22} {medianMs,9:F3} ms {tflops,7:F1} TFLOP/s  err {check.Error:E2} {(passed ? "" : "FAIL")}");
                         if (parse.GetValue(dump) is string folder && n == parse.GetValue(dumpSeq) && plan == plans[0])
                             Dump(folder, workload, result);
                     }

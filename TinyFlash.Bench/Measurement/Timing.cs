@@ -35,4 +35,38 @@ internal static class Timing
         samples.Sort();
         return (samples[samples.Count / 2], samples[0], samples.Count);
     }
+
+    /// <summary>
+    /// Times several operations under the same conditions: after a warm-up of each, samples of each in turn (a round
+    /// takes one sample of every operation) until <paramref name="minRounds"/> rounds and <paramref name="minSeconds"/>
+    /// have passed, so that a change of clocks or temperature during the measurement weighs on all of them alike
+    /// (separate measurements of the same kernel one after another differed by up to 17% on the H200).
+    /// </summary>
+    /// <returns>Each operation's median and minimum milliseconds per call, in the order given.</returns>
+    public static (double MedianMs, double MinMs)[] MeasureInterleaved(IReadOnlyList<Action> operations, Action synchronize,
+        int minRounds = 10, int maxRounds = 100, double minSeconds = 2.0)
+    {
+        var callsPerSample = new int[operations.Count];
+        for (int o = 0; o < operations.Count; o++)
+        {
+            operations[o]();
+            synchronize();
+            var probe = Stopwatch.StartNew();
+            operations[o]();
+            synchronize();
+            callsPerSample[o] = Math.Clamp((int)(1.0 / Math.Max(probe.Elapsed.TotalMilliseconds, 1e-3)), 1, 100);
+        }
+        var samples = operations.Select(_ => new List<double>()).ToArray();
+        var total = Stopwatch.StartNew();
+        for (int round = 0; round < maxRounds && (round < minRounds || total.Elapsed.TotalSeconds < minSeconds); round++)
+            for (int o = 0; o < operations.Count; o++)
+            {
+                var watch = Stopwatch.StartNew();
+                for (int i = 0; i < callsPerSample[o]; i++)
+                    operations[o]();
+                synchronize();
+                samples[o].Add(watch.Elapsed.TotalMilliseconds / callsPerSample[o]);
+            }
+        return samples.Select(list => { list.Sort(); return (list[list.Count / 2], list[0]); }).ToArray();
+    }
 }

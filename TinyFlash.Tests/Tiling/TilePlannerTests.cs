@@ -154,6 +154,11 @@ public class TilePlannerTests
         var decode = Request(new AttentionShape(8, 32, 8, 1, 32768, 128), new AttentionOptions { Causal = true });
         Assert.That(TilePlanner.Plan(decode, DeviceFacts.H100, Workspace).Order, Is.EqualTo(GridOrder.HeadsTogether),
             "one query block a head: no order to choose");
+        var manyHeads = Request(new AttentionShape(16, 32, 32, 1024, 1024, 64), new AttentionOptions { Causal = true });
+        Assert.That(TilePlanner.Plan(manyHeads, DeviceFacts.H100, Workspace).Order, Is.EqualTo(GridOrder.HeadsTogether),
+            "512 heads on fewer slots: blocks together would put no two groups of a head in flight");
+        Assert.That(TilePlanner.Candidates(manyHeads, DeviceFacts.H100, Workspace).Select(c => c.Order), Does.Contain(GridOrder.BlocksTogether),
+            "the tuner still times the other order");
         var window = Request(new AttentionShape(4, 16, 16, 4096, 4096, 128), new AttentionOptions { Causal = true, WindowLeft = 256 });
         Assert.That(TilePlanner.Plan(window, DeviceFacts.H100, Workspace).Order, Is.EqualTo(GridOrder.HeadsTogether),
             "a window's blocks weigh the same");
