@@ -91,13 +91,20 @@ public class NormDropoutResidualTests
     }
 
     [Test]
-    public void Group_sizes_are_powers_of_two_within_the_compiled_kernels_limit()
+    public void Group_sizes_are_powers_of_two_within_the_compiled_kernels_limit_and_quads_cover_the_row()
     {
-        // The H100 ran the backward row pass at 87 registers a thread: the driver allows 736 threads a group.
-        Assert.That(NormDropoutResidual.GroupSize(4096, DeviceFacts.H100, 736, elementsPerThread: 8), Is.EqualTo(512));
+        // A kernel whose registers allow 736 threads a group runs 512.
+        Assert.That(NormDropoutResidual.GroupSize(4096, DeviceFacts.H100, 736, NormDropoutResidual.BackwardFeaturesPerThread), Is.EqualTo(512));
         Assert.That(NormDropoutResidual.ForcedGroupSize(1024, DeviceFacts.H100, 736), Is.EqualTo(512), "a forced size is rounded down, not clamped to 736");
         Assert.That(NormDropoutResidual.ForcedGroupSize(128, DeviceFacts.H100, 736), Is.EqualTo(128));
-        Assert.That(NormDropoutResidual.GroupSize(1, DeviceFacts.H100, 1024, elementsPerThread: 16), Is.EqualTo(32), "at least a warp");
+        Assert.That(NormDropoutResidual.GroupSize(1, DeviceFacts.H100, 1024, NormDropoutResidual.ForwardFeaturesPerThread), Is.EqualTo(32), "at least a warp");
+        Assert.That(NormDropoutResidual.GroupSize(4096, DeviceFacts.H100, 1024, NormDropoutResidual.ForwardFeaturesPerThread), Is.EqualTo(256));
+        Assert.That(NormDropoutResidual.GroupSize(65536, DeviceFacts.H100, 1024, NormDropoutResidual.ForwardFeaturesPerThread), Is.EqualTo(1024));
+
+        Assert.That(NormDropoutResidual.QuadsPerThread(4096, 256), Is.EqualTo(4), "16 features a thread: one chunk");
+        Assert.That(NormDropoutResidual.QuadsPerThread(1000, 64), Is.EqualTo(4), "1024 features held for 1000");
+        Assert.That(NormDropoutResidual.QuadsPerThread(33, 32), Is.EqualTo(1));
+        Assert.That(NormDropoutResidual.QuadsPerThread(65536, 1024), Is.EqualTo(NormDropoutResidual.MaxQuadsPerThread), "two chunks of 32768");
     }
 
     [Test]

@@ -58,7 +58,7 @@ public sealed class FlashEngine : IDisposable
         workspace = new WorkspacePool(accelerator, Allocator, this.options.WorkspaceLimitBytes);
         Forward = new ForwardAttention(accelerator, kernels, Facts, workspace);
         Backward = new BackwardAttention(accelerator, kernels, Facts, workspace, Forward);
-        Norm = new NormDropoutResidual(accelerator, kernels, Facts);
+        Norm = new NormDropoutResidual(accelerator, kernels, Facts, Forward);
         Rotary = new RotarySplit(accelerator, kernels, workspace);
         tuningCache = new(() => new TuningCache(this.options.TuningCachePath ?? TuningCache.DefaultPath(), Warn));
     }

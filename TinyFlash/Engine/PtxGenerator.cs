@@ -4,6 +4,7 @@ using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using TinyFlash.Attention;
+using TinyFlash.Normalization;
 using TinyFlash.Tiling;
 
 namespace TinyFlash.Engine;
@@ -65,19 +66,21 @@ internal sealed class PtxGenerator : IDisposable
 
     /// <summary>
     /// The PTX of a fused pre/post-processing kernel for <paramref name="type"/>: <c>norm</c> (norm + dropout + residual),
-    /// <c>norm-backward</c> (its row pass) or <c>rotary</c> (rotary + QKV split).
+    /// <c>norm-backward</c> (its row pass) or <c>rotary</c> (rotary + QKV split); the norms specialised as the planner
+    /// would for rows of <paramref name="hidden"/> features on an H100.
     /// </summary>
-    public string Elementwise(string kernel, ElementType type)
+    public string Elementwise(string kernel, ElementType type, int hidden = 4096)
     {
         var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
-        var (open, method) = kernel switch
+        int Quads(int featuresPerThread) => NormDropoutResidual.QuadsPerThread(hidden,
+            NormDropoutResidual.GroupSize(hidden, DeviceFacts.H100, DeviceFacts.H100.MaxGroupSize, featuresPerThread));
+        return Compile(kernel switch
         {
-            "norm" => (typeof(Kernels.Normalization.NormDropoutResidualKernel<,>), "Run"),
-            "norm-backward" => (typeof(Kernels.Normalization.NormBackwardKernel<,>), "Rows"),
-            "rotary" => (typeof(Kernels.Rotary.RotaryQkvSplitKernel<,>), "Run"),
+            "norm" => NormDropoutResidual.RowEntryPoint(false, element, codec, Quads(NormDropoutResidual.ForwardFeaturesPerThread), tree: false),
+            "norm-backward" => NormDropoutResidual.RowEntryPoint(true, element, codec, Quads(NormDropoutResidual.BackwardFeaturesPerThread), tree: false),
+            "rotary" => typeof(Kernels.Rotary.RotaryQkvSplitKernel<,>).MakeGenericType(element, codec).GetMethod("Run")!,
             _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "norm, norm-backward or rotary"),
-        };
-        return Compile(open.MakeGenericType(element, codec).GetMethod(method)!);
+        });
     }
 
     private string Compile(System.Reflection.MethodInfo method)

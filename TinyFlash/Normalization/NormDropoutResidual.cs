@@ -1,27 +1,41 @@
+using System.Collections.Concurrent;
+using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
 using TinyFlash.Attention;
 using TinyFlash.Engine;
+using TinyFlash.Kernels.Elements;
 using TinyFlash.Kernels.Normalization;
+using TinyFlash.Kernels.Registers;
 using TinyFlash.Tiling;
 
 namespace TinyFlash.Normalization;
 
 /// <summary>
-/// The fused post-processing operator: from validated views to a launch of <see cref="NormDropoutResidualKernel{T, TCodec}"/>,
-/// one group a row, its size chosen from the hidden size (<see cref="GroupSize"/>), and of its backward
-/// (<see cref="NormBackwardKernel{T, TCodec}"/>).
+/// The fused post-processing operator: from validated views to a launch of
+/// <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum}"/> (one group a row) and of its backward
+/// (<see cref="NormBackwardKernel{T, TCodec, TQuads, TSum}"/>). It plans a row's threads G (<see cref="GroupSize"/>)
+/// and the quads K each holds in registers (<see cref="QuadsPerThread"/>), both compile-time or launch constants.
 /// </summary>
-internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache kernels, DeviceFacts device)
+/// <param name="accelerator">Where the kernels run.</param>
+/// <param name="kernels">The engine's compiled kernels.</param>
+/// <param name="device">The accelerator's facts the plan reads.</param>
+/// <param name="forward">Its <see cref="ForwardAttention.StaticSharedMemory"/> says the kernels are OpenCL's (a shared-memory tree, no shuffles).</param>
+internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache kernels, DeviceFacts device, ForwardAttention forward)
 {
+    /// <summary>Most quads a thread holds: 32 features, 32 fp32 registers in the forward and 160 in the backward's accumulators.</summary>
+    public const int MaxQuadsPerThread = 8;
+
+    /// <summary>Features a thread the forward and the backward aim for (measured on the H200, docs/benchmarks.md).</summary>
+    public const int ForwardFeaturesPerThread = 16, BackwardFeaturesPerThread = 8;
+
+    private static readonly ConcurrentDictionary<(bool Backward, Type Storage, Type Codec, int Quads, bool Tree), MethodInfo> EntryPoints = new();
+
     /// <summary>
     /// Threads a row (a power of two) instead of <see cref="GroupSize"/>'s choice, for measuring that choice
     /// (<c>TinyFlash.Bench postprocess --threads-per-row</c>); null: the planner's.
     /// </summary>
     public int? ThreadsPerRow { get; set; }
-
-    private int Threads(int hidden, int maxThreads, int elementsPerThread) =>
-        ThreadsPerRow is int forced ? ForcedGroupSize(forced, device, maxThreads) : GroupSize(hidden, device, maxThreads, elementsPerThread);
 
     /// <summary>
     /// A forced group size within what the device and the compiled kernel allow, rounded down to a power of two (the
@@ -29,8 +43,33 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// </summary>
     public static int ForcedGroupSize(int forced, DeviceFacts device, int maxThreads) => PowerOfTwoAtMost(Math.Min(forced, Limit(device, maxThreads)));
 
-    private static int Limit(DeviceFacts device, int maxThreads) =>
-        Math.Min(NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.MaxThreads, Math.Min(device.MaxGroupSize, maxThreads));
+    /// <summary>
+    /// Threads a row: a power of two (the reductions halve it) near hidden/<paramref name="featuresPerThread"/>; at least
+    /// a warp where the device allows, at most 1024 and what the compiled kernel and device allow.
+    /// </summary>
+    public static int GroupSize(int hidden, DeviceFacts device, int maxThreads, int featuresPerThread)
+    {
+        int ceiling = PowerOfTwoAtMost(Limit(device, maxThreads));
+        int floor = Math.Min(ceiling, Math.Max(1, device.WarpSize));
+        int wanted = 1;
+        while ((long)wanted * featuresPerThread < hidden)
+            wanted *= 2;
+        return Math.Clamp(wanted, floor, ceiling);
+    }
+
+    /// <summary>
+    /// Quads a thread holds in registers, K: the power of two that makes a row one chunk of 4·K·G features, at most
+    /// <see cref="MaxQuadsPerThread"/> (a longer row is several chunks, its earlier ones recomputed).
+    /// </summary>
+    public static int QuadsPerThread(int hidden, int threads)
+    {
+        int quads = 1;
+        while (quads < MaxQuadsPerThread && 4L * quads * threads < hidden)
+            quads *= 2;
+        return quads;
+    }
+
+    private static int Limit(DeviceFacts device, int maxThreads) => Math.Min(SharedTreeRowSum.MaxThreads, Math.Min(device.MaxGroupSize, maxThreads));
 
     private static int PowerOfTwoAtMost(int limit)
     {
@@ -45,22 +84,100 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         ArrayView<T> output, ArrayView<T> sum, ArrayView<float> mean, ArrayView<float> rstd, int rows, int hidden,
         NormOptions options, ElementType type) where T : unmanaged
     {
-        var (_, codec) = ForwardAttention.StorageOf(type, accelerator.AcceleratorType);
-        var entryPoint = typeof(NormDropoutResidualKernel<,>).MakeGenericType(typeof(T), codec)
-            .GetMethod(nameof(NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.Run))!;
-        var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormParams<T>>>(entryPoint);
-        float p = options.DropoutProbability;
-        bool stash = Stashes(hidden, NormDropoutResidualKernel<float, Kernels.Elements.Float32Codec>.StashedFeatures);
-        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(Threads(hidden, maxThreads, elementsPerThread: 16)),
-                SharedMemoryConfig.RequestDynamic<float>(stash ? 4 * ((hidden + 3) / 4) : 1)),
-            new NormParams<T>
+        var (threads, launch) = Plan<Action<AcceleratorStream, KernelConfig, NormParams<T>>, T>(backward: false, hidden, type);
+        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(threads)), WithOptions(new NormParams<T>
+        {
+            X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
+            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
+            WholeQuads = WholeQuads(hidden, x, residual, bias, gamma, beta, output, sum) ? 1 : 0,
+        }, options));
+    }
+
+    /// <summary>Bytes of per-block partial sums the backward may keep (it uses fewer row blocks rather than more).</summary>
+    private const long PartialBytes = 64L << 20;
+
+    /// <summary>
+    /// The backward on the default stream: the row pass over blocks of rows, then the column pass that adds the blocks'
+    /// partial per-feature gradients (deterministic: no atomics, a fixed order). Blocks: as many as the device holds
+    /// groups at once (one on the CPU, whose groups run one after another), bounded by the partials' budget.
+    /// </summary>
+    public void RunBackward<T>(ArrayView<T> gradOutput, ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma,
+        ArrayView<float> mean, ArrayView<float> rstd, ArrayView<T> gradX, ArrayView<T> gradResidual, ArrayView<T> gradBias,
+        ArrayView<T> gradGamma, ArrayView<T> gradBeta, int rows, int hidden, NormOptions options, ElementType type, WorkspacePool workspace)
+        where T : unmanaged
+    {
+        var (threads, rowPass) = Plan<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>, T>(backward: true, hidden, type);
+        var (columnPass, columnLimit) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(
+            typeof(FeatureGradientKernel<,>).MakeGenericType(typeof(T), CodecOf(type)).GetMethod(nameof(FeatureGradientKernel<float, Float32Codec>.Run))!);
+        int wanted = device.Type == AcceleratorType.CPU ? 1 : device.Multiprocessors * Math.Max(1, device.MaxThreadsPerMultiprocessor / threads);
+        int blocks = (int)Math.Clamp(Math.Min(wanted, PartialBytes / (12L * hidden)), 1, rows);
+        int rowsPerBlock = (rows + blocks - 1) / blocks;
+        blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
+        var (columns, columnThreads) = FeatureGradientKernel.Shape(Math.Min(device.MaxGroupSize, columnLimit));
+        var parameters = new NormBackwardParams<T>
+        {
+            Forward = WithOptions(new NormParams<T>
             {
-                X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
-                Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, Rms = options.Kind == NormKind.RmsNorm ? 1 : 0,
-                Epsilon = options.Epsilon, DropoutProbability = p, KeepScale = p > 0f ? 1f / (1f - p) : 1f,
-                Seed = options.Seed, Offset = options.Offset, StashRow = stash ? 1 : 0,
-                WholeQuads = WholeQuads(hidden, x, residual, bias, gamma, beta, output, sum) ? 1 : 0,
-            });
+                X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
+                WholeQuads = WholeQuads(hidden, gradOutput, x, residual, bias, gamma, gradX, gradResidual) ? 1 : 0,
+            }, options),
+            GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
+            GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,
+            FeaturesAGroup = columns,
+        };
+        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(threads)), parameters);
+        columnPass(accelerator.DefaultStream, new KernelConfig(new Index1D((hidden + columns - 1) / columns), new Index1D(columnThreads)), parameters);
+    }
+
+    /// <summary>
+    /// A row kernel's threads and launcher: G from the hidden size (or <see cref="ThreadsPerRow"/>), then K from G; a
+    /// kernel whose registers allow fewer threads than G runs at half G, with K planned again.
+    /// </summary>
+    private (int Threads, TLauncher Launcher) Plan<TLauncher, T>(bool backward, int hidden, ElementType type)
+        where TLauncher : Delegate
+    {
+        int limit = Limit(device, int.MaxValue), featuresPerThread = backward ? BackwardFeaturesPerThread : ForwardFeaturesPerThread;
+        while (true)
+        {
+            int threads = ThreadsPerRow is int forced ? ForcedGroupSize(forced, device, limit) : GroupSize(hidden, device, limit, featuresPerThread);
+            var (launcher, maxThreads) = kernels.Load<TLauncher>(
+                RowEntryPoint(backward, typeof(T), CodecOf(type), QuadsPerThread(hidden, threads), forward.StaticSharedMemory));
+            if (threads <= maxThreads || threads == 1)
+                return (threads, launcher);
+            limit = threads / 2;
+        }
+    }
+
+    private Type CodecOf(ElementType type) => ForwardAttention.StorageOf(type, accelerator.AcceleratorType).Codec;
+
+    /// <summary>
+    /// The entry point of the forward or the backward's row pass for a storage, <paramref name="quads"/> a thread, and
+    /// the group sum (<paramref name="tree"/>: a shared-memory tree, OpenCL's; else warp shuffles).
+    /// </summary>
+    public static MethodInfo RowEntryPoint(bool backward, Type storage, Type codec, int quads, bool tree) =>
+        EntryPoints.GetOrAdd((backward, storage, codec, quads, tree), key =>
+        {
+            var state = key.Backward ? typeof(GradientQuad) : typeof(Float4);
+            var quadsType = typeof(OneQuad<>).MakeGenericType(state);
+            for (int k = 1; k < key.Quads; k *= 2)
+                quadsType = typeof(QuadPair<,>).MakeGenericType(quadsType, state);
+            var kernel = key.Backward ? typeof(NormBackwardKernel<,,,>) : typeof(NormDropoutResidualKernel<,,,>);
+            var sum = key.Tree ? typeof(SharedTreeRowSum) : typeof(WarpShuffleRowSum);
+            return kernel.MakeGenericType(key.Storage, key.Codec, quadsType, sum)
+                .GetMethod(key.Backward ? nameof(NormBackwardKernel<float, Float32Codec, OneQuad<GradientQuad>, WarpShuffleRowSum>.Rows) : "Run")!;
+        });
+
+    /// <summary><paramref name="p"/> with the norm, epsilon and dropout stream of <paramref name="options"/>.</summary>
+    private static NormParams<T> WithOptions<T>(NormParams<T> p, NormOptions options) where T : unmanaged
+    {
+        float dropout = options.DropoutProbability;
+        p.Rms = options.Kind == NormKind.RmsNorm ? 1 : 0;
+        p.Epsilon = options.Epsilon;
+        p.DropoutProbability = dropout;
+        p.KeepScale = dropout > 0f ? 1f / (1f - dropout) : 1f;
+        p.Seed = options.Seed;
+        p.Offset = options.Offset;
+        return p;
     }
 
     /// <summary>
@@ -70,68 +187,4 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// </summary>
     private static bool WholeQuads<T>(int hidden, params ReadOnlySpan<ArrayView<T>> views) where T : unmanaged =>
         hidden % 4 == 0 && ForwardAttention.Aligned(4L * System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), views);
-
-    /// <summary>
-    /// Whether a row's quads wait in shared memory between a kernel's passes: rows of up to <paramref name="limit"/>
-    /// features, on backends with dynamic shared memory (not OpenCL, where ILGPU's kernels here use static blocks).
-    /// </summary>
-    private bool Stashes(int hidden, int limit) => hidden <= limit && accelerator.AcceleratorType != AcceleratorType.OpenCL;
-
-    /// <summary>Bytes of per-block partial sums the backward may keep (it uses fewer row blocks rather than more).</summary>
-    private const long PartialBytes = 64L << 20;
-
-    /// <summary>
-    /// The backward on the default stream: the row pass over blocks of rows, then the column pass that adds the blocks'
-    /// partial per-feature gradients (deterministic: no atomics, a fixed order). Blocks: a few per multiprocessor (one
-    /// on the CPU, whose groups run one after another), bounded by the partials' budget.
-    /// </summary>
-    public void RunBackward<T>(ArrayView<T> gradOutput, ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma,
-        ArrayView<float> mean, ArrayView<float> rstd, ArrayView<T> gradX, ArrayView<T> gradResidual, ArrayView<T> gradBias,
-        ArrayView<T> gradGamma, ArrayView<T> gradBeta, int rows, int hidden, NormOptions options, ElementType type, WorkspacePool workspace)
-        where T : unmanaged
-    {
-        var (_, codec) = ForwardAttention.StorageOf(type, accelerator.AcceleratorType);
-        var kernel = typeof(NormBackwardKernel<,>).MakeGenericType(typeof(T), codec);
-        var (rowPass, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(kernel.GetMethod("Rows")!);
-        var (columnPass, columnThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(kernel.GetMethod("Columns")!);
-        int wanted = device.Type == AcceleratorType.CPU ? 1 : 4 * device.Multiprocessors;
-        int blocks = (int)Math.Clamp(Math.Min(wanted, PartialBytes / (12L * hidden)), 1, rows);
-        int rowsPerBlock = (rows + blocks - 1) / blocks;
-        blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
-        float p = options.DropoutProbability;
-        bool stash = Stashes(hidden, NormBackwardKernel<float, Kernels.Elements.Float32Codec>.StashedFeatures);
-        var parameters = new NormBackwardParams<T>
-        {
-            Forward = new NormParams<T>
-            {
-                X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
-                Rms = options.Kind == NormKind.RmsNorm ? 1 : 0, Epsilon = options.Epsilon, DropoutProbability = p,
-                KeepScale = p > 0f ? 1f / (1f - p) : 1f, Seed = options.Seed, Offset = options.Offset, StashRow = stash ? 1 : 0,
-                WholeQuads = WholeQuads(hidden, gradOutput, x, residual, bias, gamma, gradX, gradResidual) ? 1 : 0,
-            },
-            GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
-            GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,
-        };
-        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(Threads(hidden, maxThreads, elementsPerThread: 8)),
-            SharedMemoryConfig.RequestDynamic<float>(stash ? 8 * ((hidden + 3) / 4) : 1)), parameters);
-        int group = Math.Min(256, columnThreads);
-        columnPass(accelerator.DefaultStream, new KernelConfig(new Index1D((hidden + group - 1) / group), new Index1D(group)), parameters);
-    }
-
-    /// <summary>
-    /// Threads a row: a power of two (the reduction halves it) near hidden/<paramref name="elementsPerThread"/>; at least
-    /// a warp where the device allows, at most 1024 and what the compiled kernel and device allow. The forward takes 16
-    /// elements a thread (four quads), the backward 8: measured best on the H100 at 16384 × 4096 among 128 to 1024
-    /// threads a row (forward: 256 threads 0.74 TB/s fp16 and 1.38 fp32 against 512 threads' 0.62 and 1.25; backward:
-    /// 512 threads, 128 losing 16-22 %; docs/benchmarks.md).
-    /// </summary>
-    public static int GroupSize(int hidden, DeviceFacts device, int maxThreads, int elementsPerThread)
-    {
-        int ceiling = PowerOfTwoAtMost(Limit(device, maxThreads));
-        int floor = Math.Min(ceiling, Math.Max(1, device.WarpSize));
-        int wanted = 1;
-        while (wanted * elementsPerThread < hidden)
-            wanted *= 2;
-        return Math.Clamp(wanted, floor, ceiling);
-    }
 }

@@ -7,138 +7,170 @@ using TinyFlash.Kernels.Registers;
 namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
-/// The backward of <see cref="NormDropoutResidualKernel{T, TCodec}"/>, in two kernels. With x̂ = (s − mean)·rstd
-/// (RMSNorm: s·rstd) and g = dy·γ:
+/// The backward of <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum}"/>, the first of two kernels. With
+/// x̂ = (s − mean)·rstd (RMSNorm: s·rstd) and g = dy·γ:
 /// <code>
 /// ds        = rstd·(g − mean(g) − x̂·mean(g·x̂))      (RMSNorm: rstd·(g − x̂·mean(g·x̂)))
 /// dresidual = ds          dx = ds·keep/(1 − p)       (the forward's Philox mask, regenerated)
 /// dγ = Σ_rows dy·x̂       dβ = Σ_rows dy             dbias = Σ_rows dx
 /// </code>
-/// <see cref="Rows"/>: one group per block of rows, each row in two passes (the means of g and g·x̂ by a group reduction,
-/// then the per-element gradients, a quad of four features at a time: <see cref="PreNormQuad"/>; the second pass reads
-/// the row's pre-norm sums and dropout factors from shared memory where the first stashed them, for rows of up to
-/// <see cref="StashedFeatures"/>, and recomputes them beyond), the block's
-/// per-feature sums kept in its own slice of the partials (thread t owns features 4t … 4t + 3, 4(t + G) …: no two
-/// threads touch one float; a thread's first two quads sum in registers over the block's rows and are written once,
-/// further quads, in rows longer than 8 features a thread, add into the partials row by row). <see cref="Columns"/>: one thread per feature adds the blocks' partials in block order.
-/// No atomics, a fixed order: results are bit-identical from run to run.
+/// <see cref="Rows"/>: one group of G threads per block of rows, the rows one after another, each thread holding K
+/// quads of a row in registers (<typeparamref name="TQuads"/>, at features 4t + j·4G as in the forward): the pre-norm
+/// sums and dropout factors, regenerated once a row, and the thread's per-feature sums of dγ, dβ and dbias over the
+/// block's rows. Per row: the sums of g and g·x̂ by two group sums, then the per-element gradients from the registers
+/// (dy and γ read again, from cache). A row longer than a chunk (4·K·G features) recomputes its earlier chunks, and
+/// its per-feature sums go to the block's slice of the partials row by row (thread t owns its features there: no two
+/// threads touch one float). <see cref="FeatureGradientKernel{T, TCodec}"/> then adds the blocks' partials in a fixed
+/// order: no atomics, results bit-identical from run to run.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
-internal static class NormBackwardKernel<T, TCodec>
+/// <typeparam name="TQuads">The quads a thread holds (K).</typeparam>
+/// <typeparam name="TSum">How the group sums.</typeparam>
+internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
+    where TQuads : struct, IRowQuads<GradientQuad>
+    where TSum : struct, IRowSum
 {
-    /// <summary>Longest row whose pre-norm sums and dropout factors the row pass keeps in shared memory (32 KiB).</summary>
-    public const int StashedFeatures = 4096;
-
     /// <summary>Entry point of the row pass: one group a block of rows, a power-of-two size.</summary>
     public static void Rows(NormBackwardParams<T> p)
     {
-        var sums = SharedMemory.Allocate<float>(NormDropoutResidualKernel<T, TCodec>.MaxThreads);
-        var products = SharedMemory.Allocate<float>(NormDropoutResidualKernel<T, TCodec>.MaxThreads);
-        var stash = SharedMemory.GetDynamic<float>().Cast<Float4>(); // [sums][factors], a Float4 a quad
+        var scratch = SharedMemory.Allocate<float>(default(TSum).ScratchFloats);
         NormParams<T> f = p.Forward;
-        int block = Grid.IdxX, thread = Group.IdxX, threads = Group.DimX;
+        int block = Grid.IdxX, stride = 4 * Group.DimX, first = 4 * Group.IdxX;
+        int chunk = default(TQuads).Quads * stride, chunks = (f.Hidden + chunk - 1) / chunk;
         int partial = block * 3 * f.Hidden;
-        int quads = (f.Hidden + 3) / 4;
         bool whole = f.WholeQuads != 0;
-        for (int column = 4 * thread + 8 * threads; column < f.Hidden; column += 4 * threads)
-            for (int part = 0; part < 3; part++)
-                PreNormQuad.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default, whole);
-        QuadSums first = default, second = default;
+        if (chunks > 1)
+            for (int column = first; column < f.Hidden; column += stride)
+                for (int part = 0; part < 3; part++)
+                    PreNormQuad.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default, whole);
+        TSum sums = default;
+        int buffer = 0;
+        TQuads quads = default;
 
         int lastRow = XMath.Min((block + 1) * p.RowsPerBlock, f.Rows);
         for (int row = block * p.RowsPerBlock; row < lastRow; row++)
         {
             int origin = row * f.Hidden;
             float mean = f.Mean[row], rstd = f.Rstd[row];
-            float sumG = 0f, sumGx = 0f;
-            for (int column = 4 * thread; column < f.Hidden; column += 4 * threads)
+            var load = new Load { P = p, Origin = origin, Mean = mean, Rstd = rstd };
+            for (int c = 0; c < chunks; c++)
+                quads.ForEach(ref load, c * chunk + first, stride);
+            float meanG = 0f;
+            if (f.Rms == 0)
             {
-                int left = f.Hidden - column;
-                var g = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left, whole).Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left, whole));
-                var quad = PreNormQuad.Load<T, TCodec>(f, origin, column);
-                if (f.StashRow != 0)
-                {
-                    stash[column / 4] = quad.Sum;
-                    stash[quads + column / 4] = quad.Keep;
-                }
-                var normalised = quad.Sum.Add(Float4.Broadcast(-mean)).Multiply(rstd);
-                sumG += g.SumLanes();
-                sumGx += g.Dot(normalised);
+                meanG = sums.Sum(load.SumG, scratch, buffer) / f.Hidden;
+                buffer ^= 1;
             }
-            sums[thread] = sumG;
-            products[thread] = sumGx;
-            for (int stride = threads / 2; stride > 0; stride /= 2)
-            {
-                Group.Barrier();
-                if (thread < stride)
-                {
-                    sums[thread] += sums[thread + stride];
-                    products[thread] += products[thread + stride];
-                }
-            }
-            Group.Barrier();
-            float meanG = f.Rms != 0 ? 0f : sums[0] / f.Hidden, meanGx = products[0] / f.Hidden;
-            Group.Barrier(); // every thread has read the sums before the next row overwrites them
+            float meanGx = sums.Sum(load.SumGx, scratch, buffer) / f.Hidden;
+            buffer ^= 1;
 
-            for (int column = 4 * thread, k = 0; column < f.Hidden; column += 4 * threads, k++)
+            var gradients = new Gradients { P = p, Origin = origin, Partial = partial, Mean = mean, Rstd = rstd, MeanG = meanG, MeanGx = meanGx };
+            for (int c = 0; c < chunks - 1; c++)
             {
-                int left = f.Hidden - column;
-                var dy = PreNormQuad.Read<T, TCodec>(p.GradOutput, origin + column, left, whole);
-                var quad = f.StashRow != 0
-                    ? new PreNormQuad { Sum = stash[column / 4], Keep = stash[quads + column / 4] }
-                    : PreNormQuad.Load<T, TCodec>(f, origin, column);
-                var normalised = quad.Sum.Add(Float4.Broadcast(-mean)).Multiply(rstd);
-                // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
-                var ds = dy.Multiply(PreNormQuad.Read<T, TCodec>(f.Gamma, column, left, whole)).Add(Float4.Broadcast(-meanG))
-                    .Add(normalised.Multiply(-meanGx)).Multiply(rstd);
-                var dx = ds.Multiply(quad.Keep);
-                if (p.GradResidual.Length > 0)
-                    PreNormQuad.Write<T, TCodec>(p.GradResidual, origin + column, left, ds, whole);
-                if (p.GradX.Length > 0)
-                    PreNormQuad.Write<T, TCodec>(p.GradX, origin + column, left, dx, whole);
-                var contribution = new QuadSums { Gamma = dy.Multiply(normalised), Beta = dy, Bias = dx };
-                if (k == 0)
-                    first = first.Add(contribution);
-                else if (k == 1)
-                    second = second.Add(contribution);
-                else
-                    contribution.AddTo(p.Partials, partial, f.Hidden, column, whole);
+                TQuads earlier = default;
+                var reload = new Load { P = p, Origin = origin, Mean = mean, Rstd = rstd };
+                earlier.ForEach(ref reload, c * chunk + first, stride);
+                earlier.ForEach(ref gradients, c * chunk + first, stride);
             }
+            gradients.InRegisters = chunks == 1;
+            quads.ForEach(ref gradients, (chunks - 1) * chunk + first, stride);
         }
-        first.Store(p.Partials, partial, f.Hidden, 4 * thread, whole);
-        second.Store(p.Partials, partial, f.Hidden, 4 * thread + 4 * threads, whole);
+        if (chunks == 1)
+        {
+            var store = new Store { Partials = p.Partials, Partial = partial, Hidden = f.Hidden, Whole = whole };
+            quads.ForEach(ref store, first, stride);
+        }
     }
 
-    /// <summary>A quad's contributions to the per-feature gradients dγ, dβ and dbias.</summary>
-    private struct QuadSums
+    /// <summary>
+    /// A quad's pre-norm sums and dropout factors into its registers (regenerated from x, residual, bias and the
+    /// Philox stream), and its share of Σg and Σg·x̂.
+    /// </summary>
+    private struct Load : IQuadStep<GradientQuad>
     {
-        public Float4 Gamma, Beta, Bias;
+        public NormBackwardParams<T> P;
+        public int Origin;
+        public float Mean, Rstd, SumG, SumGx;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly QuadSums Add(QuadSums other) =>
-            new() { Gamma = Gamma.Add(other.Gamma), Beta = Beta.Add(other.Beta), Bias = Bias.Add(other.Bias) };
-
-        /// <summary>Writes the sums of features <paramref name="column"/> … + 3 into a block's partials (if the row has them).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void Store(ArrayView<float> partials, int partial, int hidden, int column, bool whole)
+        public void Apply(ref GradientQuad quad, int column)
         {
-            if (column >= hidden)
+            int left = P.Forward.Hidden - column;
+            if (left <= 0)
                 return;
-            PreNormQuad.Write<float, Float32Codec>(partials, partial + column, hidden - column, Gamma, whole);
-            PreNormQuad.Write<float, Float32Codec>(partials, partial + hidden + column, hidden - column, Beta, whole);
-            PreNormQuad.Write<float, Float32Codec>(partials, partial + 2 * hidden + column, hidden - column, Bias, whole);
+            bool whole = P.Forward.WholeQuads != 0;
+            var g = PreNormQuad.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole).Multiply(PreNormQuad.Read<T, TCodec>(P.Forward.Gamma, column, left, whole));
+            var loaded = PreNormQuad.Load<T, TCodec>(P.Forward, Origin, column);
+            quad.Sum = loaded.Sum;
+            quad.Keep = loaded.Keep;
+            SumG += g.SumLanes();
+            SumGx += g.Dot(loaded.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd));
         }
+    }
 
-        /// <summary>Adds the sums of features <paramref name="column"/> … + 3 to a block's partials.</summary>
+    /// <summary>
+    /// ds and dx of a quad written, its contributions to dγ, dβ and dbias added to its registers
+    /// (<see cref="InRegisters"/>: a row of one chunk) or to the block's partials.
+    /// </summary>
+    private struct Gradients : IQuadStep<GradientQuad>
+    {
+        public NormBackwardParams<T> P;
+        public int Origin, Partial;
+        public float Mean, Rstd, MeanG, MeanGx;
+        public bool InRegisters;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void AddTo(ArrayView<float> partials, int partial, int hidden, int column, bool whole)
+        public void Apply(ref GradientQuad quad, int column)
         {
-            AddPartials(partials, partial + column, hidden - column, Gamma, whole);
-            AddPartials(partials, partial + hidden + column, hidden - column, Beta, whole);
-            AddPartials(partials, partial + 2 * hidden + column, hidden - column, Bias, whole);
+            int hidden = P.Forward.Hidden, left = hidden - column;
+            if (left <= 0)
+                return;
+            bool whole = P.Forward.WholeQuads != 0;
+            var dy = PreNormQuad.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole);
+            var normalised = quad.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd);
+            // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
+            var ds = dy.Multiply(PreNormQuad.Read<T, TCodec>(P.Forward.Gamma, column, left, whole)).Add(Float4.Broadcast(-MeanG))
+                .Add(normalised.Multiply(-MeanGx)).Multiply(Rstd);
+            var dx = ds.Multiply(quad.Keep);
+            if (P.GradResidual.Length > 0)
+                PreNormQuad.Write<T, TCodec>(P.GradResidual, Origin + column, left, ds, whole);
+            if (P.GradX.Length > 0)
+                PreNormQuad.Write<T, TCodec>(P.GradX, Origin + column, left, dx, whole);
+            var gamma = dy.Multiply(normalised);
+            if (InRegisters)
+            {
+                quad.Gamma = quad.Gamma.Add(gamma);
+                quad.Beta = quad.Beta.Add(dy);
+                quad.Bias = quad.Bias.Add(dx);
+            }
+            else
+            {
+                AddPartials(P.Partials, Partial + column, left, gamma, whole);
+                AddPartials(P.Partials, Partial + hidden + column, left, dy, whole);
+                AddPartials(P.Partials, Partial + 2 * hidden + column, left, dx, whole);
+            }
+        }
+    }
+
+    /// <summary>A quad's sums over the block's rows written to the block's partials.</summary>
+    private struct Store : IQuadStep<GradientQuad>
+    {
+        public ArrayView<float> Partials;
+        public int Partial, Hidden;
+        public bool Whole;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref GradientQuad quad, int column)
+        {
+            int left = Hidden - column;
+            if (left <= 0)
+                return;
+            PreNormQuad.Write<float, Float32Codec>(Partials, Partial + column, left, quad.Gamma, Whole);
+            PreNormQuad.Write<float, Float32Codec>(Partials, Partial + Hidden + column, left, quad.Beta, Whole);
+            PreNormQuad.Write<float, Float32Codec>(Partials, Partial + 2 * Hidden + column, left, quad.Bias, Whole);
         }
     }
 
@@ -146,28 +178,13 @@ internal static class NormBackwardKernel<T, TCodec>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddPartials(ArrayView<float> partials, int index, int count, Float4 values, bool whole) =>
         PreNormQuad.Write<float, Float32Codec>(partials, index, count, PreNormQuad.Read<float, Float32Codec>(partials, index, count, whole).Add(values), whole);
+}
 
-    /// <summary>Entry point of the column pass: one thread a feature, the blocks' partials added in order.</summary>
-    public static void Columns(NormBackwardParams<T> p)
-    {
-        int hidden = p.Forward.Hidden;
-        int column = Grid.GlobalIndex.X;
-        if (column >= hidden)
-            return;
-        float gamma = 0f, beta = 0f, bias = 0f;
-        for (int block = 0; block < p.Blocks; block++)
-        {
-            int partial = block * 3 * hidden + column;
-            gamma += p.Partials[partial];
-            beta += p.Partials[partial + hidden];
-            bias += p.Partials[partial + 2 * hidden];
-        }
-        TCodec codec = default;
-        if (p.GradGamma.Length > 0)
-            p.GradGamma[column] = codec.FromFloat(gamma);
-        if (p.GradBeta.Length > 0)
-            p.GradBeta[column] = codec.FromFloat(beta);
-        if (p.GradBias.Length > 0)
-            p.GradBias[column] = codec.FromFloat(bias);
-    }
+/// <summary>
+/// The registers of one quad in the norm backward: its pre-norm sums and dropout factors (this row's), and its
+/// features' sums of dγ, dβ and dbias over the rows of the group's block.
+/// </summary>
+internal struct GradientQuad
+{
+    public Float4 Sum, Keep, Gamma, Beta, Bias;
 }

@@ -18,4 +18,7 @@ internal struct NormBackwardParams<T> where T : unmanaged
 
     /// <summary>Rows a group handles one after another (its block), and the number of blocks.</summary>
     public int RowsPerBlock, Blocks;
+
+    /// <summary>Consecutive features a group of <see cref="FeatureGradientKernel{T, TCodec}"/> sums.</summary>
+    public int FeaturesAGroup;
 }

@@ -7,110 +7,136 @@ using TinyFlash.Kernels.Registers;
 namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
-/// <c>y = Norm(dropout(x + bias) + residual)</c>, LayerNorm (γ, β) or RMSNorm (γ), one group per row, in quads of four
-/// consecutive features (<see cref="PreNormQuad"/>: four features a Philox call):
+/// <c>y = Norm(dropout(x + bias) + residual)</c>, LayerNorm (γ, β) or RMSNorm (γ), one group of G threads a row, each
+/// thread holding K quads of four consecutive features in registers (<typeparamref name="TQuads"/>; four features a
+/// Philox call, <see cref="PreNormQuad"/>). A chunk is the 4·K·G features the group holds at once, thread t's quads at
+/// features 4t + j·4G (j &lt; K); the planner makes a row one chunk up to 4·8·1024 features:
 /// <code>
-/// pass 1   s = dropout(x + bias) + residual, a quad at a time (thread t takes features 4t … 4t + 3, then 4(t + G) …);
-///          write s if asked (the next layer's residual); each quad's (count, mean, M2) is folded into the thread's
-///          (Chan et al.'s update: one division a quad)
-/// reduce   the group merges the threads' triples through shared memory, a tree of log₂ G barriers:
-///          mean, and rstd = 1/√(M2/n + ε)  (RMSNorm: rstd = 1/√(Σs²/n + ε), mean 0)
-/// pass 2   s again: from shared memory where pass 1 stashed it (rows of up to StashedFeatures), else recomputed
-///          (x, residual and bias read again, the mask drawn again), y = (s − mean)·rstd·γ + β
+/// per chunk   s = dropout(x + bias) + residual into registers (write s if asked: the next layer's residual)
+///             chunk mean m_c = Σs / n_c (a group sum), then M2_c = Σ(s − m_c)² (a second sum): two passes over
+///             registers, exact; chunks merge by Chan et al.'s update (RMSNorm: M2 = Σs², mean 0)
+/// stats       rstd = 1/√(M2/n + ε)
+/// output      y = (s − mean)·rstd·γ + β from the registers (a row of several chunks recomputes the earlier ones:
+///             x, residual and bias read again, the mask drawn again)
 /// </code>
 /// Dropout keeps an element when its Philox uniform (stream seed/offset, index row·Hidden + column) is at least p,
 /// and scales it by 1/(1 − p); the backward regenerates the same mask. Statistics are fp32 whatever the storage.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
-internal static class NormDropoutResidualKernel<T, TCodec>
+/// <typeparam name="TQuads">The quads a thread holds (K).</typeparam>
+/// <typeparam name="TSum">How the group sums (warp shuffles, or a shared-memory tree on OpenCL).</typeparam>
+internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
+    where TQuads : struct, IRowQuads<Float4>
+    where TSum : struct, IRowSum
 {
-    /// <summary>Most threads a group (the shared arrays' size).</summary>
-    public const int MaxThreads = 1024;
-
-    /// <summary>
-    /// Longest row whose pre-norm sums the forward keeps in shared memory between its passes (32 KiB in fp32): beyond,
-    /// the shared memory would cost resident groups.
-    /// </summary>
-    public const int StashedFeatures = 8192;
-
     /// <summary>Entry point: one group of a power-of-two size per row.</summary>
     public static void Run(NormParams<T> p)
     {
-        var counts = SharedMemory.Allocate<float>(MaxThreads);
-        var means = SharedMemory.Allocate<float>(MaxThreads);
-        var squares = SharedMemory.Allocate<float>(MaxThreads);
-        var stash = SharedMemory.GetDynamic<float>().Cast<Float4>(); // GetDynamic of a struct breaks OpenCL's C
-        int row = Grid.IdxX, thread = Group.IdxX, threads = Group.DimX;
-        int origin = row * p.Hidden;
-        bool whole = p.WholeQuads != 0;
+        var scratch = SharedMemory.Allocate<float>(default(TSum).ScratchFloats);
+        int row = Grid.IdxX, threads = Group.DimX;
+        int origin = row * p.Hidden, stride = 4 * threads, first = 4 * Group.IdxX;
+        int chunk = default(TQuads).Quads * stride, chunks = (p.Hidden + chunk - 1) / chunk;
+        TSum sums = default;
+        int buffer = 0;
 
+        TQuads quads = default;
         float count = 0f, mean = 0f, m2 = 0f;
-        for (int column = 4 * thread; column < p.Hidden; column += 4 * threads)
+        for (int c = 0; c < chunks; c++)
         {
-            var quad = PreNormQuad.Load<T, TCodec>(p, origin, column);
-            if (p.StashRow != 0)
-                stash[column / 4] = quad.Sum;
-            if (p.Sum.Length > 0)
-                PreNormQuad.Write<T, TCodec>(p.Sum, origin + column, p.Hidden - column, quad.Sum, whole);
-            float n = quad.Count;
+            var load = new Load { P = p, Origin = origin, WriteSum = p.Sum.Length > 0 };
+            quads.ForEach(ref load, c * chunk + first, stride);
+            float n = XMath.Min(p.Hidden - c * chunk, chunk);
             if (p.Rms != 0)
-                m2 += quad.Sum.Dot(quad.Sum);
+            {
+                m2 += sums.Sum(load.Squares, scratch, buffer);
+                buffer ^= 1;
+            }
             else
             {
-                float quadMean = quad.Sum.SumLanes() / n;
-                var centred = quad.Sum.Add(Float4.Broadcast(-quadMean)).Multiply(quad.Inside);
-                float share = n / (count + n);
-                float delta = quadMean - mean;
+                float chunkMean = sums.Sum(load.Total, scratch, buffer) / n;
+                var deviation = new Deviation { Mean = chunkMean, Hidden = p.Hidden };
+                quads.ForEach(ref deviation, c * chunk + first, stride);
+                float chunkM2 = sums.Sum(deviation.Squares, scratch, buffer ^ 1);
+                float share = n / (count + n), delta = chunkMean - mean;
                 mean += delta * share;
-                m2 += centred.Dot(centred) + delta * delta * count * share;
+                m2 += chunkM2 + delta * delta * count * share;
             }
             count += n;
         }
-        counts[thread] = count;
-        means[thread] = mean;
-        squares[thread] = m2;
-        for (int stride = threads / 2; stride > 0; stride /= 2)
-        {
-            Group.Barrier();
-            if (thread < stride)
-                Merge(counts, means, squares, thread, thread + stride);
-        }
-        Group.Barrier();
-        float rowMean = p.Rms != 0 ? 0f : means[0];
-        float rstd = XMath.Rsqrt(squares[0] / counts[0] + p.Epsilon);
-        if (thread == 0)
+        float rstd = XMath.Rsqrt(m2 / count + p.Epsilon);
+        if (Group.IdxX == 0)
         {
             if (p.Mean.Length > 0)
-                p.Mean[row] = rowMean;
+                p.Mean[row] = mean;
             if (p.Rstd.Length > 0)
                 p.Rstd[row] = rstd;
         }
 
-        for (int column = 4 * thread; column < p.Hidden; column += 4 * threads)
+        var normalise = new Normalise { P = p, Origin = origin, Mean = mean, Rstd = rstd };
+        for (int c = 0; c < chunks - 1; c++)
         {
-            int left = p.Hidden - column;
-            var sum = p.StashRow != 0 ? stash[column / 4] : PreNormQuad.Load<T, TCodec>(p, origin, column).Sum;
-            var normalised = sum.Add(Float4.Broadcast(-rowMean)).Multiply(rstd).Multiply(PreNormQuad.Read<T, TCodec>(p.Gamma, column, left, whole));
-            if (p.Beta.Length > 0)
-                normalised = normalised.Add(PreNormQuad.Read<T, TCodec>(p.Beta, column, left, whole));
-            PreNormQuad.Write<T, TCodec>(p.Output, origin + column, left, normalised, whole);
+            TQuads earlier = default;
+            var reload = new Load { P = p, Origin = origin };
+            earlier.ForEach(ref reload, c * chunk + first, stride);
+            earlier.ForEach(ref normalise, c * chunk + first, stride);
+        }
+        quads.ForEach(ref normalise, (chunks - 1) * chunk + first, stride);
+    }
+
+    /// <summary>The pre-norm sums into registers (0 past the row's end), their total and sum of squares; s written if asked.</summary>
+    private struct Load : IQuadStep<Float4>
+    {
+        public NormParams<T> P;
+        public int Origin;
+        public bool WriteSum;
+        public float Total, Squares;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref Float4 sum, int column)
+        {
+            sum = column < P.Hidden ? PreNormQuad.Load<T, TCodec>(P, Origin, column).Sum : default;
+            if (WriteSum && column < P.Hidden)
+                PreNormQuad.Write<T, TCodec>(P.Sum, Origin + column, P.Hidden - column, sum, P.WholeQuads != 0);
+            Total += sum.SumLanes();
+            Squares += sum.Dot(sum);
         }
     }
 
-    /// <summary>Folds thread <paramref name="other"/>'s (count, mean, M2) into <paramref name="into"/>'s (Chan et al.'s parallel update).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Merge(ArrayView<float> counts, ArrayView<float> means, ArrayView<float> squares, int into, int other)
+    /// <summary>Σ(s − mean)² over the features inside the row.</summary>
+    private struct Deviation : IQuadStep<Float4>
     {
-        float na = counts[into], nb = counts[other];
-        float n = na + nb;
-        if (nb == 0f)
-            return;
-        float delta = means[other] - means[into];
-        means[into] += delta * (nb / n);
-        squares[into] += squares[other] + delta * delta * (na * nb / n);
-        counts[into] = n;
+        public float Mean, Squares;
+        public int Hidden;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref Float4 sum, int column)
+        {
+            var centred = sum.Add(Float4.Broadcast(-Mean)).Multiply(PreNormQuad.InsideOf(Hidden - column));
+            Squares += centred.Dot(centred);
+        }
+    }
+
+    /// <summary>y = (s − mean)·rstd·γ + β, written for the features inside the row.</summary>
+    private struct Normalise : IQuadStep<Float4>
+    {
+        public NormParams<T> P;
+        public int Origin;
+        public float Mean, Rstd;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref Float4 sum, int column)
+        {
+            int left = P.Hidden - column;
+            if (left <= 0)
+                return;
+            bool whole = P.WholeQuads != 0;
+            var y = sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd).Multiply(PreNormQuad.Read<T, TCodec>(P.Gamma, column, left, whole));
+            if (P.Beta.Length > 0)
+                y = y.Add(PreNormQuad.Read<T, TCodec>(P.Beta, column, left, whole));
+            PreNormQuad.Write<T, TCodec>(P.Output, Origin + column, left, y, whole);
+        }
     }
 }

@@ -28,13 +28,6 @@ internal struct NormParams<T> where T : unmanaged
     public ulong Seed, Offset;
 
     /// <summary>
-    /// 1 when the group's dynamic shared memory holds a row's quads between its passes (pre-norm sums, and in the
-    /// backward their dropout factors), so the second pass reads them there instead of reading x, residual and bias
-    /// again and drawing the mask again; 0 (long rows, or no dynamic shared memory) to recompute them.
-    /// </summary>
-    public int StashRow;
-
-    /// <summary>
     /// 1 when every quad of every view starts at a multiple of four elements of a view aligned to four elements
     /// (hidden a multiple of 4, each tensor's address a multiple of 4·element size): whole quads are then one vector
     /// load or store.

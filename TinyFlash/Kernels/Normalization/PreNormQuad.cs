@@ -8,16 +8,13 @@ namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
 /// Four consecutive features c … c + 3 of one row, the unit both norm kernels work in: the pre-norm sum
-/// s = dropout(x + bias) + residual, its derivative ∂s/∂x (the dropout factor: 0, 1/(1 − p), or 1 without dropout),
-/// and which of the four lie inside the row (1, else 0: those past its end read as 0 and are never written). Four
-/// features share one Philox call (its four words), where one feature a thread would spend four.
+/// s = dropout(x + bias) + residual and its derivative ∂s/∂x (the dropout factor: 0, 1/(1 − p), or 1 without
+/// dropout); features past the row's end read as 0 and are never written. Four features share one Philox call (its
+/// four words), where one feature a thread would spend four.
 /// </summary>
 internal struct PreNormQuad
 {
-    public Float4 Sum, Keep, Inside;
-
-    /// <summary>Features inside the row, 1 … 4.</summary>
-    public readonly float Count => Inside.SumLanes();
+    public Float4 Sum, Keep;
 
     /// <summary>Features <paramref name="column"/> … + 3 of the row starting at element <paramref name="origin"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -29,7 +26,6 @@ internal struct PreNormQuad
         bool whole = p.WholeQuads != 0;
         var quad = new PreNormQuad
         {
-            Inside = new Float4(1f, left > 1 ? 1f : 0f, left > 2 ? 1f : 0f, left > 3 ? 1f : 0f),
             Sum = Read<T, TCodec>(p.X, origin + column, left, whole),
             Keep = Float4.Broadcast(1f),
         };
@@ -46,6 +42,11 @@ internal struct PreNormQuad
             quad.Sum = quad.Sum.Add(Read<T, TCodec>(p.Residual, origin + column, left, whole));
         return quad;
     }
+
+    /// <summary>1 for each of a quad's four features inside the row, of which <paramref name="left"/> remain from its first, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Float4 InsideOf(int left) =>
+        new(left > 0 ? 1f : 0f, left > 1 ? 1f : 0f, left > 2 ? 1f : 0f, left > 3 ? 1f : 0f);
 
     /// <summary>
     /// Elements <paramref name="index"/> … + 3 of <paramref name="view"/> in fp32, the first <paramref name="count"/> of
