@@ -6,8 +6,8 @@ using TinyFlash.Reference;
 namespace TinyFlash.Bench.Cli;
 
 /// <summary>
-/// <c>verify</c>: the tests' correctness matrix (or, with <c>--backward</c>, the backward matrix) on one backend against
-/// the double reference, as a pass/fail table.
+/// <c>verify</c>: the tests' correctness matrix (or, with <c>--backward</c>, the backward matrix; with <c>--norm</c>,
+/// the fused norm's) on one backend against the double reference, as a pass/fail table.
 /// How a user checks their own hardware, and how the CUDA and OpenCL backends are checked where no SDK runs tests.
 /// </summary>
 internal static class VerifyCommand
@@ -22,16 +22,19 @@ internal static class VerifyCommand
         {
             Description = "Check the warpgroup products (Hopper's wgmma) on known operands against the host first, as the tests check their twins.",
         };
-        var command = new Command("verify", "Run the correctness matrix on a backend and print a pass/fail table.") { backend, filter, markdown, backward, instructions };
+        var norm = new Option<bool>("--norm") { Description = "Run the fused norm's matrix (forward and backward against NormReference) instead." };
+        var command = new Command("verify", "Run the correctness matrix on a backend and print a pass/fail table.")
+            { backend, filter, markdown, backward, instructions, norm };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
+            if (parse.GetValue(norm))
+                return VerifyNorm(engine, parse.GetValue(filter), parse.GetValue(markdown));
             if (parse.GetValue(instructions) && !CheckInstructions(engine))
                 return 1;
             bool gradients = parse.GetValue(backward);
             var cases = (gradients ? AttentionVerifier.BackwardMatrix() : AttentionVerifier.StandardMatrix())
-                .Where(c => parse.GetValue(filter) is not string f
-                    || f.Split('|').Any(part => c.ToString().Contains(part, StringComparison.OrdinalIgnoreCase)))
+                .Where(c => Selected(parse.GetValue(filter), c))
                 .ToList();
             var table = new StringBuilder();
             table.AppendLine($"Device: {engine.Backend} {engine.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd}");
@@ -70,6 +73,51 @@ internal static class VerifyCommand
             return failures == 0 ? 0 : 1;
         });
         return command;
+    }
+
+    /// <summary>Whether a case's description passes the <c>--filter</c> text (one of its '|'-separated parts).</summary>
+    private static bool Selected(string? filter, object c) =>
+        filter is null || filter.Split('|').Any(part => c.ToString()!.Contains(part, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary><see cref="NormVerifier.Matrix"/> on the engine: a line a case, its worst check against its bound.</summary>
+    private static int VerifyNorm(FlashEngine engine, string? filter, string? markdown)
+    {
+        var cases = NormVerifier.Matrix().Where(c => Selected(filter, c)).ToList();
+        var table = new StringBuilder();
+        table.AppendLine($"Device: {engine.Backend} {engine.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd}");
+        table.AppendLine();
+        table.AppendLine("| case | worst check (error / bound) | result |");
+        table.AppendLine("|---|---|---|");
+        Console.WriteLine($"Verifying {cases.Count} norm cases on {engine.Backend} {engine.DeviceName}");
+        int failures = 0;
+        var watch = Stopwatch.StartNew();
+        foreach (var c in cases)
+        {
+            IReadOnlyList<NormCheck> checks;
+            try
+            {
+                checks = NormVerifier.Run(engine, c);
+            }
+            catch (Exception e) when (e is TinyFlashException or ILGPU.Runtime.AcceleratorException)
+            {
+                Console.WriteLine($"ERROR {c}: {e.Message}");
+                table.AppendLine($"| {c} | | ERROR: {e.Message.ReplaceLineEndings(" ")} |");
+                failures++;
+                continue;
+            }
+            var worst = checks.MaxBy(check => check.Bound > 0 ? check.Error / check.Bound : check.Error)!;
+            bool passed = checks.All(check => check.Passed);
+            failures += passed ? 0 : 1;
+            string verdict = passed ? "pass" : "FAIL " + string.Join(", ", checks.Where(check => !check.Passed).Select(check => check.Quantity));
+            Console.WriteLine($"{verdict,-5} {worst.Quantity,-12} {worst.Error,10:E2} <= {worst.Bound,9:E2}  {c}");
+            table.AppendLine($"| {c} | {worst.Quantity} {worst.Error:E2} / {worst.Bound:E2} | {verdict} |");
+        }
+        string summary = $"{cases.Count - failures}/{cases.Count} norm cases passed on {engine.Backend} {engine.DeviceName} in {watch.Elapsed.TotalSeconds:F1} s";
+        Console.WriteLine(summary);
+        table.AppendLine().AppendLine(summary + ".");
+        if (markdown is string path)
+            File.WriteAllText(path, table.ToString());
+        return failures == 0 ? 0 : 1;
     }
 
     /// <summary>The warpgroup product check (<see cref="WarpGroupCheck"/>) for fp16 and bf16; false if one fails.</summary>

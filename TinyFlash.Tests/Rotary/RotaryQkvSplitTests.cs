@@ -1,3 +1,5 @@
+using ILGPU;
+using ILGPU.Runtime;
 using TinyFlash.Reference;
 using TinyFlash.Tests.Support;
 using Half = System.Half;
@@ -50,6 +52,34 @@ public class RotaryQkvSplitTests
         Assert.That(q, Is.EqualTo(qkv[..128]));
         Assert.That(k, Is.EqualTo(qkv[128..192]));
         Assert.That(v, Is.EqualTo(qkv[192..]));
+    }
+
+    [TestCase(RotaryStyle.HalfSplit)]
+    [TestCase(RotaryStyle.Interleaved)]
+    public void A_projection_view_that_does_not_start_on_a_quad_gives_the_same_result_as_an_aligned_one(RotaryStyle style)
+    {
+        // Quads move as vectors only when every view is aligned to four elements; a projection one element in takes
+        // the element-by-element path and must agree with the aligned call bit for bit.
+        var engine = TestBackend.Cpu.First().Engine;
+        var shape = new AttentionShape(1, 2, 1, 3, 3, 32);
+        var options = new RotaryOptions { Style = style, QueryScale = 0.5f };
+        float[] values = RandomTensors.Normal(3 * 4 * 32 + 1, 9, x => x);
+        using var shifted = engine.Accelerator.Allocate1D(values);
+        using var aligned = engine.Accelerator.Allocate1D(values[1..]);
+        using var q = engine.Accelerator.Allocate1D<float>(2 * shape.QueryElements);
+        using var k = engine.Accelerator.Allocate1D<float>(2 * shape.KeyValueElements);
+        using var v = engine.Accelerator.Allocate1D<float>(2 * shape.KeyValueElements);
+        ArrayView1D<float, Stride1D.Dense> Part(MemoryBuffer1D<float, Stride1D.Dense> buffer, int which) =>
+            buffer.View.SubView(which * buffer.Length / 2, buffer.Length / 2);
+        engine.RotaryQkvSplit<float>(shifted.View.SubView(1, values.Length - 1), Part(q, 0), Part(k, 0), Part(v, 0), shape, options);
+        engine.RotaryQkvSplit<float>(aligned.View, Part(q, 1), Part(k, 1), Part(v, 1), shape, options);
+        foreach (var buffer in new[] { q, k, v })
+        {
+            float[] both = buffer.GetAsArray1D();
+            Assert.That(both[..(both.Length / 2)], Is.EqualTo(both[(both.Length / 2)..]));
+        }
+        var expected = RotaryReference.Compute(values[1..], shape, options);
+        Assert.That(MaxError(Part(q, 0).GetAsArray1D<float>(), expected.Q), Is.LessThan(5e-4), "and both match the reference");
     }
 
     private static IEnumerable<TestCaseData> BadInputs()

@@ -66,6 +66,7 @@ internal sealed class RotarySplit(Accelerator accelerator, KernelCache kernels, 
                 Interleaved = options.Style == RotaryStyle.Interleaved ? 1 : 0,
                 FrequencyExponent = -2f * MathF.Log2(options.Base) / shape.HeadDim,
                 QueryScale = options.QueryScale ?? 1f,
+                WholeQuads = ForwardAttention.Aligned(4L * System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), [qkv, query, key, value]) ? 1 : 0,
             });
     }
 }

@@ -45,7 +45,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
         if (chunks > 1)
             for (int column = first; column < f.Hidden; column += stride)
                 for (int part = 0; part < 3; part++)
-                    PreNormQuad.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default, whole);
+                    ElementQuads.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default, whole);
         TSum sums = default;
         int buffer = 0;
         TQuads quads = default;
@@ -102,7 +102,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
             if (left <= 0)
                 return;
             bool whole = P.Forward.WholeQuads != 0;
-            var g = PreNormQuad.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole).Multiply(PreNormQuad.Read<T, TCodec>(P.Forward.Gamma, column, left, whole));
+            var g = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole).Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole));
             var loaded = PreNormQuad.Load<T, TCodec>(P.Forward, Origin, column);
             quad.Sum = loaded.Sum;
             quad.Keep = loaded.Keep;
@@ -129,16 +129,16 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
             if (left <= 0)
                 return;
             bool whole = P.Forward.WholeQuads != 0;
-            var dy = PreNormQuad.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole);
+            var dy = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole);
             var normalised = quad.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd);
             // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
-            var ds = dy.Multiply(PreNormQuad.Read<T, TCodec>(P.Forward.Gamma, column, left, whole)).Add(Float4.Broadcast(-MeanG))
+            var ds = dy.Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole)).Add(Float4.Broadcast(-MeanG))
                 .Add(normalised.Multiply(-MeanGx)).Multiply(Rstd);
             var dx = ds.Multiply(quad.Keep);
             if (P.GradResidual.Length > 0)
-                PreNormQuad.Write<T, TCodec>(P.GradResidual, Origin + column, left, ds, whole);
+                ElementQuads.Write<T, TCodec>(P.GradResidual, Origin + column, left, ds, whole);
             if (P.GradX.Length > 0)
-                PreNormQuad.Write<T, TCodec>(P.GradX, Origin + column, left, dx, whole);
+                ElementQuads.Write<T, TCodec>(P.GradX, Origin + column, left, dx, whole);
             var gamma = dy.Multiply(normalised);
             if (InRegisters)
             {
@@ -168,16 +168,16 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
             int left = Hidden - column;
             if (left <= 0)
                 return;
-            PreNormQuad.Write<float, Float32Codec>(Partials, Partial + column, left, quad.Gamma, Whole);
-            PreNormQuad.Write<float, Float32Codec>(Partials, Partial + Hidden + column, left, quad.Beta, Whole);
-            PreNormQuad.Write<float, Float32Codec>(Partials, Partial + 2 * Hidden + column, left, quad.Bias, Whole);
+            ElementQuads.Write<float, Float32Codec>(Partials, Partial + column, left, quad.Gamma, Whole);
+            ElementQuads.Write<float, Float32Codec>(Partials, Partial + Hidden + column, left, quad.Beta, Whole);
+            ElementQuads.Write<float, Float32Codec>(Partials, Partial + 2 * Hidden + column, left, quad.Bias, Whole);
         }
     }
 
     /// <summary>Adds the first <paramref name="count"/> lanes of <paramref name="values"/> to the partial sums from <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddPartials(ArrayView<float> partials, int index, int count, Float4 values, bool whole) =>
-        PreNormQuad.Write<float, Float32Codec>(partials, index, count, PreNormQuad.Read<float, Float32Codec>(partials, index, count, whole).Add(values), whole);
+        ElementQuads.Write<float, Float32Codec>(partials, index, count, ElementQuads.Read<float, Float32Codec>(partials, index, count, whole).Add(values), whole);
 }
 
 /// <summary>

@@ -99,7 +99,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum>
         {
             sum = column < P.Hidden ? PreNormQuad.Load<T, TCodec>(P, Origin, column).Sum : default;
             if (WriteSum && column < P.Hidden)
-                PreNormQuad.Write<T, TCodec>(P.Sum, Origin + column, P.Hidden - column, sum, P.WholeQuads != 0);
+                ElementQuads.Write<T, TCodec>(P.Sum, Origin + column, P.Hidden - column, sum, P.WholeQuads != 0);
             Total += sum.SumLanes();
             Squares += sum.Dot(sum);
         }
@@ -133,10 +133,10 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum>
             if (left <= 0)
                 return;
             bool whole = P.WholeQuads != 0;
-            var y = sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd).Multiply(PreNormQuad.Read<T, TCodec>(P.Gamma, column, left, whole));
+            var y = sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd).Multiply(ElementQuads.Read<T, TCodec>(P.Gamma, column, left, whole));
             if (P.Beta.Length > 0)
-                y = y.Add(PreNormQuad.Read<T, TCodec>(P.Beta, column, left, whole));
-            PreNormQuad.Write<T, TCodec>(P.Output, Origin + column, left, y, whole);
+                y = y.Add(ElementQuads.Read<T, TCodec>(P.Beta, column, left, whole));
+            ElementQuads.Write<T, TCodec>(P.Output, Origin + column, left, y, whole);
         }
     }
 }

@@ -27,4 +27,7 @@ internal struct RotaryParams<T> where T : unmanaged
 
     /// <summary>Factor applied to q (1: none).</summary>
     public float QueryScale;
+
+    /// <summary>1 when every view starts at an address aligned to four elements: quads move as vectors.</summary>
+    public int WholeQuads;
 }
