@@ -36,41 +36,15 @@ internal static class VerifyCommand
             var cases = (gradients ? AttentionVerifier.BackwardMatrix() : AttentionVerifier.StandardMatrix())
                 .Where(c => Selected(parse.GetValue(filter), c))
                 .ToList();
-            var table = new StringBuilder();
-            table.AppendLine($"Device: {engine.Backend} {engine.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd}");
-            table.AppendLine();
-            table.AppendLine("| case | error | bound | lse error | result |");
-            table.AppendLine("|---|---|---|---|---|");
-            Console.WriteLine($"Verifying {cases.Count} cases on {engine.Backend} {engine.DeviceName}");
-            int failures = 0;
-            var watch = Stopwatch.StartNew();
-            foreach (var c in cases)
+            return Tabulate(engine, cases, "cases", "", "| case | error | bound | lse error | result |", parse.GetValue(markdown), c =>
             {
-                VerificationResult result;
-                try
-                {
-                    result = gradients ? AttentionVerifier.RunBackward(engine, c) : AttentionVerifier.Run(engine, c);
-                }
-                catch (Exception e) when (e is TinyFlashException or ILGPU.Runtime.AcceleratorException)
-                {
-                    Console.WriteLine($"ERROR {c}: {e.Message}");
-                    table.AppendLine($"| {c} | | | | ERROR: {e.Message.ReplaceLineEndings(" ")} |");
-                    failures++;
-                    continue;
-                }
-                failures += result.Passed ? 0 : 1;
+                var result = gradients ? AttentionVerifier.RunBackward(engine, c) : AttentionVerifier.Run(engine, c);
                 string verdict = result.Passed ? "pass" : "FAIL";
                 // The backward's error is its worst gradient's; it has no log-sum-exp of its own.
                 string lse = gradients ? "-" : $"{result.LogSumExpError:E2}";
-                Console.WriteLine($"{verdict,-5} {result.Error,10:E2} <= {result.Bound,9:E2}  lse {lse,9}  {c}");
-                table.AppendLine($"| {c} | {result.Error:E2} | {result.Bound:E2} | {lse} | {verdict} |");
-            }
-            string summary = $"{cases.Count - failures}/{cases.Count} passed on {engine.Backend} {engine.DeviceName} in {watch.Elapsed.TotalSeconds:F1} s";
-            Console.WriteLine(summary);
-            table.AppendLine().AppendLine(summary + ".");
-            if (parse.GetValue(markdown) is string path)
-                File.WriteAllText(path, table.ToString());
-            return failures == 0 ? 0 : 1;
+                return (result.Passed, $"{verdict,-5} {result.Error,10:E2} <= {result.Bound,9:E2}  lse {lse,9}  {c}",
+                    $"{result.Error:E2} | {result.Bound:E2} | {lse} | {verdict}");
+            });
         });
         return command;
     }
@@ -83,36 +57,51 @@ internal static class VerifyCommand
     private static int VerifyNorm(FlashEngine engine, string? filter, string? markdown)
     {
         var cases = NormVerifier.Matrix().Where(c => Selected(filter, c)).ToList();
+        return Tabulate(engine, cases, "norm cases", " norm cases", "| case | worst check (error / bound) | result |", markdown, c =>
+        {
+            var checks = NormVerifier.Run(engine, c);
+            var worst = checks.MaxBy(check => check.Bound > 0 ? check.Error / check.Bound : check.Error)!;
+            bool passed = checks.All(check => check.Passed);
+            string verdict = passed ? "pass" : "FAIL " + string.Join(", ", checks.Where(check => !check.Passed).Select(check => check.Quantity));
+            return (passed, $"{verdict,-5} {worst.Quantity,-12} {worst.Error,10:E2} <= {worst.Bound,9:E2}  {c}",
+                $"{worst.Quantity} {worst.Error:E2} / {worst.Bound:E2} | {verdict}");
+        });
+    }
+
+    /// <summary>
+    /// Runs every case, printing a line a case and building a Markdown table of <paramref name="header"/>'s columns
+    /// (<paramref name="run"/> gives the cells after the case's); a case that throws the engine's or ILGPU's exception
+    /// counts as failed with its message. Writes the table to <paramref name="markdown"/> if given; 0 when all passed.
+    /// </summary>
+    private static int Tabulate<TCase>(FlashEngine engine, IReadOnlyList<TCase> cases, string noun, string summaryNoun, string header,
+        string? markdown, Func<TCase, (bool Passed, string Line, string Cells)> run) where TCase : notnull
+    {
         var table = new StringBuilder();
         table.AppendLine($"Device: {engine.Backend} {engine.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd}");
         table.AppendLine();
-        table.AppendLine("| case | worst check (error / bound) | result |");
-        table.AppendLine("|---|---|---|");
-        Console.WriteLine($"Verifying {cases.Count} norm cases on {engine.Backend} {engine.DeviceName}");
+        table.AppendLine(header);
+        int columns = header.Count(ch => ch == '|') - 1;
+        table.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", columns)));
+        Console.WriteLine($"Verifying {cases.Count} {noun} on {engine.Backend} {engine.DeviceName}");
         int failures = 0;
         var watch = Stopwatch.StartNew();
         foreach (var c in cases)
         {
-            IReadOnlyList<NormCheck> checks;
             try
             {
-                checks = NormVerifier.Run(engine, c);
+                var (passed, line, cells) = run(c);
+                failures += passed ? 0 : 1;
+                Console.WriteLine(line);
+                table.AppendLine($"| {c} | {cells} |");
             }
             catch (Exception e) when (e is TinyFlashException or ILGPU.Runtime.AcceleratorException)
             {
                 Console.WriteLine($"ERROR {c}: {e.Message}");
-                table.AppendLine($"| {c} | | ERROR: {e.Message.ReplaceLineEndings(" ")} |");
+                table.AppendLine($"| {c} |{string.Concat(Enumerable.Repeat(" |", columns - 2))} ERROR: {e.Message.ReplaceLineEndings(" ")} |");
                 failures++;
-                continue;
             }
-            var worst = checks.MaxBy(check => check.Bound > 0 ? check.Error / check.Bound : check.Error)!;
-            bool passed = checks.All(check => check.Passed);
-            failures += passed ? 0 : 1;
-            string verdict = passed ? "pass" : "FAIL " + string.Join(", ", checks.Where(check => !check.Passed).Select(check => check.Quantity));
-            Console.WriteLine($"{verdict,-5} {worst.Quantity,-12} {worst.Error,10:E2} <= {worst.Bound,9:E2}  {c}");
-            table.AppendLine($"| {c} | {worst.Quantity} {worst.Error:E2} / {worst.Bound:E2} | {verdict} |");
         }
-        string summary = $"{cases.Count - failures}/{cases.Count} norm cases passed on {engine.Backend} {engine.DeviceName} in {watch.Elapsed.TotalSeconds:F1} s";
+        string summary = $"{cases.Count - failures}/{cases.Count}{summaryNoun} passed on {engine.Backend} {engine.DeviceName} in {watch.Elapsed.TotalSeconds:F1} s";
         Console.WriteLine(summary);
         table.AppendLine().AppendLine(summary + ".");
         if (markdown is string path)

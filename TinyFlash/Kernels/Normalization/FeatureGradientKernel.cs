@@ -21,8 +21,7 @@ internal static class FeatureGradientKernel
         int threads = 1;
         while (threads * 2 <= Math.Min(MaxThreads, maxGroupSize))
             threads *= 2;
-        int columns = Math.Min(MaxColumns, threads);
-        return (columns, Math.Min(threads, columns * MaxSlices));
+        return (Math.Min(MaxColumns, threads), threads);
     }
 }
 
