@@ -24,9 +24,14 @@ internal static class PostprocessCommand
         var p = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Dropout probability." };
         var tokens = new Option<int>("--tokens") { DefaultValueFactory = _ => 16384, Description = "Tokens of the rotary split (batch 1)." };
         var threadsPerRow = new Option<int[]>("--threads-per-row") { AllowMultipleArgumentsPerToken = true, Description = "Also time the norm with these threads a row (powers of two) instead of the planner's." };
+        var kernels = new Option<PostprocessKernel[]>("--kernels")
+        {
+            DefaultValueFactory = _ => Enum.GetValues<PostprocessKernel>(), AllowMultipleArgumentsPerToken = true,
+            Description = "Kernels to time (the backward runs the forward once, untimed, for its statistics). One kernel alone is what a profiler run wants.",
+        };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("postprocess", "Time the fused norm (forward, backward) and rotary + QKV split, with bandwidth.")
-            { backend, types, rows, hidden, p, tokens, threadsPerRow, output };
+            { backend, types, rows, hidden, p, tokens, threadsPerRow, kernels, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -35,14 +40,14 @@ internal static class PostprocessCommand
             {
                 var run = type switch
                 {
-                    ElementType.Float32 => (Func<FlashEngine, ElementType, int, int, float, int, string, int>)Measure<float>,
+                    ElementType.Float32 => (Func<FlashEngine, ElementType, int, int, float, int, IReadOnlySet<PostprocessKernel>, string, int>)Measure<float>,
                     ElementType.Float16 => Measure<Half>,
                     _ => Measure<BFloat16>,
                 };
                 foreach (int? threads in new int?[] { null }.Concat((parse.GetValue(threadsPerRow) ?? []).Select(t => (int?)t)))
                 {
                     engine.Norm.ThreadsPerRow = threads;
-                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(output)!) != 0)
+                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(kernels)!.ToHashSet(), parse.GetValue(output)!) != 0)
                         return 1;
                 }
             }
@@ -51,7 +56,7 @@ internal static class PostprocessCommand
         return command;
     }
 
-    private static int Measure<T>(FlashEngine engine, ElementType type, int rows, int hidden, float p, int tokens, string path) where T : unmanaged
+    private static int Measure<T>(FlashEngine engine, ElementType type, int rows, int hidden, float p, int tokens, IReadOnlySet<PostprocessKernel> kernels, string path) where T : unmanaged
     {
         var accelerator = engine.Accelerator;
         var round = NaiveAttention.RoundingOf(type);
@@ -98,23 +103,32 @@ internal static class PostprocessCommand
             Console.WriteLine($"{variant,-28} {RunRecord.DtypeName(type),-8} {rows}x{hidden} {ms * 1000,9:F1} us {tbps,6:F2} TB/s  err {error:E2}");
         }
 
-        var forward = Timing.Measure(() => engine.LayerNormDropoutResidual<T>(xs.View, residuals.View, biases.View, gammas.View, betas.View,
-            outputs.View, hidden, options, mean: means.View, rstd: rstds.View), accelerator.Synchronize);
+        void Forward() => engine.LayerNormDropoutResidual<T>(xs.View, residuals.View, biases.View, gammas.View, betas.View,
+            outputs.View, hidden, options, mean: means.View, rstd: rstds.View);
         int check = Math.Min(rows, 4);
-        var reference = NormReference.Compute(x.AsSpan(0, check * hidden), residual.AsSpan(0, check * hidden), bias, gamma, beta, hidden, options);
-        float[] y = Widen(outputs.View.SubView(0, check * hidden).GetAsArray1D());
-        double forwardError = y.Select((v, i) => Math.Abs(v - reference.Output[i]) / Math.Max(1, Math.Abs(reference.Output[i]))).Max();
-        failures += forwardError < (size == 4 ? 1e-4 : 2e-2) ? 0 : 1;
-        Record($"norm-forward-p{p}", forward.MedianMs, 3.0 * size * rows * hidden, forwardError);
+        if (kernels.Contains(PostprocessKernel.Forward))
+        {
+            var forward = Timing.Measure(Forward, accelerator.Synchronize);
+            var reference = NormReference.Compute(x.AsSpan(0, check * hidden), residual.AsSpan(0, check * hidden), bias, gamma, beta, hidden, options);
+            float[] y = Widen(outputs.View.SubView(0, check * hidden).GetAsArray1D());
+            double forwardError = y.Select((v, i) => Math.Abs(v - reference.Output[i]) / Math.Max(1, Math.Abs(reference.Output[i]))).Max();
+            failures += forwardError < (size == 4 ? 1e-4 : 2e-2) ? 0 : 1;
+            Record($"norm-forward-p{p}", forward.MedianMs, 3.0 * size * rows * hidden, forwardError);
+        }
+        else if (kernels.Contains(PostprocessKernel.Backward))
+            Forward();
 
-        var backward = Timing.Measure(() => engine.LayerNormDropoutResidualBackward<T>(dys.View, xs.View, residuals.View, biases.View, gammas.View,
-            means.View, rstds.View, hidden, options, dxs.View, dresiduals.View, dbiases.View, dgammas.View, dbetas.View), accelerator.Synchronize);
-        var gradients = NormReference.Backward(dy.AsSpan(0, check * hidden), x.AsSpan(0, check * hidden), residual.AsSpan(0, check * hidden), bias, gamma, hidden, options);
-        float[] dx = Widen(dxs.View.SubView(0, check * hidden).GetAsArray1D());
-        double backwardError = dx.Select((v, i) => Math.Abs(v - gradients.GradX[i]) / Math.Max(1, Math.Abs(gradients.GradX[i]))).Max();
-        failures += backwardError < (size == 4 ? 1e-4 : 2e-2) ? 0 : 1;
-        Record($"norm-backward-p{p}", backward.MedianMs, 5.0 * size * rows * hidden, backwardError);
-        if (engine.Norm.ThreadsPerRow is not null)
+        if (kernels.Contains(PostprocessKernel.Backward))
+        {
+            var backward = Timing.Measure(() => engine.LayerNormDropoutResidualBackward<T>(dys.View, xs.View, residuals.View, biases.View, gammas.View,
+                means.View, rstds.View, hidden, options, dxs.View, dresiduals.View, dbiases.View, dgammas.View, dbetas.View), accelerator.Synchronize);
+            var gradients = NormReference.Backward(dy.AsSpan(0, check * hidden), x.AsSpan(0, check * hidden), residual.AsSpan(0, check * hidden), bias, gamma, hidden, options);
+            float[] dx = Widen(dxs.View.SubView(0, check * hidden).GetAsArray1D());
+            double backwardError = dx.Select((v, i) => Math.Abs(v - gradients.GradX[i]) / Math.Max(1, Math.Abs(gradients.GradX[i]))).Max();
+            failures += backwardError < (size == 4 ? 1e-4 : 2e-2) ? 0 : 1;
+            Record($"norm-backward-p{p}", backward.MedianMs, 5.0 * size * rows * hidden, backwardError);
+        }
+        if (engine.Norm.ThreadsPerRow is not null || !kernels.Contains(PostprocessKernel.Rotary))
             return failures; // a sweep of the norm's group size: the rotary split was timed with the planner's run
 
         var shape = new AttentionShape(1, 32, 8, tokens, tokens, 128);
@@ -132,4 +146,17 @@ internal static class PostprocessCommand
         Record("rotary-qkv-split", rotary.MedianMs, 2.0 * size * qkv.Length, rotaryError);
         return failures;
     }
+}
+
+/// <summary>The kernels <c>postprocess</c> times.</summary>
+internal enum PostprocessKernel
+{
+    /// <summary>The fused norm's forward.</summary>
+    Forward,
+
+    /// <summary>The fused norm's backward (row pass and feature-gradient pass).</summary>
+    Backward,
+
+    /// <summary>Rotary embeddings + QKV split.</summary>
+    Rotary,
 }

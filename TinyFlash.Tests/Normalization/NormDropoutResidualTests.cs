@@ -56,6 +56,21 @@ public class NormDropoutResidualTests
     }
 
     [Test]
+    public void Exact_shapes_cover_the_row_with_whole_warps_and_prefer_16_features_a_thread()
+    {
+        (int, int)[] Shapes(int hidden, int limit = 1024, bool powerOfTwo = false, int features = NormDropoutResidual.ForwardFeaturesPerThread) =>
+            NormDropoutResidual.ExactShapes(hidden, 32, limit, powerOfTwo, features).ToArray();
+        Assert.That(Shapes(4096), Is.EqualTo(new[] { (256, 4), (512, 2), (128, 8), (1024, 1) }));
+        Assert.That(Shapes(768), Is.EqualTo(new[] { (96, 2), (192, 1) }), "three warps of 2 quads: 48 threads of 4 are not whole warps");
+        Assert.That(Shapes(5120)[0], Is.EqualTo((320, 4)));
+        Assert.That(Shapes(4096, limit: 128), Is.EqualTo(new[] { (128, 8) }), "within the kernel's limit");
+        Assert.That(Shapes(768, powerOfTwo: true), Is.Empty, "the shared-memory tree halves its group");
+        Assert.That(Shapes(1000), Is.Empty);
+        Assert.That(Shapes(65536), Is.Empty, "longer than a chunk");
+        Assert.That(Shapes(4096, features: NormDropoutResidual.BackwardFeaturesPerThread)[0], Is.EqualTo((512, 2)));
+    }
+
+    [Test]
     public void Dropout_zero_is_exactly_no_dropout_and_the_optional_inputs_can_be_absent()
     {
         var engine = TestBackend.Cpu.First().Engine;

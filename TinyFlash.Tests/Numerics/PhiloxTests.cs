@@ -34,9 +34,31 @@ public class PhiloxTests
     [TestCase(5L)]
     [TestCase(7L)]
     [TestCase((1L << 34) - 2)]
-    public void Four_uniforms_at_once_are_the_four_single_ones(long index)
+    public void Four_element_words_at_once_are_the_four_single_uniforms(long index)
     {
-        Philox.Uniforms(99, 3, index, out float u0, out float u1, out float u2, out float u3);
-        Assert.That(new[] { u0, u1, u2, u3 }, Is.EqualTo(Enumerable.Range(0, 4).Select(i => Philox.Uniform(99, 3, index + i)).ToArray()));
+        Philox.ElementWords(99, 3, index, aligned: false, out uint w0, out uint w1, out uint w2, out uint w3);
+        Assert.That(new[] { w0, w1, w2, w3 }.Select(Philox.ToUniform), Is.EqualTo(Enumerable.Range(0, 4).Select(i => Philox.Uniform(99, 3, index + i)).ToArray()));
+        if (index % 4 != 0)
+            return;
+        Philox.ElementWords(99, 3, index, aligned: true, out uint a0, out uint a1, out uint a2, out uint a3);
+        Assert.That(new[] { a0, a1, a2, a3 }, Is.EqualTo(new[] { w0, w1, w2, w3 }), "the aligned form of an aligned index");
+    }
+
+    /// <summary>The integer dropout test equals the float one, at the words on either side of each threshold too.</summary>
+    [TestCase(1e-7f)]
+    [TestCase(0.1f)]
+    [TestCase(0.5f)]
+    [TestCase(0.3333333f)]
+    [TestCase(0.99999994f)]
+    public void The_integer_keep_test_is_the_uniform_test(float p)
+    {
+        uint threshold = Philox.KeepThreshold(p);
+        var words = new List<uint> { 0u, uint.MaxValue };
+        for (long near = (long)threshold - 2; near <= threshold + 2; near++)
+            if (near is >= 0 and < 1L << 24)
+                words.AddRange([(uint)(near << 8), (uint)(near << 8) | 0xffu]);
+        for (long i = 0; i < 10_000; i++)
+            words.Add(Philox.Generate((uint)i, 0, 0, 0, 7, 9).X);
+        Assert.That(words.Select(w => Philox.Keeps(w, threshold)), Is.EqualTo(words.Select(w => Philox.ToUniform(w) >= p)));
     }
 }

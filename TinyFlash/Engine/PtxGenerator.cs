@@ -1,3 +1,4 @@
+using System.Reflection;
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
@@ -67,23 +68,29 @@ internal sealed class PtxGenerator : IDisposable
     /// <summary>
     /// The PTX of a fused pre/post-processing kernel for <paramref name="type"/>: <c>norm</c> (norm + dropout + residual),
     /// <c>norm-backward</c> (its row pass) or <c>rotary</c> (rotary + QKV split); the norms specialised as the planner
-    /// would for rows of <paramref name="hidden"/> features on an H100.
+    /// would for rows of <paramref name="hidden"/> features of aligned views on an H100.
     /// </summary>
     public string Elementwise(string kernel, ElementType type, int hidden = 4096)
     {
         var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
-        int Quads(int featuresPerThread) => NormDropoutResidual.QuadsPerThread(hidden,
-            NormDropoutResidual.GroupSize(hidden, DeviceFacts.H100, DeviceFacts.H100.MaxGroupSize, featuresPerThread));
+        var h100 = DeviceFacts.H100;
+        MethodInfo Row(bool backward, int featuresPerThread)
+        {
+            foreach (var (_, quads) in NormDropoutResidual.ExactShapes(hidden, h100.WarpSize, h100.MaxGroupSize, powerOfTwo: false, featuresPerThread))
+                return NormDropoutResidual.RowEntryPoint(backward, element, codec, quads, tree: false, exact: true);
+            int threads = NormDropoutResidual.GroupSize(hidden, h100, h100.MaxGroupSize, featuresPerThread);
+            return NormDropoutResidual.RowEntryPoint(backward, element, codec, NormDropoutResidual.QuadsPerThread(hidden, threads), tree: false, exact: false);
+        }
         return Compile(kernel switch
         {
-            "norm" => NormDropoutResidual.RowEntryPoint(false, element, codec, Quads(NormDropoutResidual.ForwardFeaturesPerThread), tree: false),
-            "norm-backward" => NormDropoutResidual.RowEntryPoint(true, element, codec, Quads(NormDropoutResidual.BackwardFeaturesPerThread), tree: false),
+            "norm" => Row(false, NormDropoutResidual.ForwardFeaturesPerThread),
+            "norm-backward" => Row(true, NormDropoutResidual.BackwardFeaturesPerThread),
             "rotary" => typeof(Kernels.Rotary.RotaryQkvSplitKernel<,>).MakeGenericType(element, codec).GetMethod("Run")!,
             _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "norm, norm-backward or rotary"),
         });
     }
 
-    private string Compile(System.Reflection.MethodInfo method)
+    private string Compile(MethodInfo method)
     {
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         var watch = System.Diagnostics.Stopwatch.StartNew();

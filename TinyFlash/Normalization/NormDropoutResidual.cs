@@ -13,9 +13,11 @@ namespace TinyFlash.Normalization;
 
 /// <summary>
 /// The fused post-processing operator: from validated views to a launch of
-/// <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum}"/> (one group a row) and of its backward
-/// (<see cref="NormBackwardKernel{T, TCodec, TQuads, TSum}"/>). It plans a row's threads G (<see cref="GroupSize"/>)
-/// and the quads K each holds in registers (<see cref="QuadsPerThread"/>), both compile-time or launch constants.
+/// <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout}"/> (one group a row) and of its backward
+/// (<see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout}"/>). It plans a row's threads G and the quads K
+/// each holds in registers, both compile-time or launch constants: an exact row (hidden = 4·K·G, G a whole number of
+/// warps, <see cref="ExactShapes"/>) where the hidden size and the views' alignment allow, so that the kernel compiles
+/// no bounds checks; else G a power of two (<see cref="GroupSize"/>) and K from it (<see cref="QuadsPerThread"/>).
 /// </summary>
 /// <param name="accelerator">Where the kernels run.</param>
 /// <param name="kernels">The engine's compiled kernels.</param>
@@ -29,7 +31,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// <summary>Features a thread the forward and the backward aim for (measured on the H200, docs/benchmarks.md).</summary>
     public const int ForwardFeaturesPerThread = 16, BackwardFeaturesPerThread = 8;
 
-    private static readonly ConcurrentDictionary<(bool Backward, Type Storage, Type Codec, int Quads, bool Tree), MethodInfo> EntryPoints = new();
+    private static readonly ConcurrentDictionary<(bool Backward, Type Storage, Type Codec, int Quads, bool Tree, bool Exact), MethodInfo> EntryPoints = new();
 
     /// <summary>
     /// Threads a row (a power of two) instead of <see cref="GroupSize"/>'s choice, for measuring that choice
@@ -69,6 +71,20 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         return quads;
     }
 
+    /// <summary>
+    /// The exact shapes of a row, best first: (G, K) with 4·K·G = <paramref name="hidden"/>, K a power of two up to
+    /// <see cref="MaxQuadsPerThread"/>, G a whole number of warps within <paramref name="limit"/> (a power of two for
+    /// the shared-memory tree, <paramref name="powerOfTwo"/>); K nearest <paramref name="featuresPerThread"/>/4 first
+    /// (by ratio), the smaller K of a tie (more threads a row measured faster on the H200). 4096: (256, 4); 768: (96, 2).
+    /// </summary>
+    public static IEnumerable<(int Threads, int Quads)> ExactShapes(int hidden, int warpSize, int limit, bool powerOfTwo, int featuresPerThread) =>
+        from quads in new[] { 1, 2, 4, 8 }
+        where hidden % (4 * quads) == 0
+        let threads = hidden / (4 * quads)
+        where threads % warpSize == 0 && threads <= limit && (!powerOfTwo || (threads & (threads - 1)) == 0)
+        orderby Math.Abs(Math.Log2(4.0 * quads / featuresPerThread)), quads
+        select (threads, quads);
+
     private static int Limit(DeviceFacts device, int maxThreads) => Math.Min(SharedTreeRowSum.MaxThreads, Math.Min(device.MaxGroupSize, maxThreads));
 
     private static int PowerOfTwoAtMost(int limit)
@@ -84,12 +100,12 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         ArrayView<T> output, ArrayView<T> sum, ArrayView<float> mean, ArrayView<float> rstd, int rows, int hidden,
         NormOptions options, ElementType type) where T : unmanaged
     {
-        var (threads, launch) = Plan<Action<AcceleratorStream, KernelConfig, NormParams<T>>, T>(backward: false, hidden, type);
+        bool whole = WholeQuads(hidden, x, residual, bias, gamma, beta, output, sum);
+        var (threads, launch) = Plan<Action<AcceleratorStream, KernelConfig, NormParams<T>>, T>(backward: false, hidden, type, whole);
         launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(threads)), WithOptions(new NormParams<T>
         {
             X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
-            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
-            WholeQuads = WholeQuads(hidden, x, residual, bias, gamma, beta, output, sum) ? 1 : 0,
+            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, WholeQuads = whole ? 1 : 0,
         }, options));
     }
 
@@ -106,7 +122,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         ArrayView<T> gradGamma, ArrayView<T> gradBeta, int rows, int hidden, NormOptions options, ElementType type, WorkspacePool workspace)
         where T : unmanaged
     {
-        var (threads, rowPass) = Plan<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>, T>(backward: true, hidden, type);
+        bool whole = WholeQuads(hidden, gradOutput, x, residual, bias, gamma, gradX, gradResidual);
+        var (threads, rowPass) = Plan<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>, T>(backward: true, hidden, type, whole);
         var (columnPass, columnLimit) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(
             typeof(FeatureGradientKernel<,>).MakeGenericType(typeof(T), CodecOf(type)).GetMethod(nameof(FeatureGradientKernel<float, Float32Codec>.Run))!);
         int wanted = device.Type == AcceleratorType.CPU ? 1 : device.Multiprocessors * Math.Max(1, device.MaxThreadsPerMultiprocessor / threads);
@@ -119,7 +136,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             Forward = WithOptions(new NormParams<T>
             {
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
-                WholeQuads = WholeQuads(hidden, gradOutput, x, residual, bias, gamma, gradX, gradResidual) ? 1 : 0,
+                WholeQuads = whole ? 1 : 0,
             }, options),
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
             GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,
@@ -130,18 +147,29 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     }
 
     /// <summary>
-    /// A row kernel's threads and launcher: G from the hidden size (or <see cref="ThreadsPerRow"/>), then K from G; a
-    /// kernel whose registers allow fewer threads than G runs at half G, with K planned again.
+    /// A row kernel's threads and launcher. With aligned views (<paramref name="whole"/>) the first of
+    /// <see cref="ExactShapes"/> whose kernel's registers allow its G; else (or with <see cref="ThreadsPerRow"/>) G a
+    /// power of two from the hidden size, then K from G, exact where 4·K·G happens to be the hidden size; a kernel whose
+    /// registers allow fewer threads than G runs at half G, with K planned again.
     /// </summary>
-    private (int Threads, TLauncher Launcher) Plan<TLauncher, T>(bool backward, int hidden, ElementType type)
+    private (int Threads, TLauncher Launcher) Plan<TLauncher, T>(bool backward, int hidden, ElementType type, bool whole)
         where TLauncher : Delegate
     {
         int limit = Limit(device, int.MaxValue), featuresPerThread = backward ? BackwardFeaturesPerThread : ForwardFeaturesPerThread;
+        bool tree = forward.StaticSharedMemory;
+        if (whole && ThreadsPerRow is null)
+            foreach (var (exactThreads, quads) in ExactShapes(hidden, Math.Max(1, device.WarpSize), limit, tree, featuresPerThread))
+            {
+                var (launcher, maxThreads) = kernels.Load<TLauncher>(RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact: true));
+                if (exactThreads <= maxThreads)
+                    return (exactThreads, launcher);
+            }
         while (true)
         {
             int threads = ThreadsPerRow is int forced ? ForcedGroupSize(forced, device, limit) : GroupSize(hidden, device, limit, featuresPerThread);
+            int quads = QuadsPerThread(hidden, threads);
             var (launcher, maxThreads) = kernels.Load<TLauncher>(
-                RowEntryPoint(backward, typeof(T), CodecOf(type), QuadsPerThread(hidden, threads), forward.StaticSharedMemory));
+                RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact: whole && 4L * quads * threads == hidden));
             if (threads <= maxThreads || threads == 1)
                 return (threads, launcher);
             limit = threads / 2;
@@ -151,20 +179,22 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     private Type CodecOf(ElementType type) => ForwardAttention.StorageOf(type, accelerator.AcceleratorType).Codec;
 
     /// <summary>
-    /// The entry point of the forward or the backward's row pass for a storage, <paramref name="quads"/> a thread, and
-    /// the group sum (<paramref name="tree"/>: a shared-memory tree, OpenCL's; else warp shuffles).
+    /// The entry point of the forward or the backward's row pass for a storage, <paramref name="quads"/> a thread, the
+    /// group sum (<paramref name="tree"/>: a shared-memory tree, OpenCL's; else warp shuffles) and the row layout
+    /// (<paramref name="exact"/>: hidden = 4·K·G with aligned views, no bounds checks).
     /// </summary>
-    public static MethodInfo RowEntryPoint(bool backward, Type storage, Type codec, int quads, bool tree) =>
-        EntryPoints.GetOrAdd((backward, storage, codec, quads, tree), key =>
+    public static MethodInfo RowEntryPoint(bool backward, Type storage, Type codec, int quads, bool tree, bool exact) =>
+        EntryPoints.GetOrAdd((backward, storage, codec, quads, tree, exact), key =>
         {
             var state = key.Backward ? typeof(GradientQuad) : typeof(Float4);
             var quadsType = typeof(OneQuad<>).MakeGenericType(state);
             for (int k = 1; k < key.Quads; k *= 2)
                 quadsType = typeof(QuadPair<,>).MakeGenericType(quadsType, state);
-            var kernel = key.Backward ? typeof(NormBackwardKernel<,,,>) : typeof(NormDropoutResidualKernel<,,,>);
+            var kernel = key.Backward ? typeof(NormBackwardKernel<,,,,>) : typeof(NormDropoutResidualKernel<,,,,>);
             var sum = key.Tree ? typeof(SharedTreeRowSum) : typeof(WarpShuffleRowSum);
-            return kernel.MakeGenericType(key.Storage, key.Codec, quadsType, sum)
-                .GetMethod(key.Backward ? nameof(NormBackwardKernel<float, Float32Codec, OneQuad<GradientQuad>, WarpShuffleRowSum>.Rows) : "Run")!;
+            var layout = key.Exact ? typeof(ExactRow) : typeof(CheckedRow);
+            return kernel.MakeGenericType(key.Storage, key.Codec, quadsType, sum, layout)
+                .GetMethod(key.Backward ? nameof(NormBackwardKernel<float, Float32Codec, OneQuad<GradientQuad>, WarpShuffleRowSum, ExactRow>.Rows) : "Run")!;
         });
 
     /// <summary><paramref name="p"/> with the norm, epsilon and dropout stream of <paramref name="options"/>.</summary>
@@ -175,6 +205,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         p.Epsilon = options.Epsilon;
         p.DropoutProbability = dropout;
         p.KeepScale = dropout > 0f ? 1f / (1f - dropout) : 1f;
+        p.KeepThreshold = Numerics.Philox.KeepThreshold(dropout);
         p.Seed = options.Seed;
         p.Offset = options.Offset;
         return p;

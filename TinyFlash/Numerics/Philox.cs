@@ -57,21 +57,40 @@ internal readonly struct Philox
     }
 
     /// <summary>
-    /// The uniform numbers of elements <paramref name="index"/> … + 3 of the stream (<paramref name="seed"/>,
-    /// <paramref name="offset"/>), each what <see cref="Uniform"/> gives it: one generator call when
+    /// The words of elements <paramref name="index"/> … + 3 of the stream (<paramref name="seed"/>,
+    /// <paramref name="offset"/>), each the word <see cref="Uniform"/> reads for it: one generator call when
     /// <paramref name="index"/> is a multiple of 4 (the four words of one counter), two otherwise.
+    /// <paramref name="aligned"/> (a compile-time constant in the kernels): the caller knows it is a multiple of 4, and
+    /// the second call and the word selection are not compiled.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Uniforms(ulong seed, ulong offset, long index, out float u0, out float u1, out float u2, out float u3)
+    public static void ElementWords(ulong seed, ulong offset, long index, bool aligned, out uint w0, out uint w1, out uint w2, out uint w3)
     {
         long quad = index >> 2;
-        int shift = (int)(index & 3);
         var words = Generate((uint)quad, (uint)(quad >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
-        var next = shift == 0
-            ? words
-            : Generate((uint)(quad + 1), (uint)((quad + 1) >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
-        Spread(words, next, shift, out u0, out u1, out u2, out u3);
+        int shift = aligned ? 0 : (int)(index & 3);
+        if (aligned || shift == 0)
+        {
+            (w0, w1, w2, w3) = (words.X, words.Y, words.Z, words.W);
+            return;
+        }
+        var next = Generate((uint)(quad + 1), (uint)((quad + 1) >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        w0 = Word(words, next, shift);
+        w1 = Word(words, next, shift + 1);
+        w2 = Word(words, next, shift + 2);
+        w3 = Word(words, next, shift + 3);
     }
+
+    /// <summary>
+    /// The integer form of a dropout test: <c>ToUniform(word) &gt;= p</c> exactly when <c>word &gt;&gt; 8</c> is at
+    /// least this threshold, ⌈p·2²⁴⌉ (the uniform is (word &gt;&gt; 8)/2²⁴, exact, and p·2²⁴ is exact in a double), so
+    /// a kernel keeps an element with one integer comparison and the same bits as the host reference.
+    /// </summary>
+    public static uint KeepThreshold(float p) => (uint)Math.Ceiling(p * 16777216.0);
+
+    /// <summary>Whether dropout keeps the element of <paramref name="word"/> (<see cref="KeepThreshold"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Keeps(uint word, uint threshold) => word >> 8 >= threshold;
 
     /// <summary>
     /// The uniform numbers of attention dropout for query row <paramref name="row"/> and keys <paramref name="key"/> …

@@ -37,14 +37,15 @@ public sealed record NormCheck(string Quantity, double Error, double Bound)
 public static class NormVerifier
 {
     /// <summary>
-    /// Hidden sizes 1, 31, 33, 1000, 4096, 40000 and 65536 (rows of one chunk and of several, not multiples of a warp or
-    /// of a quad), both norms, p = 0 and 0.1, the storage types taken in turn.
+    /// Hidden sizes 1, 31, 33, 768, 1000, 4096, 40000 and 65536 (rows of one chunk and of several, not multiples of a
+    /// warp or of a quad; 768 and 4096 exact rows, 768 of three warps), both norms, p = 0 and 0.1, the storage types
+    /// taken in turn.
     /// </summary>
     public static IEnumerable<NormCase> Matrix()
     {
         var types = Enum.GetValues<ElementType>();
         int t = 0;
-        foreach (int hidden in new[] { 1, 31, 33, 1000, 4096, 40000, 65536 })
+        foreach (int hidden in new[] { 1, 31, 33, 768, 1000, 4096, 40000, 65536 })
             foreach (var kind in Enum.GetValues<NormKind>())
                 foreach (float p in new[] { 0f, 0.1f })
                     yield return new NormCase(hidden >= 4096 ? 2 : hidden >= 1000 ? 3 : 9, hidden, kind, p, types[t++ % types.Length]);

@@ -53,9 +53,8 @@ internal sealed class RotarySplit(Accelerator accelerator, KernelCache kernels, 
             .GetMethod(nameof(RotaryQkvSplitKernel<float, Kernels.Elements.Float32Codec>.Run))!;
         var (launch, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, RotaryParams<T>>>(entryPoint);
         int heads = shape.QueryHeads + 2 * shape.KeyValueHeads;
-        long threads = RotaryQkvSplitKernel<float, Kernels.Elements.Float32Codec>.Threads((long)shape.Batch * shape.QueryLength, heads, shape.HeadDim);
-        int group = Math.Min(256, maxThreads);
-        launch(accelerator.DefaultStream, new KernelConfig(new Index1D((int)((threads + group - 1) / group)), new Index1D(group)),
+        launch(accelerator.DefaultStream, RotaryQkvSplitKernel<float, Kernels.Elements.Float32Codec>.Launch(
+                (long)shape.Batch * shape.QueryLength, heads, shape.HeadDim, threadsWanted: 256, maxThreads),
             new RotaryParams<T>
             {
                 Qkv = qkv, Query = query, Key = key, Value = value,

@@ -4,69 +4,154 @@ using ILGPU;
 namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
-/// The sum of one float over a group's threads, returned to every thread bit-identical (the norm kernels' mean,
-/// variance and gradient means). Two consecutive sums use different halves of the scratch (<c>buffer</c> 0 and 1), so a
-/// sum needs one barrier: a thread overwrites a half only after the next sum's barrier, which every thread reaches
-/// after reading that half.
+/// A group's reductions over its threads, each returned to every thread bit-identical: the merge of
+/// <see cref="RowMoments"/> (the forward's mean and variance, one reduction a chunk) and a pair of sums (the
+/// backward's two gradient means, one reduction a row). Each is one barrier on the warp-shuffle path, where two
+/// consecutive reductions use different halves of the scratch (<c>buffer</c> 0 and 1): a thread overwrites a half only
+/// after the next reduction's barrier, which every thread reaches after reading that half.
 /// </summary>
 internal interface IRowSum
 {
-    /// <summary>Floats of shared scratch the kernel allocates for this strategy (both halves).</summary>
+    /// <summary>Floats of shared scratch the kernel allocates for this strategy.</summary>
     int ScratchFloats { get; }
 
-    /// <summary>Σ <paramref name="value"/> over the group, on every thread.</summary>
-    float Sum(float value, ArrayView<float> scratch, int buffer);
+    /// <summary>The group's threads' moments merged, in an order that does not depend on the thread.</summary>
+    RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer);
+
+    /// <summary>Σ <paramref name="a"/> and Σ <paramref name="b"/> over the group, on every thread.</summary>
+    (float A, float B) SumPair(float a, float b, ArrayView<float> scratch, int buffer);
 }
 
 /// <summary>
-/// Warp shuffles (a butterfly: every lane ends with the same sum), then the warps' sums through shared memory, added
-/// by every thread in warp order. CUDA and ILGPU's CPU accelerator.
+/// Warp shuffles (a butterfly: every lane ends with the same value), then the warps' values through shared memory,
+/// merged by every thread in warp order. Any whole number of warps a group. CUDA and ILGPU's CPU accelerator.
 /// </summary>
 internal readonly struct WarpShuffleRowSum : IRowSum
 {
     /// <summary>Most warps a group (1024 threads of 4-lane warps).</summary>
     public const int MaxWarps = 256;
 
-    public int ScratchFloats => 2 * MaxWarps;
+    /// <summary>Floats a warp leaves in a half of the scratch (the three moments).</summary>
+    private const int Slot = 3;
+
+    public int ScratchFloats => 2 * Slot * MaxWarps;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public float Sum(float value, ArrayView<float> scratch, int buffer)
+    public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer)
     {
         for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
-            value += Warp.ShuffleXor(value, lanes);
+        {
+            var other = new RowMoments
+            {
+                Count = Warp.ShuffleXor(local.Count, lanes), Mean = Warp.ShuffleXor(local.Mean, lanes), M2 = Warp.ShuffleXor(local.M2, lanes),
+            };
+            // Both lanes of a pair merge (lower lane, upper lane): the same operands in the same order, the same bits.
+            bool upper = (Warp.LaneIdx & lanes) != 0;
+            local = RowMoments.Combine(upper ? other : local, upper ? local : other);
+        }
         int warps = Group.DimX / Warp.WarpSize;
         if (warps == 1)
-            return value;
+            return local;
+        int origin = buffer * Slot * MaxWarps;
         if (Warp.IsFirstLane)
-            scratch[buffer * MaxWarps + Warp.WarpIdx] = value;
+        {
+            scratch[origin + Slot * Warp.WarpIdx] = local.Count;
+            scratch[origin + Slot * Warp.WarpIdx + 1] = local.Mean;
+            scratch[origin + Slot * Warp.WarpIdx + 2] = local.M2;
+        }
         Group.Barrier();
-        float total = 0f;
+        var total = default(RowMoments);
         for (int w = 0; w < warps; w++)
-            total += scratch[buffer * MaxWarps + w];
+            total = RowMoments.Combine(total, new RowMoments { Count = scratch[origin + Slot * w], Mean = scratch[origin + Slot * w + 1], M2 = scratch[origin + Slot * w + 2] });
         return total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public (float A, float B) SumPair(float a, float b, ArrayView<float> scratch, int buffer)
+    {
+        // Lane i adds (its value + lane j's), lane j (its + lane i's): addition commutes, so both hold the same bits.
+        for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
+        {
+            a += Warp.ShuffleXor(a, lanes);
+            b += Warp.ShuffleXor(b, lanes);
+        }
+        int warps = Group.DimX / Warp.WarpSize;
+        if (warps == 1)
+            return (a, b);
+        int origin = buffer * Slot * MaxWarps;
+        if (Warp.IsFirstLane)
+        {
+            scratch[origin + Slot * Warp.WarpIdx] = a;
+            scratch[origin + Slot * Warp.WarpIdx + 1] = b;
+        }
+        Group.Barrier();
+        float totalA = 0f, totalB = 0f;
+        for (int w = 0; w < warps; w++)
+        {
+            totalA += scratch[origin + Slot * w];
+            totalB += scratch[origin + Slot * w + 1];
+        }
+        return (totalA, totalB);
     }
 }
 
-/// <summary>A tree through shared memory, log₂(threads) barriers: OpenCL, which has no warp shuffles outside Intel.</summary>
+/// <summary>
+/// A tree through shared memory, log₂(threads) barriers, a power-of-two group: OpenCL, which has no warp shuffles
+/// outside Intel. One scratch for every reduction (<c>buffer</c> does not apply): each opens with a barrier, so that no
+/// thread overwrites the previous reduction's result before every thread has read it.
+/// </summary>
 internal readonly struct SharedTreeRowSum : IRowSum
 {
     /// <summary>Most threads a group.</summary>
     public const int MaxThreads = 1024;
 
-    public int ScratchFloats => 2 * MaxThreads;
+    public int ScratchFloats => 3 * MaxThreads;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public float Sum(float value, ArrayView<float> scratch, int buffer)
+    public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer)
     {
-        int thread = Group.IdxX, origin = buffer * MaxThreads;
-        scratch[origin + thread] = value;
+        int thread = Group.IdxX;
+        Group.Barrier();
+        Store(scratch, thread, local);
         for (int stride = Group.DimX / 2; stride > 0; stride /= 2)
         {
             Group.Barrier();
             if (thread < stride)
-                scratch[origin + thread] += scratch[origin + thread + stride];
+                Store(scratch, thread, RowMoments.Combine(Read(scratch, thread), Read(scratch, thread + stride)));
         }
         Group.Barrier();
-        return scratch[origin];
+        return Read(scratch, 0);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public (float A, float B) SumPair(float a, float b, ArrayView<float> scratch, int buffer)
+    {
+        int thread = Group.IdxX;
+        Group.Barrier();
+        scratch[thread] = a;
+        scratch[MaxThreads + thread] = b;
+        for (int stride = Group.DimX / 2; stride > 0; stride /= 2)
+        {
+            Group.Barrier();
+            if (thread < stride)
+            {
+                scratch[thread] += scratch[thread + stride];
+                scratch[MaxThreads + thread] += scratch[MaxThreads + thread + stride];
+            }
+        }
+        Group.Barrier();
+        return (scratch[0], scratch[MaxThreads]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static RowMoments Read(ArrayView<float> scratch, int thread) =>
+        new() { Count = scratch[thread], Mean = scratch[MaxThreads + thread], M2 = scratch[2 * MaxThreads + thread] };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(ArrayView<float> scratch, int thread, RowMoments moments)
+    {
+        scratch[thread] = moments.Count;
+        scratch[MaxThreads + thread] = moments.Mean;
+        scratch[2 * MaxThreads + thread] = moments.M2;
     }
 }

@@ -7,7 +7,7 @@ using TinyFlash.Kernels.Registers;
 namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
-/// The backward of <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum}"/>, the first of two kernels. With
+/// The backward of <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout}"/>, the first of two kernels. With
 /// x̂ = (s − mean)·rstd (RMSNorm: s·rstd) and g = dy·γ:
 /// <code>
 /// ds        = rstd·(g − mean(g) − x̂·mean(g·x̂))      (RMSNorm: rstd·(g − x̂·mean(g·x̂)))
@@ -17,7 +17,7 @@ namespace TinyFlash.Kernels.Normalization;
 /// <see cref="Rows"/>: one group of G threads per block of rows, the rows one after another, each thread holding K
 /// quads of a row in registers (<typeparamref name="TQuads"/>, at features 4t + j·4G as in the forward): the pre-norm
 /// sums and dropout factors, regenerated once a row, and the thread's per-feature sums of dγ, dβ and dbias over the
-/// block's rows. Per row: the sums of g and g·x̂ by two group sums, then the per-element gradients from the registers
+/// block's rows. Per row: the sums of g and g·x̂ in one group reduction, then the per-element gradients from the registers
 /// (dy and γ read again, from cache). A row longer than a chunk (4·K·G features) recomputes its earlier chunks, and
 /// its per-feature sums go to the block's slice of the partials row by row (thread t owns its features there: no two
 /// threads touch one float). <see cref="FeatureGradientKernel{T, TCodec}"/> then adds the blocks' partials in a fixed
@@ -27,11 +27,13 @@ namespace TinyFlash.Kernels.Normalization;
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
 /// <typeparam name="TQuads">The quads a thread holds (K).</typeparam>
 /// <typeparam name="TSum">How the group sums.</typeparam>
-internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
+/// <typeparam name="TLayout">Whether the row is exact (one chunk of whole, aligned quads: no bounds checks compiled) or checked.</typeparam>
+internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
     where TQuads : struct, IRowQuads<GradientQuad>
     where TSum : struct, IRowSum
+    where TLayout : struct, IRowLayout
 {
     /// <summary>Entry point of the row pass: one group a block of rows, a power-of-two size.</summary>
     public static void Rows(NormBackwardParams<T> p)
@@ -39,10 +41,11 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
         var scratch = SharedMemory.Allocate<float>(default(TSum).ScratchFloats);
         NormParams<T> f = p.Forward;
         int block = Grid.IdxX, stride = 4 * Group.DimX, first = 4 * Group.IdxX;
-        int chunk = default(TQuads).Quads * stride, chunks = (f.Hidden + chunk - 1) / chunk;
+        bool exact = default(TLayout).Exact;
+        int chunk = default(TQuads).Quads * stride, chunks = exact ? 1 : (f.Hidden + chunk - 1) / chunk;
         int partial = block * 3 * f.Hidden;
-        bool whole = f.WholeQuads != 0;
-        if (chunks > 1)
+        bool whole = exact || f.WholeQuads != 0;
+        if (!exact && chunks > 1)
             for (int column = first; column < f.Hidden; column += stride)
                 for (int part = 0; part < 3; part++)
                     ElementQuads.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default, whole);
@@ -58,17 +61,12 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
             var load = new Load { P = p, Origin = origin, Mean = mean, Rstd = rstd };
             for (int c = 0; c < chunks; c++)
                 quads.ForEach(ref load, c * chunk + first, stride);
-            float meanG = 0f;
-            if (f.Rms == 0)
-            {
-                meanG = sums.Sum(load.SumG, scratch, buffer) / f.Hidden;
-                buffer ^= 1;
-            }
-            float meanGx = sums.Sum(load.SumGx, scratch, buffer) / f.Hidden;
+            var (sumG, sumGx) = sums.SumPair(load.SumG, load.SumGx, scratch, buffer);
             buffer ^= 1;
+            float meanG = f.Rms == 0 ? sumG / f.Hidden : 0f, meanGx = sumGx / f.Hidden;
 
             var gradients = new Gradients { P = p, Origin = origin, Partial = partial, Mean = mean, Rstd = rstd, MeanG = meanG, MeanGx = meanGx };
-            for (int c = 0; c < chunks - 1; c++)
+            for (int c = 0; !exact && c < chunks - 1; c++) // (!exact: ILGPU keeps a loop whose bound folds to 0)
             {
                 TQuads earlier = default;
                 var reload = new Load { P = p, Origin = origin, Mean = mean, Rstd = rstd };
@@ -98,12 +96,13 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref GradientQuad quad, int column)
         {
-            int left = P.Forward.Hidden - column;
+            bool exact = default(TLayout).Exact;
+            int left = exact ? 4 : P.Forward.Hidden - column;
             if (left <= 0)
                 return;
-            bool whole = P.Forward.WholeQuads != 0;
+            bool whole = exact || P.Forward.WholeQuads != 0;
             var g = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole).Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole));
-            var loaded = PreNormQuad.Load<T, TCodec>(P.Forward, Origin, column);
+            var loaded = PreNormQuad.Load<T, TCodec>(P.Forward, Origin, column, exact);
             quad.Sum = loaded.Sum;
             quad.Keep = loaded.Keep;
             SumG += g.SumLanes();
@@ -125,10 +124,11 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref GradientQuad quad, int column)
         {
-            int hidden = P.Forward.Hidden, left = hidden - column;
+            bool exact = default(TLayout).Exact;
+            int hidden = P.Forward.Hidden, left = exact ? 4 : hidden - column;
             if (left <= 0)
                 return;
-            bool whole = P.Forward.WholeQuads != 0;
+            bool whole = exact || P.Forward.WholeQuads != 0;
             var dy = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole);
             var normalised = quad.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd);
             // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
@@ -165,7 +165,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref GradientQuad quad, int column)
         {
-            int left = Hidden - column;
+            int left = default(TLayout).Exact ? 4 : Hidden - column;
             if (left <= 0)
                 return;
             ElementQuads.Write<float, Float32Codec>(Partials, Partial + column, left, quad.Gamma, Whole);

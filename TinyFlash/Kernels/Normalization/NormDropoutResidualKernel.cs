@@ -10,11 +10,13 @@ namespace TinyFlash.Kernels.Normalization;
 /// <c>y = Norm(dropout(x + bias) + residual)</c>, LayerNorm (γ, β) or RMSNorm (γ), one group of G threads a row, each
 /// thread holding K quads of four consecutive features in registers (<typeparamref name="TQuads"/>; four features a
 /// Philox call, <see cref="PreNormQuad"/>). A chunk is the 4·K·G features the group holds at once, thread t's quads at
-/// features 4t + j·4G (j &lt; K); the planner makes a row one chunk up to 4·8·1024 features:
+/// features 4t + j·4G (j &lt; K); the planner makes a row one chunk up to 4·8·1024 features, and an exact one
+/// (<typeparamref name="TLayout"/>: hidden = 4·K·G, aligned views) wherever G can be a whole number of warps:
 /// <code>
 /// per chunk   s = dropout(x + bias) + residual into registers (write s if asked: the next layer's residual)
-///             chunk mean m_c = Σs / n_c (a group sum), then M2_c = Σ(s − m_c)² (a second sum): two passes over
-///             registers, exact; chunks merge by Chan et al.'s update (RMSNorm: M2 = Σs², mean 0)
+///             the thread's moments over its features: count, mean, then M2 = Σ(s − mean)², two passes over
+///             registers (RMSNorm: mean 0, M2 = Σs²); the group merges them in one reduction (Chan et al.'s
+///             update, <see cref="RowMoments"/>), and the chunks merge the same way
 /// stats       rstd = 1/√(M2/n + ε)
 /// output      y = (s − mean)·rstd·γ + β from the registers (a row of several chunks recomputes the earlier ones:
 ///             x, residual and bias read again, the mask drawn again)
@@ -25,48 +27,42 @@ namespace TinyFlash.Kernels.Normalization;
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
 /// <typeparam name="TQuads">The quads a thread holds (K).</typeparam>
-/// <typeparam name="TSum">How the group sums (warp shuffles, or a shared-memory tree on OpenCL).</typeparam>
-internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum>
+/// <typeparam name="TSum">How the group reduces (warp shuffles, or a shared-memory tree on OpenCL).</typeparam>
+/// <typeparam name="TLayout">Whether the row is exact (no bounds checks compiled) or checked.</typeparam>
+internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
     where TQuads : struct, IRowQuads<Float4>
     where TSum : struct, IRowSum
+    where TLayout : struct, IRowLayout
 {
-    /// <summary>Entry point: one group of a power-of-two size per row.</summary>
+    /// <summary>Entry point: one group a row.</summary>
     public static void Run(NormParams<T> p)
     {
         var scratch = SharedMemory.Allocate<float>(default(TSum).ScratchFloats);
+        bool exact = default(TLayout).Exact;
         int row = Grid.IdxX, threads = Group.DimX;
         int origin = row * p.Hidden, stride = 4 * threads, first = 4 * Group.IdxX;
-        int chunk = default(TQuads).Quads * stride, chunks = (p.Hidden + chunk - 1) / chunk;
+        int chunk = default(TQuads).Quads * stride, chunks = exact ? 1 : (p.Hidden + chunk - 1) / chunk;
         TSum sums = default;
-        int buffer = 0;
 
         TQuads quads = default;
-        float count = 0f, mean = 0f, m2 = 0f;
+        var moments = default(RowMoments);
         for (int c = 0; c < chunks; c++)
         {
             var load = new Load { P = p, Origin = origin, WriteSum = p.Sum.Length > 0 };
             quads.ForEach(ref load, c * chunk + first, stride);
-            float n = XMath.Min(p.Hidden - c * chunk, chunk);
-            if (p.Rms != 0)
+            var local = new RowMoments { Count = load.Count, M2 = load.Squares };
+            if (p.Rms == 0)
             {
-                m2 += sums.Sum(load.Squares, scratch, buffer);
-                buffer ^= 1;
-            }
-            else
-            {
-                float chunkMean = sums.Sum(load.Total, scratch, buffer) / n;
-                var deviation = new Deviation { Mean = chunkMean, Hidden = p.Hidden };
+                local.Mean = load.Total / XMath.Max(load.Count, 1f);
+                var deviation = new Deviation { Mean = local.Mean, Hidden = p.Hidden };
                 quads.ForEach(ref deviation, c * chunk + first, stride);
-                float chunkM2 = sums.Sum(deviation.Squares, scratch, buffer ^ 1);
-                float share = n / (count + n), delta = chunkMean - mean;
-                mean += delta * share;
-                m2 += chunkM2 + delta * delta * count * share;
+                local.M2 = deviation.Squares;
             }
-            count += n;
+            moments = RowMoments.Combine(moments, sums.Moments(local, scratch, c & 1));
         }
-        float rstd = XMath.Rsqrt(m2 / count + p.Epsilon);
+        float mean = moments.Mean, rstd = XMath.Rsqrt(moments.M2 / moments.Count + p.Epsilon);
         if (Group.IdxX == 0)
         {
             if (p.Mean.Length > 0)
@@ -76,7 +72,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum>
         }
 
         var normalise = new Normalise { P = p, Origin = origin, Mean = mean, Rstd = rstd };
-        for (int c = 0; c < chunks - 1; c++)
+        for (int c = 0; !exact && c < chunks - 1; c++) // (!exact: ILGPU keeps a loop whose bound folds to 0)
         {
             TQuads earlier = default;
             var reload = new Load { P = p, Origin = origin };
@@ -86,20 +82,26 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum>
         quads.ForEach(ref normalise, (chunks - 1) * chunk + first, stride);
     }
 
-    /// <summary>The pre-norm sums into registers (0 past the row's end), their total and sum of squares; s written if asked.</summary>
+    /// <summary>
+    /// The pre-norm sums into registers (0 past the row's end), their count inside the row, total and sum of squares;
+    /// s written if asked.
+    /// </summary>
     private struct Load : IQuadStep<Float4>
     {
         public NormParams<T> P;
         public int Origin;
         public bool WriteSum;
-        public float Total, Squares;
+        public float Count, Total, Squares;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref Float4 sum, int column)
         {
-            sum = column < P.Hidden ? PreNormQuad.Load<T, TCodec>(P, Origin, column).Sum : default;
-            if (WriteSum && column < P.Hidden)
-                ElementQuads.Write<T, TCodec>(P.Sum, Origin + column, P.Hidden - column, sum, P.WholeQuads != 0);
+            bool exact = default(TLayout).Exact;
+            int left = exact ? 4 : P.Hidden - column;
+            sum = exact || left > 0 ? PreNormQuad.Load<T, TCodec>(P, Origin, column, exact).Sum : default;
+            if (WriteSum && left > 0)
+                ElementQuads.Write<T, TCodec>(P.Sum, Origin + column, left, sum, exact || P.WholeQuads != 0);
+            Count += XMath.Clamp(left, 0, 4);
             Total += sum.SumLanes();
             Squares += sum.Dot(sum);
         }
@@ -114,7 +116,9 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref Float4 sum, int column)
         {
-            var centred = sum.Add(Float4.Broadcast(-Mean)).Multiply(PreNormQuad.InsideOf(Hidden - column));
+            var centred = sum.Add(Float4.Broadcast(-Mean));
+            if (!default(TLayout).Exact)
+                centred = centred.Multiply(PreNormQuad.InsideOf(Hidden - column));
             Squares += centred.Dot(centred);
         }
     }
@@ -129,10 +133,11 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref Float4 sum, int column)
         {
-            int left = P.Hidden - column;
+            bool exact = default(TLayout).Exact;
+            int left = exact ? 4 : P.Hidden - column;
             if (left <= 0)
                 return;
-            bool whole = P.WholeQuads != 0;
+            bool whole = exact || P.WholeQuads != 0;
             var y = sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd).Multiply(ElementQuads.Read<T, TCodec>(P.Gamma, column, left, whole));
             if (P.Beta.Length > 0)
                 y = y.Add(ElementQuads.Read<T, TCodec>(P.Beta, column, left, whole));

@@ -24,6 +24,9 @@ internal struct NormParams<T> where T : unmanaged
     /// <summary>Dropout probability p (0: none) and 1/(1 − p).</summary>
     public float DropoutProbability, KeepScale;
 
+    /// <summary>⌈p·2²⁴⌉: an element is kept when its Philox word's top 24 bits reach it (<see cref="Numerics.Philox.Keeps"/>).</summary>
+    public uint KeepThreshold;
+
     /// <summary>The Philox stream of the dropout mask: key and counter offset.</summary>
     public ulong Seed, Offset;
 

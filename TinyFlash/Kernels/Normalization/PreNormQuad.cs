@@ -16,14 +16,18 @@ internal struct PreNormQuad
 {
     public Float4 Sum, Keep;
 
-    /// <summary>Features <paramref name="column"/> … + 3 of the row starting at element <paramref name="origin"/>.</summary>
+    /// <summary>
+    /// Features <paramref name="column"/> … + 3 of the row starting at element <paramref name="origin"/>;
+    /// <paramref name="exact"/> (<see cref="IRowLayout.Exact"/>, a compile-time constant): the quad is inside the row
+    /// and aligned, so it is read as vectors and its mask drawn with one Philox call.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static PreNormQuad Load<T, TCodec>(in NormParams<T> p, int origin, int column)
+    public static PreNormQuad Load<T, TCodec>(in NormParams<T> p, int origin, int column, bool exact)
         where T : unmanaged
         where TCodec : struct, IElementCodec<T>
     {
-        int left = p.Hidden - column;
-        bool whole = p.WholeQuads != 0;
+        int left = exact ? 4 : p.Hidden - column;
+        bool whole = exact || p.WholeQuads != 0;
         var quad = new PreNormQuad
         {
             Sum = ElementQuads.Read<T, TCodec>(p.X, origin + column, left, whole),
@@ -33,9 +37,11 @@ internal struct PreNormQuad
             quad.Sum = quad.Sum.Add(ElementQuads.Read<T, TCodec>(p.Bias, column, left, whole));
         if (p.DropoutProbability > 0f)
         {
-            Philox.Uniforms(p.Seed, p.Offset, (long)origin + column, out float u0, out float u1, out float u2, out float u3);
-            float q = p.DropoutProbability, scale = p.KeepScale;
-            quad.Keep = new Float4(u0 >= q ? scale : 0f, u1 >= q ? scale : 0f, u2 >= q ? scale : 0f, u3 >= q ? scale : 0f);
+            Philox.ElementWords(p.Seed, p.Offset, (long)origin + column, exact, out uint w0, out uint w1, out uint w2, out uint w3);
+            uint threshold = p.KeepThreshold;
+            float scale = p.KeepScale;
+            quad.Keep = new Float4(Philox.Keeps(w0, threshold) ? scale : 0f, Philox.Keeps(w1, threshold) ? scale : 0f,
+                Philox.Keeps(w2, threshold) ? scale : 0f, Philox.Keeps(w3, threshold) ? scale : 0f);
             quad.Sum = quad.Sum.Multiply(quad.Keep);
         }
         if (p.Residual.Length > 0)
