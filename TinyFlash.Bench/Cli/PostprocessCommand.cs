@@ -29,9 +29,13 @@ internal static class PostprocessCommand
             DefaultValueFactory = _ => Enum.GetValues<PostprocessKernel>(), AllowMultipleArgumentsPerToken = true,
             Description = "Kernels to time (the backward runs the forward once, untimed, for its statistics). One kernel alone is what a profiler run wants.",
         };
+        var warmUp = new Option<double>("--warm-up")
+        {
+            DefaultValueFactory = _ => 0.5, Description = "Seconds of the norm forward run before each storage type's measurements (clocks ramp up); 0 under a profiler that counts launches.",
+        };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("postprocess", "Time the fused norm (forward, backward) and rotary + QKV split, with bandwidth.")
-            { backend, types, rows, hidden, p, tokens, threadsPerRow, kernels, output };
+            { backend, types, rows, hidden, p, tokens, threadsPerRow, kernels, warmUp, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -40,14 +44,14 @@ internal static class PostprocessCommand
             {
                 var run = type switch
                 {
-                    ElementType.Float32 => (Func<FlashEngine, ElementType, int, int, float, int, IReadOnlySet<PostprocessKernel>, string, int>)Measure<float>,
+                    ElementType.Float32 => (Func<FlashEngine, ElementType, int, int, float, int, IReadOnlySet<PostprocessKernel>, double, string, int>)Measure<float>,
                     ElementType.Float16 => Measure<Half>,
                     _ => Measure<BFloat16>,
                 };
                 foreach (int? threads in new int?[] { null }.Concat((parse.GetValue(threadsPerRow) ?? []).Select(t => (int?)t)))
                 {
                     engine.Norm.ThreadsPerRow = threads;
-                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(kernels)!.ToHashSet(), parse.GetValue(output)!) != 0)
+                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(kernels)!.ToHashSet(), threads is null ? parse.GetValue(warmUp) : 0, parse.GetValue(output)!) != 0)
                         return 1;
                 }
             }
@@ -56,7 +60,7 @@ internal static class PostprocessCommand
         return command;
     }
 
-    private static int Measure<T>(FlashEngine engine, ElementType type, int rows, int hidden, float p, int tokens, IReadOnlySet<PostprocessKernel> kernels, string path) where T : unmanaged
+    private static int Measure<T>(FlashEngine engine, ElementType type, int rows, int hidden, float p, int tokens, IReadOnlySet<PostprocessKernel> kernels, double warmUp, string path) where T : unmanaged
     {
         var accelerator = engine.Accelerator;
         var round = NaiveAttention.RoundingOf(type);
@@ -106,6 +110,7 @@ internal static class PostprocessCommand
         void Forward() => engine.LayerNormDropoutResidual<T>(xs.View, residuals.View, biases.View, gammas.View, betas.View,
             outputs.View, hidden, options, mean: means.View, rstd: rstds.View);
         int check = Math.Min(rows, 4);
+        Timing.WarmUp(Forward, accelerator.Synchronize, warmUp);
         if (kernels.Contains(PostprocessKernel.Forward))
         {
             var forward = Timing.Measure(Forward, accelerator.Synchronize);

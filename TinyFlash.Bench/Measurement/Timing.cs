@@ -6,6 +6,21 @@ namespace TinyFlash.Bench.Measurement;
 internal static class Timing
 {
     /// <summary>
+    /// Keeps the device busy with <paramref name="operation"/> for <paramref name="seconds"/>: its clocks ramp up from
+    /// idle over a fraction of a second, and a short measurement taken first in a process read up to 20 % slow on the
+    /// H200 (the same norm kernel: 270 µs first, 222 µs later in the same call, 2026-12-03).
+    /// </summary>
+    public static void WarmUp(Action operation, Action synchronize, double seconds)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed.TotalSeconds < seconds)
+        {
+            operation();
+            synchronize();
+        }
+    }
+
+    /// <summary>
     /// Runs <paramref name="operation"/> once to warm up (JIT, module load), then takes samples of one or more calls
     /// each (enough that a sample lasts about a millisecond) until <paramref name="minSamples"/> samples and
     /// <paramref name="minSeconds"/> have passed or <paramref name="maxSamples"/> were taken.

@@ -12,7 +12,7 @@ name=$1 kernel=$2 dtype=$3 skip=$4 count=$5; shift 5
 sections="--section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats --section SchedulerStats \
  --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section InstructionStats --section SourceCounters"
 ncu --clock-control none $sections --launch-skip "$skip" --launch-count "$count" -f -o "$out/ncu-$name" \
-  $bench postprocess --backend cuda --kernels "$kernel" --dtypes "$dtype" --out "$out/ncu-$name.jsonl" "$@" > "$out/ncu-$name.log" 2>&1
+  $bench postprocess --backend cuda --kernels "$kernel" --dtypes "$dtype" --warm-up 0 --out "$out/ncu-$name.jsonl" "$@" > "$out/ncu-$name.log" 2>&1
 ncu --import "$out/ncu-$name.ncu-rep" --page details > "$out/ncu-$name.txt" 2>&1
 ncu --import "$out/ncu-$name.ncu-rep" --page source --csv --print-source sass > "$out/ncu-$name-sass.csv" 2>&1
 rm -f "$out/ncu-$name.ncu-rep"

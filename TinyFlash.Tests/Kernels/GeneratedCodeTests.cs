@@ -90,6 +90,21 @@ public class GeneratedCodeTests
         Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero);
     }
 
+    /// <summary>
+    /// The norm's exact 4096-feature rows compile without bounds checks (no element-by-element loads), and the
+    /// backward's row pass (2 quads a thread) carries the register limit the engine loads it with, the forward none.
+    /// </summary>
+    [Test]
+    public void The_exact_norm_PTX_moves_whole_vectors_and_the_backward_is_register_limited_where_planned()
+    {
+        using var generator = new PtxGenerator();
+        foreach (var kernel in new[] { "norm", "norm-backward" })
+            Assert.That(Regex.Matches(generator.Elementwise(kernel, ElementType.Float16), @"ld\.global\.(b16|u16)\b").Count, Is.Zero, kernel);
+        Assert.That(generator.Elementwise("norm-backward", ElementType.Float16), Does.Match(@"\.entry\s+\w+\s*\([^)]*\)\s*\.maxnreg 64\s*\{"));
+        Assert.That(generator.Elementwise("norm-backward", ElementType.Float32), Does.Contain(".maxnreg 64"));
+        Assert.That(generator.Elementwise("norm", ElementType.Float16), Does.Not.Contain(".maxnreg"));
+    }
+
     [Test]
     public void Inline_asm_slots_become_registers_and_other_local_memory_is_kept()
     {

@@ -46,7 +46,7 @@ public class NormDropoutResidualTests
         Assert.That(NormDropoutResidual.ForcedGroupSize(1024, DeviceFacts.H100, 736), Is.EqualTo(512), "a forced size is rounded down, not clamped to 736");
         Assert.That(NormDropoutResidual.ForcedGroupSize(128, DeviceFacts.H100, 736), Is.EqualTo(128));
         Assert.That(NormDropoutResidual.GroupSize(1, DeviceFacts.H100, 1024, NormDropoutResidual.ForwardFeaturesPerThread), Is.EqualTo(32), "at least a warp");
-        Assert.That(NormDropoutResidual.GroupSize(4096, DeviceFacts.H100, 1024, NormDropoutResidual.ForwardFeaturesPerThread), Is.EqualTo(256));
+        Assert.That(NormDropoutResidual.GroupSize(4096, DeviceFacts.H100, 1024, NormDropoutResidual.ForwardFeaturesPerThread), Is.EqualTo(128));
         Assert.That(NormDropoutResidual.GroupSize(65536, DeviceFacts.H100, 1024, NormDropoutResidual.ForwardFeaturesPerThread), Is.EqualTo(1024));
 
         Assert.That(NormDropoutResidual.QuadsPerThread(4096, 256), Is.EqualTo(4), "16 features a thread: one chunk");
@@ -56,18 +56,19 @@ public class NormDropoutResidualTests
     }
 
     [Test]
-    public void Exact_shapes_cover_the_row_with_whole_warps_and_prefer_16_features_a_thread()
+    public void Exact_shapes_cover_the_row_with_whole_warps_and_prefer_the_planned_features_a_thread()
     {
         (int, int)[] Shapes(int hidden, int limit = 1024, bool powerOfTwo = false, int features = NormDropoutResidual.ForwardFeaturesPerThread) =>
             NormDropoutResidual.ExactShapes(hidden, 32, limit, powerOfTwo, features).ToArray();
-        Assert.That(Shapes(4096), Is.EqualTo(new[] { (256, 4), (512, 2), (128, 8), (1024, 1) }));
+        Assert.That(Shapes(4096), Is.EqualTo(new[] { (128, 8), (256, 4), (512, 2), (1024, 1) }));
         Assert.That(Shapes(768), Is.EqualTo(new[] { (96, 2), (192, 1) }), "three warps of 2 quads: 48 threads of 4 are not whole warps");
-        Assert.That(Shapes(5120)[0], Is.EqualTo((320, 4)));
+        Assert.That(Shapes(5120)[0], Is.EqualTo((160, 8)), "five warps");
+        Assert.That(Shapes(5120, features: 16)[0], Is.EqualTo((320, 4)));
         Assert.That(Shapes(4096, limit: 128), Is.EqualTo(new[] { (128, 8) }), "within the kernel's limit");
         Assert.That(Shapes(768, powerOfTwo: true), Is.Empty, "the shared-memory tree halves its group");
         Assert.That(Shapes(1000), Is.Empty);
         Assert.That(Shapes(65536), Is.Empty, "longer than a chunk");
-        Assert.That(Shapes(4096, features: NormDropoutResidual.BackwardFeaturesPerThread)[0], Is.EqualTo((512, 2)));
+        Assert.That(Shapes(4096, features: NormDropoutResidual.BackwardFeaturesPerThread)[0], Is.EqualTo((512, 2)), "the backward");
     }
 
     [Test]

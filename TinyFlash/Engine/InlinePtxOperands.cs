@@ -43,6 +43,16 @@ internal static partial class InlinePtxOperands
         return Target().Replace(coalesced, ".target sm_90a", 1);
     }
 
+    /// <summary>
+    /// <paramref name="ptx"/> with <c>.maxnreg <paramref name="maxRegisters"/></c> on its kernel entry (ptxas then
+    /// keeps to that many registers a thread, spilling beyond); unchanged for 0.
+    /// </summary>
+    public static string LimitRegisters(string ptx, int maxRegisters) =>
+        maxRegisters <= 0 ? ptx : EntryParameters().Replace(ptx, m => $"{m.Value}\n.maxnreg {maxRegisters}", 1);
+
+    [GeneratedRegex(@"\.entry\s+\w+\s*\([^)]*\)")]
+    private static partial Regex EntryParameters();
+
     private static string ResolveConstantBranches(string ptx) =>
         ConstantBranch().Replace(ptx, m => m.Groups["value"].Value == "0"
             ? m.Groups["mov"].Value
@@ -101,16 +111,17 @@ internal static partial class InlinePtxOperands
 
     /// <summary>
     /// Compiles <paramref name="entryPoint"/> for a CUDA accelerator with its PTX rewritten by
-    /// <see cref="PromoteToRegisters"/>. ILGPU keeps the accelerator's backend, the kernel's entry point and the
+    /// <see cref="Rewrite"/> and limited to <paramref name="maxRegisters"/> registers a thread (0: no limit,
+    /// <see cref="LimitRegisters"/>). ILGPU keeps the accelerator's backend, the kernel's entry point and the
     /// compiled kernel's constructor internal, hence the reflection (the route <c>../shared/device/GPU.md</c> checked
     /// for patching PTX).
     /// </summary>
-    public static CompiledKernel Compile(CudaAccelerator accelerator, MethodInfo entryPoint)
+    public static CompiledKernel Compile(CudaAccelerator accelerator, MethodInfo entryPoint, int maxRegisters = 0)
     {
         const BindingFlags any = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
         var backend = (Backend)typeof(Accelerator).GetProperty("Backend", any)!.GetValue(accelerator)!;
         var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(entryPoint), default);
-        string ptx = Rewrite(kernel.PTXAssembly);
+        string ptx = LimitRegisters(Rewrite(kernel.PTXAssembly), maxRegisters);
         if (ReferenceEquals(ptx, kernel.PTXAssembly))
             return kernel;
         object kernelEntryPoint = typeof(CompiledKernel).GetProperty("EntryPoint", any)!.GetValue(kernel)!;

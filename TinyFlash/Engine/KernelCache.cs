@@ -9,34 +9,40 @@ namespace TinyFlash.Engine;
 /// Loaded kernels of one accelerator, one per specialised entry point, with their launchers. ILGPU's own cache
 /// holds kernels weakly and never raises CUDA's shared-memory limit, so TinyFlash keeps them here: on CUDA every
 /// kernel's PTX has its inline-assembly operands moved to registers (<see cref="InlinePtxOperands"/>) before it is
-/// loaded, and it is allowed the device's opt-in shared memory (227 KiB on Hopper) once.
+/// loaded, and it is allowed the device's opt-in shared memory (227 KiB on Hopper) once. A kernel may be loaded with a
+/// register limit (PTX <c>.maxnreg</c>, CUDA only), a kernel of its own in the cache.
 /// </summary>
 internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimit) : IDisposable
 {
     private const int DefaultSharedMemoryLimit = 48 * 1024;
-    private readonly Dictionary<MethodInfo, (Delegate Launcher, int MaxThreads)> kernels = [];
+    private readonly Dictionary<(MethodInfo EntryPoint, int MaxRegisters), (Delegate Launcher, int MaxThreads)> kernels = [];
     private readonly Lock gate = new();
 
     /// <summary>
     /// The launcher of <paramref name="entryPoint"/>, compiling and loading it on first use, and the most threads a
     /// group of it may have (on CUDA, what its register count allows; elsewhere the device's group limit).
     /// </summary>
+    /// <param name="entryPoint">The kernel.</param>
+    /// <param name="maxRegisters">
+    /// On CUDA, at most this many registers a thread (ptxas spills beyond), so that more groups fit a multiprocessor;
+    /// 0: ptxas's choice. Ignored elsewhere.
+    /// </param>
     /// <exception cref="TinyFlashException">ILGPU could not compile the kernel for this accelerator.</exception>
-    public (TLauncher Launcher, int MaxThreads) Load<TLauncher>(MethodInfo entryPoint) where TLauncher : Delegate
+    public (TLauncher Launcher, int MaxThreads) Load<TLauncher>(MethodInfo entryPoint, int maxRegisters = 0) where TLauncher : Delegate
     {
-        var (launcher, maxThreads) = Load(entryPoint, typeof(TLauncher));
+        var (launcher, maxThreads) = Load(entryPoint, typeof(TLauncher), maxRegisters);
         return ((TLauncher)launcher, maxThreads);
     }
 
     /// <summary><see cref="Load{TLauncher}"/> with the launcher's delegate type given at run time (for warm-up).</summary>
-    public (Delegate Launcher, int MaxThreads) Load(MethodInfo entryPoint, Type launcherType)
+    public (Delegate Launcher, int MaxThreads) Load(MethodInfo entryPoint, Type launcherType, int maxRegisters = 0)
     {
         lock (gate)
         {
-            if (!kernels.TryGetValue(entryPoint, out var entry))
+            if (!kernels.TryGetValue((entryPoint, maxRegisters), out var entry))
             {
-                entry = Compile(entryPoint, launcherType);
-                kernels.Add(entryPoint, entry);
+                entry = Compile(entryPoint, launcherType, maxRegisters);
+                kernels.Add((entryPoint, maxRegisters), entry);
             }
             return entry;
         }
@@ -52,7 +58,7 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
         }
     }
 
-    private (Delegate, int) Compile(MethodInfo entryPoint, Type launcherType)
+    private (Delegate, int) Compile(MethodInfo entryPoint, Type launcherType, int maxRegisters)
     {
         Kernel kernel;
         var jitLog = new JitLog();
@@ -60,7 +66,7 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
         {
             Trace.Listeners.Add(jitLog);
             kernel = accelerator is CudaAccelerator cudaAccelerator
-                ? accelerator.LoadKernel(InlinePtxOperands.Compile(cudaAccelerator, entryPoint))
+                ? accelerator.LoadKernel(InlinePtxOperands.Compile(cudaAccelerator, entryPoint, maxRegisters))
                 : accelerator.LoadKernel(entryPoint);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -68,26 +68,30 @@ internal sealed class PtxGenerator : IDisposable
     /// <summary>
     /// The PTX of a fused pre/post-processing kernel for <paramref name="type"/>: <c>norm</c> (norm + dropout + residual),
     /// <c>norm-backward</c> (its row pass) or <c>rotary</c> (rotary + QKV split); the norms specialised as the planner
-    /// would for rows of <paramref name="hidden"/> features of aligned views on an H100.
+    /// would for rows of <paramref name="hidden"/> features of aligned views on an H100, with the register limit the
+    /// engine loads them with.
     /// </summary>
     public string Elementwise(string kernel, ElementType type, int hidden = 4096)
     {
         var (element, codec) = ForwardAttention.StorageOf(type, AcceleratorType.Cuda);
         var h100 = DeviceFacts.H100;
-        MethodInfo Row(bool backward, int featuresPerThread)
+        string Row(bool backward, int featuresPerThread)
         {
             foreach (var (_, quads) in NormDropoutResidual.ExactShapes(hidden, h100.WarpSize, h100.MaxGroupSize, powerOfTwo: false, featuresPerThread))
-                return NormDropoutResidual.RowEntryPoint(backward, element, codec, quads, tree: false, exact: true);
+                return InlinePtxOperands.LimitRegisters(Compile(NormDropoutResidual.RowEntryPoint(backward, element, codec, quads, tree: false, exact: true)),
+                    NormDropoutResidual.RegisterLimit(backward, quads));
             int threads = NormDropoutResidual.GroupSize(hidden, h100, h100.MaxGroupSize, featuresPerThread);
-            return NormDropoutResidual.RowEntryPoint(backward, element, codec, NormDropoutResidual.QuadsPerThread(hidden, threads), tree: false, exact: false);
+            int checkedQuads = NormDropoutResidual.QuadsPerThread(hidden, threads);
+            return InlinePtxOperands.LimitRegisters(Compile(NormDropoutResidual.RowEntryPoint(backward, element, codec, checkedQuads, tree: false, exact: false)),
+                NormDropoutResidual.RegisterLimit(backward, checkedQuads));
         }
-        return Compile(kernel switch
+        return kernel switch
         {
             "norm" => Row(false, NormDropoutResidual.ForwardFeaturesPerThread),
             "norm-backward" => Row(true, NormDropoutResidual.BackwardFeaturesPerThread),
-            "rotary" => typeof(Kernels.Rotary.RotaryQkvSplitKernel<,>).MakeGenericType(element, codec).GetMethod("Run")!,
+            "rotary" => Compile(typeof(Kernels.Rotary.RotaryQkvSplitKernel<,>).MakeGenericType(element, codec).GetMethod("Run")!),
             _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "norm, norm-backward or rotary"),
-        });
+        };
     }
 
     private string Compile(MethodInfo method)

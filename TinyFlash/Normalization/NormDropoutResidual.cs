@@ -28,8 +28,25 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// <summary>Most quads a thread holds: 32 features, 32 fp32 registers in the forward and 160 in the backward's accumulators.</summary>
     public const int MaxQuadsPerThread = 8;
 
-    /// <summary>Features a thread the forward and the backward aim for (measured on the H200, docs/benchmarks.md).</summary>
-    public const int ForwardFeaturesPerThread = 16, BackwardFeaturesPerThread = 8;
+    /// <summary>
+    /// Features a thread the forward aims for (measured on the H200 on 2026-12-03, docs/benchmarks.md: at hidden 4096,
+    /// 32 features a thread the fastest in fp16 and level with 16 in fp32).
+    /// </summary>
+    public const int ForwardFeaturesPerThread = 32;
+
+    /// <summary>
+    /// Features a thread the backward aims for: 8, two quads, whose row pass fits 64 registers
+    /// (<see cref="RegisterLimit"/>; measured on the H200 on 2026-12-03 at hidden 4096: 2.98 TB/s in fp32 and 1.74 in
+    /// fp16 against 2.50 and 1.48 with 16 features a thread and 122 registers).
+    /// </summary>
+    public const int BackwardFeaturesPerThread = 8;
+
+    /// <summary>
+    /// Registers a thread the row kernel is held to on CUDA (0: ptxas's choice): the backward's row pass with up to 2
+    /// quads a thread (17 registers of state a quad) to 64, so that two 512-thread groups fit a multiprocessor's 65536
+    /// registers; ptxas chose 65-71 on its own, one group and 25 % occupancy (Nsight Compute on the H200, 2026-12-03).
+    /// </summary>
+    public static int RegisterLimit(bool backward, int quads) => backward && quads <= 2 ? 64 : 0;
 
     private static readonly ConcurrentDictionary<(bool Backward, Type Storage, Type Codec, int Quads, bool Tree, bool Exact), MethodInfo> EntryPoints = new();
 
@@ -75,7 +92,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// The exact shapes of a row, best first: (G, K) with 4·K·G = <paramref name="hidden"/>, K a power of two up to
     /// <see cref="MaxQuadsPerThread"/>, G a whole number of warps within <paramref name="limit"/> (a power of two for
     /// the shared-memory tree, <paramref name="powerOfTwo"/>); K nearest <paramref name="featuresPerThread"/>/4 first
-    /// (by ratio), the smaller K of a tie (more threads a row measured faster on the H200). 4096: (256, 4); 768: (96, 2).
+    /// (by ratio), the smaller K of a tie (more threads a row measured faster on the H200). The forward's 4096: (128, 8);
+    /// 768: (96, 2).
     /// </summary>
     public static IEnumerable<(int Threads, int Quads)> ExactShapes(int hidden, int warpSize, int limit, bool powerOfTwo, int featuresPerThread) =>
         from quads in new[] { 1, 2, 4, 8 }
@@ -160,7 +178,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         if (whole && ThreadsPerRow is null)
             foreach (var (exactThreads, quads) in ExactShapes(hidden, Math.Max(1, device.WarpSize), limit, tree, featuresPerThread))
             {
-                var (launcher, maxThreads) = kernels.Load<TLauncher>(RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact: true));
+                var (launcher, maxThreads) = kernels.Load<TLauncher>(
+                    RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact: true), RegisterLimit(backward, quads));
                 if (exactThreads <= maxThreads)
                     return (exactThreads, launcher);
             }
@@ -169,7 +188,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             int threads = ThreadsPerRow is int forced ? ForcedGroupSize(forced, device, limit) : GroupSize(hidden, device, limit, featuresPerThread);
             int quads = QuadsPerThread(hidden, threads);
             var (launcher, maxThreads) = kernels.Load<TLauncher>(
-                RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact: whole && 4L * quads * threads == hidden));
+                RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact: whole && 4L * quads * threads == hidden),
+                RegisterLimit(backward, quads));
             if (threads <= maxThreads || threads == 1)
                 return (threads, launcher);
             limit = threads / 2;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Algorithms;
 
 namespace TinyFlash.Kernels.Normalization;
 
@@ -15,8 +16,11 @@ internal interface IRowSum
     /// <summary>Floats of shared scratch the kernel allocates for this strategy.</summary>
     int ScratchFloats { get; }
 
-    /// <summary>The group's threads' moments merged, in an order that does not depend on the thread.</summary>
-    RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer);
+    /// <summary>
+    /// The group's threads' moments merged, in an order that does not depend on the thread. <paramref name="equalCounts"/>
+    /// (a compile-time constant): every thread's count is the same, so pairwise merges need no division.
+    /// </summary>
+    RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer, bool equalCounts);
 
     /// <summary>Σ <paramref name="a"/> and Σ <paramref name="b"/> over the group, on every thread.</summary>
     (float A, float B) SumPair(float a, float b, ArrayView<float> scratch, int buffer);
@@ -24,7 +28,8 @@ internal interface IRowSum
 
 /// <summary>
 /// Warp shuffles (a butterfly: every lane ends with the same value), then the warps' values through shared memory,
-/// merged by every thread in warp order. Any whole number of warps a group. CUDA and ILGPU's CPU accelerator.
+/// merged by every thread in warp order (the moments around the group's mean: one division). Any whole number of
+/// warps a group. CUDA and ILGPU's CPU accelerator.
 /// </summary>
 internal readonly struct WarpShuffleRowSum : IRowSum
 {
@@ -37,7 +42,7 @@ internal readonly struct WarpShuffleRowSum : IRowSum
     public int ScratchFloats => 2 * Slot * MaxWarps;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer)
+    public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer, bool equalCounts)
     {
         for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
         {
@@ -47,7 +52,8 @@ internal readonly struct WarpShuffleRowSum : IRowSum
             };
             // Both lanes of a pair merge (lower lane, upper lane): the same operands in the same order, the same bits.
             bool upper = (Warp.LaneIdx & lanes) != 0;
-            local = RowMoments.Combine(upper ? other : local, upper ? local : other);
+            var (low, high) = (upper ? other : local, upper ? local : other);
+            local = equalCounts ? RowMoments.CombineEqual(low, high) : RowMoments.Combine(low, high);
         }
         int warps = Group.DimX / Warp.WarpSize;
         if (warps == 1)
@@ -60,10 +66,21 @@ internal readonly struct WarpShuffleRowSum : IRowSum
             scratch[origin + Slot * Warp.WarpIdx + 2] = local.M2;
         }
         Group.Barrier();
-        var total = default(RowMoments);
+        // mean = Σ n_w·mean_w / n, M2 = Σ M2_w + n_w·(mean_w − mean)²: Chan's update for all warps at once.
+        float count = 0f, weighted = 0f;
         for (int w = 0; w < warps; w++)
-            total = RowMoments.Combine(total, new RowMoments { Count = scratch[origin + Slot * w], Mean = scratch[origin + Slot * w + 1], M2 = scratch[origin + Slot * w + 2] });
-        return total;
+        {
+            float n = scratch[origin + Slot * w];
+            count += n;
+            weighted += n * scratch[origin + Slot * w + 1];
+        }
+        float mean = weighted / XMath.Max(count, 1f), m2 = 0f;
+        for (int w = 0; w < warps; w++)
+        {
+            float deviation = scratch[origin + Slot * w + 1] - mean;
+            m2 += scratch[origin + Slot * w + 2] + scratch[origin + Slot * w] * deviation * deviation;
+        }
+        return new RowMoments { Count = count, Mean = mean, M2 = m2 };
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -108,7 +125,7 @@ internal readonly struct SharedTreeRowSum : IRowSum
     public int ScratchFloats => 3 * MaxThreads;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer)
+    public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer, bool equalCounts)
     {
         int thread = Group.IdxX;
         Group.Barrier();
@@ -117,7 +134,10 @@ internal readonly struct SharedTreeRowSum : IRowSum
         {
             Group.Barrier();
             if (thread < stride)
-                Store(scratch, thread, RowMoments.Combine(Read(scratch, thread), Read(scratch, thread + stride)));
+            {
+                var (low, high) = (Read(scratch, thread), Read(scratch, thread + stride));
+                Store(scratch, thread, equalCounts ? RowMoments.CombineEqual(low, high) : RowMoments.Combine(low, high));
+            }
         }
         Group.Barrier();
         return Read(scratch, 0);

@@ -16,7 +16,7 @@ namespace TinyFlash.Kernels.Normalization;
 /// </code>
 /// <see cref="Rows"/>: one group of G threads per block of rows, the rows one after another, each thread holding K
 /// quads of a row in registers (<typeparamref name="TQuads"/>, at features 4t + j·4G as in the forward): the pre-norm
-/// sums and dropout factors, regenerated once a row, and the thread's per-feature sums of dγ, dβ and dbias over the
+/// sums and kept features, regenerated once a row, and the thread's per-feature sums of dγ, dβ and dbias over the
 /// block's rows. Per row: the sums of g and g·x̂ in one group reduction, then the per-element gradients from the registers
 /// (dy and γ read again, from cache). A row longer than a chunk (4·K·G features) recomputes its earlier chunks, and
 /// its per-feature sums go to the block's slice of the partials row by row (thread t owns its features there: no two
@@ -84,7 +84,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
     }
 
     /// <summary>
-    /// A quad's pre-norm sums and dropout factors into its registers (regenerated from x, residual, bias and the
+    /// A quad's pre-norm sums and kept features into its registers (regenerated from x, residual, bias and the
     /// Philox stream), and its share of Σg and Σg·x̂.
     /// </summary>
     private struct Load : IQuadStep<GradientQuad>
@@ -104,7 +104,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
             var g = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole).Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole));
             var loaded = PreNormQuad.Load<T, TCodec>(P.Forward, Origin, column, exact);
             quad.Sum = loaded.Sum;
-            quad.Keep = loaded.Keep;
+            quad.Kept = loaded.Kept;
             SumG += g.SumLanes();
             SumGx += g.Dot(loaded.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd));
         }
@@ -134,7 +134,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
             // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
             var ds = dy.Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole)).Add(Float4.Broadcast(-MeanG))
                 .Add(normalised.Multiply(-MeanGx)).Multiply(Rstd);
-            var dx = ds.Multiply(quad.Keep);
+            var dx = ds.Multiply(PreNormQuad.Factors(quad.Kept, P.Forward.KeepScale));
             if (P.GradResidual.Length > 0)
                 ElementQuads.Write<T, TCodec>(P.GradResidual, Origin + column, left, ds, whole);
             if (P.GradX.Length > 0)
@@ -181,10 +181,13 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
 }
 
 /// <summary>
-/// The registers of one quad in the norm backward: its pre-norm sums and dropout factors (this row's), and its
+/// The registers of one quad in the norm backward: its pre-norm sums and kept features (this row's), and its
 /// features' sums of dγ, dβ and dbias over the rows of the group's block.
 /// </summary>
 internal struct GradientQuad
 {
-    public Float4 Sum, Keep, Gamma, Beta, Bias;
+    public Float4 Sum, Gamma, Beta, Bias;
+
+    /// <summary>The features dropout kept (<see cref="PreNormQuad.Kept"/>).</summary>
+    public int Kept;
 }

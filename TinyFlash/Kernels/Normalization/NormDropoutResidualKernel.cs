@@ -52,15 +52,11 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         {
             var load = new Load { P = p, Origin = origin, WriteSum = p.Sum.Length > 0 };
             quads.ForEach(ref load, c * chunk + first, stride);
-            var local = new RowMoments { Count = load.Count, M2 = load.Squares };
-            if (p.Rms == 0)
-            {
-                local.Mean = load.Total / XMath.Max(load.Count, 1f);
-                var deviation = new Deviation { Mean = local.Mean, Hidden = p.Hidden };
-                quads.ForEach(ref deviation, c * chunk + first, stride);
-                local.M2 = deviation.Squares;
-            }
-            moments = RowMoments.Combine(moments, sums.Moments(local, scratch, c & 1));
+            var local = new RowMoments { Count = load.Count, Mean = p.Rms == 0 ? load.Total / XMath.Max(load.Count, 1f) : 0f };
+            var deviation = new Deviation { Mean = local.Mean, Hidden = p.Hidden };
+            quads.ForEach(ref deviation, c * chunk + first, stride);
+            local.M2 = deviation.Squares;
+            moments = RowMoments.Combine(moments, sums.Moments(local, scratch, c & 1, equalCounts: exact));
         }
         float mean = moments.Mean, rstd = XMath.Rsqrt(moments.M2 / moments.Count + p.Epsilon);
         if (Group.IdxX == 0)
@@ -83,15 +79,15 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
     }
 
     /// <summary>
-    /// The pre-norm sums into registers (0 past the row's end), their count inside the row, total and sum of squares;
-    /// s written if asked.
+    /// The pre-norm sums into registers (0 past the row's end), their count inside the row and total; s written if
+    /// asked.
     /// </summary>
     private struct Load : IQuadStep<Float4>
     {
         public NormParams<T> P;
         public int Origin;
         public bool WriteSum;
-        public float Count, Total, Squares;
+        public float Count, Total;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref Float4 sum, int column)
@@ -103,11 +99,10 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
                 ElementQuads.Write<T, TCodec>(P.Sum, Origin + column, left, sum, exact || P.WholeQuads != 0);
             Count += XMath.Clamp(left, 0, 4);
             Total += sum.SumLanes();
-            Squares += sum.Dot(sum);
         }
     }
 
-    /// <summary>Σ(s − mean)² over the features inside the row.</summary>
+    /// <summary>Σ(s − mean)² over the features inside the row (RMSNorm: mean 0, Σs²).</summary>
     private struct Deviation : IQuadStep<Float4>
     {
         public float Mean, Squares;

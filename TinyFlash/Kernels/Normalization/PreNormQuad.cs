@@ -8,13 +8,16 @@ namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
 /// Four consecutive features c … c + 3 of one row, the unit both norm kernels work in: the pre-norm sum
-/// s = dropout(x + bias) + residual and its derivative ∂s/∂x (the dropout factor: 0, 1/(1 − p), or 1 without
-/// dropout); features past the row's end read as 0 and are never written. Four features share one Philox call (its
-/// four words), where one feature a thread would spend four.
+/// s = dropout(x + bias) + residual and which of its features dropout kept (all without dropout), from which
+/// ∂s/∂x = kept·1/(1 − p) (<see cref="Factors"/>); features past the row's end read as 0 and are never written. Four
+/// features share one Philox call (its four words), where one feature a thread would spend four.
 /// </summary>
 internal struct PreNormQuad
 {
-    public Float4 Sum, Keep;
+    public Float4 Sum;
+
+    /// <summary>Bit i: feature c + i kept (four bits, one register where four factors would take four).</summary>
+    public int Kept;
 
     /// <summary>
     /// Features <paramref name="column"/> … + 3 of the row starting at element <paramref name="origin"/>;
@@ -31,7 +34,7 @@ internal struct PreNormQuad
         var quad = new PreNormQuad
         {
             Sum = ElementQuads.Read<T, TCodec>(p.X, origin + column, left, whole),
-            Keep = Float4.Broadcast(1f),
+            Kept = 0b1111,
         };
         if (p.Bias.Length > 0)
             quad.Sum = quad.Sum.Add(ElementQuads.Read<T, TCodec>(p.Bias, column, left, whole));
@@ -39,15 +42,21 @@ internal struct PreNormQuad
         {
             Philox.ElementWords(p.Seed, p.Offset, (long)origin + column, exact, out uint w0, out uint w1, out uint w2, out uint w3);
             uint threshold = p.KeepThreshold;
+            bool k0 = Philox.Keeps(w0, threshold), k1 = Philox.Keeps(w1, threshold), k2 = Philox.Keeps(w2, threshold), k3 = Philox.Keeps(w3, threshold);
             float scale = p.KeepScale;
-            quad.Keep = new Float4(Philox.Keeps(w0, threshold) ? scale : 0f, Philox.Keeps(w1, threshold) ? scale : 0f,
-                Philox.Keeps(w2, threshold) ? scale : 0f, Philox.Keeps(w3, threshold) ? scale : 0f);
-            quad.Sum = quad.Sum.Multiply(quad.Keep);
+            // The factors straight from the tests, not through the mask: the forward never reads the mask, and ptxas drops it.
+            quad.Sum = quad.Sum.Multiply(new Float4(k0 ? scale : 0f, k1 ? scale : 0f, k2 ? scale : 0f, k3 ? scale : 0f));
+            quad.Kept = (k0 ? 1 : 0) | (k1 ? 2 : 0) | (k2 ? 4 : 0) | (k3 ? 8 : 0);
         }
         if (p.Residual.Length > 0)
             quad.Sum = quad.Sum.Add(ElementQuads.Read<T, TCodec>(p.Residual, origin + column, left, whole));
         return quad;
     }
+
+    /// <summary>∂s/∂x of the four features: <paramref name="scale"/> (1/(1 − p), 1 without dropout) where kept, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Float4 Factors(int kept, float scale) =>
+        new((kept & 1) != 0 ? scale : 0f, (kept & 2) != 0 ? scale : 0f, (kept & 4) != 0 ? scale : 0f, (kept & 8) != 0 ? scale : 0f);
 
     /// <summary>1 for each of a quad's four features inside the row, of which <paramref name="left"/> remain from its first, else 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -24,4 +24,15 @@ internal struct RowMoments
         float share = b.Count / XMath.Max(count, 1f); // counts are whole numbers: 0 only when both are empty
         return new RowMoments { Count = count, Mean = a.Mean + delta * share, M2 = a.M2 + b.M2 + delta * delta * a.Count * share };
     }
+
+    /// <summary>
+    /// <see cref="Combine"/> of two parts of the same count (the butterfly's merges on an exact row, where every thread
+    /// holds 4·K features): the share is ½, no division.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowMoments CombineEqual(RowMoments a, RowMoments b)
+    {
+        float delta = b.Mean - a.Mean;
+        return new RowMoments { Count = a.Count + b.Count, Mean = a.Mean + delta * 0.5f, M2 = a.M2 + b.M2 + delta * delta * (a.Count * 0.5f) };
+    }
 }
