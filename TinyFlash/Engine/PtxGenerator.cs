@@ -77,13 +77,12 @@ internal sealed class PtxGenerator : IDisposable
         var h100 = DeviceFacts.H100;
         string Row(bool backward, int featuresPerThread)
         {
-            foreach (var (_, quads) in NormDropoutResidual.ExactShapes(hidden, h100.WarpSize, h100.MaxGroupSize, powerOfTwo: false, featuresPerThread))
-                return InlinePtxOperands.LimitRegisters(Compile(NormDropoutResidual.RowEntryPoint(backward, element, codec, quads, tree: false, exact: true)),
-                    NormDropoutResidual.RegisterLimit(backward, quads));
-            int threads = NormDropoutResidual.GroupSize(hidden, h100, h100.MaxGroupSize, featuresPerThread);
-            int checkedQuads = NormDropoutResidual.QuadsPerThread(hidden, threads);
-            return InlinePtxOperands.LimitRegisters(Compile(NormDropoutResidual.RowEntryPoint(backward, element, codec, checkedQuads, tree: false, exact: false)),
-                NormDropoutResidual.RegisterLimit(backward, checkedQuads));
+            var exactShapes = NormDropoutResidual.ExactShapes(hidden, h100.WarpSize, h100.MaxGroupSize, powerOfTwo: false, featuresPerThread).ToList();
+            bool exact = exactShapes.Count > 0;
+            int quads = exact ? exactShapes[0].Quads
+                : NormDropoutResidual.QuadsPerThread(hidden, NormDropoutResidual.GroupSize(hidden, h100, h100.MaxGroupSize, featuresPerThread));
+            return InlinePtxOperands.LimitRegisters(Compile(NormDropoutResidual.RowEntryPoint(backward, element, codec, quads, tree: false, exact)),
+                NormDropoutResidual.RegisterLimit(backward, quads));
         }
         return kernel switch
         {

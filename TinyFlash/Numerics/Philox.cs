@@ -69,7 +69,7 @@ internal readonly struct Philox
         long quad = index >> 2;
         var words = Generate((uint)quad, (uint)(quad >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
         int shift = aligned ? 0 : (int)(index & 3);
-        if (aligned || shift == 0)
+        if (shift == 0)
         {
             (w0, w1, w2, w3) = (words.X, words.Y, words.Z, words.W);
             return;

@@ -44,7 +44,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
         bool exact = default(TLayout).Exact;
         int chunk = default(TQuads).Quads * stride, chunks = exact ? 1 : (f.Hidden + chunk - 1) / chunk;
         int partial = block * 3 * f.Hidden;
-        bool whole = exact || f.WholeQuads != 0;
+        bool whole = default(TLayout).Whole(f.WholeQuads);
         if (!exact && chunks > 1)
             for (int column = first; column < f.Hidden; column += stride)
                 for (int part = 0; part < 3; part++)
@@ -96,13 +96,13 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref GradientQuad quad, int column)
         {
-            bool exact = default(TLayout).Exact;
-            int left = exact ? 4 : P.Forward.Hidden - column;
+            TLayout layout = default;
+            int left = layout.Left(P.Forward.Hidden, column);
             if (left <= 0)
                 return;
-            bool whole = exact || P.Forward.WholeQuads != 0;
+            bool whole = layout.Whole(P.Forward.WholeQuads);
             var g = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole).Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole));
-            var loaded = PreNormQuad.Load<T, TCodec>(P.Forward, Origin, column, exact);
+            var loaded = PreNormQuad.Load<T, TCodec, TLayout>(P.Forward, Origin, column);
             quad.Sum = loaded.Sum;
             quad.Kept = loaded.Kept;
             SumG += g.SumLanes();
@@ -124,11 +124,11 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref GradientQuad quad, int column)
         {
-            bool exact = default(TLayout).Exact;
-            int hidden = P.Forward.Hidden, left = exact ? 4 : hidden - column;
+            TLayout layout = default;
+            int hidden = P.Forward.Hidden, left = layout.Left(hidden, column);
             if (left <= 0)
                 return;
-            bool whole = exact || P.Forward.WholeQuads != 0;
+            bool whole = layout.Whole(P.Forward.WholeQuads);
             var dy = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole);
             var normalised = quad.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd);
             // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
@@ -165,7 +165,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref GradientQuad quad, int column)
         {
-            int left = default(TLayout).Exact ? 4 : Hidden - column;
+            int left = default(TLayout).Left(Hidden, column);
             if (left <= 0)
                 return;
             ElementQuads.Write<float, Float32Codec>(Partials, Partial + column, left, quad.Gamma, Whole);

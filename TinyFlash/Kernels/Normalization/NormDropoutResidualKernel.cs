@@ -92,11 +92,11 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref Float4 sum, int column)
         {
-            bool exact = default(TLayout).Exact;
-            int left = exact ? 4 : P.Hidden - column;
-            sum = exact || left > 0 ? PreNormQuad.Load<T, TCodec>(P, Origin, column, exact).Sum : default;
+            TLayout layout = default;
+            int left = layout.Left(P.Hidden, column);
+            sum = left > 0 ? PreNormQuad.Load<T, TCodec, TLayout>(P, Origin, column).Sum : default;
             if (WriteSum && left > 0)
-                ElementQuads.Write<T, TCodec>(P.Sum, Origin + column, left, sum, exact || P.WholeQuads != 0);
+                ElementQuads.Write<T, TCodec>(P.Sum, Origin + column, left, sum, layout.Whole(P.WholeQuads));
             Count += XMath.Clamp(left, 0, 4);
             Total += sum.SumLanes();
         }
@@ -128,11 +128,11 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(ref Float4 sum, int column)
         {
-            bool exact = default(TLayout).Exact;
-            int left = exact ? 4 : P.Hidden - column;
+            TLayout layout = default;
+            int left = layout.Left(P.Hidden, column);
             if (left <= 0)
                 return;
-            bool whole = exact || P.WholeQuads != 0;
+            bool whole = layout.Whole(P.WholeQuads);
             var y = sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd).Multiply(ElementQuads.Read<T, TCodec>(P.Gamma, column, left, whole));
             if (P.Beta.Length > 0)
                 y = y.Add(ElementQuads.Read<T, TCodec>(P.Beta, column, left, whole));

@@ -20,17 +20,19 @@ internal struct PreNormQuad
     public int Kept;
 
     /// <summary>
-    /// Features <paramref name="column"/> … + 3 of the row starting at element <paramref name="origin"/>;
-    /// <paramref name="exact"/> (<see cref="IRowLayout.Exact"/>, a compile-time constant): the quad is inside the row
-    /// and aligned, so it is read as vectors and its mask drawn with one Philox call.
+    /// Features <paramref name="column"/> … + 3 of the row starting at element <paramref name="origin"/>; on an exact
+    /// row (<typeparamref name="TLayout"/>) the quad is inside the row and aligned, so it is read as vectors and its
+    /// mask drawn with one Philox call.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static PreNormQuad Load<T, TCodec>(in NormParams<T> p, int origin, int column, bool exact)
+    public static PreNormQuad Load<T, TCodec, TLayout>(in NormParams<T> p, int origin, int column)
         where T : unmanaged
         where TCodec : struct, IElementCodec<T>
+        where TLayout : struct, IRowLayout
     {
-        int left = exact ? 4 : p.Hidden - column;
-        bool whole = exact || p.WholeQuads != 0;
+        TLayout layout = default;
+        int left = layout.Left(p.Hidden, column);
+        bool whole = layout.Whole(p.WholeQuads);
         var quad = new PreNormQuad
         {
             Sum = ElementQuads.Read<T, TCodec>(p.X, origin + column, left, whole),
@@ -40,7 +42,7 @@ internal struct PreNormQuad
             quad.Sum = quad.Sum.Add(ElementQuads.Read<T, TCodec>(p.Bias, column, left, whole));
         if (p.DropoutProbability > 0f)
         {
-            Philox.ElementWords(p.Seed, p.Offset, (long)origin + column, exact, out uint w0, out uint w1, out uint w2, out uint w3);
+            Philox.ElementWords(p.Seed, p.Offset, (long)origin + column, layout.Exact, out uint w0, out uint w1, out uint w2, out uint w3);
             uint threshold = p.KeepThreshold;
             bool k0 = Philox.Keeps(w0, threshold), k1 = Philox.Keeps(w1, threshold), k2 = Philox.Keeps(w2, threshold), k3 = Philox.Keeps(w3, threshold);
             float scale = p.KeepScale;
