@@ -36,11 +36,11 @@ public class PhiloxTests
     [TestCase((1L << 34) - 2)]
     public void Four_element_words_at_once_are_the_four_single_uniforms(long index)
     {
-        Philox.ElementWords(99, 3, index, aligned: false, out uint w0, out uint w1, out uint w2, out uint w3);
+        Philox.ElementWords(PhiloxKey.Of(99UL), 3, index, aligned: false, out uint w0, out uint w1, out uint w2, out uint w3);
         Assert.That(new[] { w0, w1, w2, w3 }.Select(Philox.ToUniform), Is.EqualTo(Enumerable.Range(0, 4).Select(i => Philox.Uniform(99, 3, index + i)).ToArray()));
         if (index % 4 != 0)
             return;
-        Philox.ElementWords(99, 3, index, aligned: true, out uint a0, out uint a1, out uint a2, out uint a3);
+        Philox.ElementWords(PhiloxKey.Of(99UL), 3, index, aligned: true, out uint a0, out uint a1, out uint a2, out uint a3);
         Assert.That(new[] { a0, a1, a2, a3 }, Is.EqualTo(new[] { w0, w1, w2, w3 }), "the aligned form of an aligned index");
     }
 
@@ -54,7 +54,7 @@ public class PhiloxTests
     {
         uint threshold = Philox.KeepThreshold(p);
         var words = new List<uint> { 0u, uint.MaxValue };
-        for (long near = (long)threshold - 2; near <= threshold + 2; near++)
+        for (long near = (threshold >> 8) - 2L; near <= (threshold >> 8) + 2L; near++)
             if (near is >= 0 and < 1L << 24)
                 words.AddRange([(uint)(near << 8), (uint)(near << 8) | 0xffu]);
         for (long i = 0; i < 10_000; i++)

@@ -12,7 +12,7 @@ namespace TinyFlash.Numerics;
 /// </summary>
 internal readonly struct Philox
 {
-    private const uint M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+    private const uint M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
 
     /// <summary>The four output words.</summary>
     public readonly uint X, Y, Z, W;
@@ -28,19 +28,23 @@ internal readonly struct Philox
 
     /// <summary>Philox4x32-10 of counter (<paramref name="c0"/> … <paramref name="c3"/>) under key (<paramref name="k0"/>, <paramref name="k1"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Philox Generate(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1)
+    public static Philox Generate(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1) => Generate(c0, c1, c2, c3, PhiloxKey.Of(k0, k1));
+
+    /// <summary>Philox4x32-10 of counter (<paramref name="c0"/> … <paramref name="c3"/>) under a key's round keys.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Philox Generate(uint c0, uint c1, uint c2, uint c3, in PhiloxKey key)
     {
-        // Ten rounds, written out (ILGPU does not unroll loops); the key is bumped between rounds.
-        Round(ref c0, ref c1, ref c2, ref c3, k0, k1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 += W0, k1 += W1);
-        Round(ref c0, ref c1, ref c2, ref c3, k0 + W0, k1 + W1);
+        // Ten rounds, written out (ILGPU does not unroll loops).
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low0, key.High0);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low1, key.High1);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low2, key.High2);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low3, key.High3);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low4, key.High4);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low5, key.High5);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low6, key.High6);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low7, key.High7);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low8, key.High8);
+        Round(ref c0, ref c1, ref c2, ref c3, key.Low9, key.High9);
         return new Philox(c0, c1, c2, c3);
     }
 
@@ -64,17 +68,17 @@ internal readonly struct Philox
     /// the second call and the word selection are not compiled.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ElementWords(ulong seed, ulong offset, long index, bool aligned, out uint w0, out uint w1, out uint w2, out uint w3)
+    public static void ElementWords(in PhiloxKey seed, ulong offset, long index, bool aligned, out uint w0, out uint w1, out uint w2, out uint w3)
     {
         long quad = index >> 2;
-        var words = Generate((uint)quad, (uint)(quad >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        var words = Generate((uint)quad, (uint)(quad >> 32), (uint)offset, (uint)(offset >> 32), seed);
         int shift = aligned ? 0 : (int)(index & 3);
         if (shift == 0)
         {
             (w0, w1, w2, w3) = (words.X, words.Y, words.Z, words.W);
             return;
         }
-        var next = Generate((uint)(quad + 1), (uint)((quad + 1) >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        var next = Generate((uint)(quad + 1), (uint)((quad + 1) >> 32), (uint)offset, (uint)(offset >> 32), seed);
         w0 = Word(words, next, shift);
         w1 = Word(words, next, shift + 1);
         w2 = Word(words, next, shift + 2);
@@ -83,14 +87,15 @@ internal readonly struct Philox
 
     /// <summary>
     /// The integer form of a dropout test: <c>ToUniform(word) &gt;= p</c> exactly when <c>word &gt;&gt; 8</c> is at
-    /// least this threshold, ⌈p·2²⁴⌉ (the uniform is (word &gt;&gt; 8)/2²⁴, exact, and p·2²⁴ is exact in a double), so
-    /// a kernel keeps an element with one integer comparison and the same bits as the host reference.
+    /// least ⌈p·2²⁴⌉ (the uniform is (word &gt;&gt; 8)/2²⁴, exact, and p·2²⁴ is exact in a double), that is when the
+    /// word itself is at least ⌈p·2²⁴⌉·2⁸, this threshold (below 2³² for p &lt; 1): a kernel keeps an element with one
+    /// integer comparison and the same bits as the host reference.
     /// </summary>
-    public static uint KeepThreshold(float p) => (uint)Math.Ceiling(p * 16777216.0);
+    public static uint KeepThreshold(float p) => (uint)Math.Ceiling(p * 16777216.0) << 8;
 
     /// <summary>Whether dropout keeps the element of <paramref name="word"/> (<see cref="KeepThreshold"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool Keeps(uint word, uint threshold) => word >> 8 >= threshold;
+    public static bool Keeps(uint word, uint threshold) => word >= threshold;
 
     /// <summary>
     /// The uniform numbers of attention dropout for query row <paramref name="row"/> and keys <paramref name="key"/> …
@@ -154,8 +159,8 @@ internal readonly struct Philox
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Round(ref uint c0, ref uint c1, ref uint c2, ref uint c3, uint k0, uint k1)
     {
-        uint hi0 = MultiplyHigh(M0, c0), lo0 = M0 * c0;
-        uint hi1 = MultiplyHigh(M1, c2), lo1 = M1 * c2;
+        MultiplyWide(M0, c0, out uint hi0, out uint lo0);
+        MultiplyWide(M1, c2, out uint hi1, out uint lo1);
         uint next0 = hi1 ^ c1 ^ k0, next2 = hi0 ^ c3 ^ k1;
         c0 = next0;
         c1 = lo1;
@@ -164,19 +169,46 @@ internal readonly struct Philox
     }
 
     /// <summary>
-    /// The high 32 bits of the 64-bit product <paramref name="a"/>·<paramref name="b"/>. On CUDA one <c>mul.hi.u32</c>:
-    /// ILGPU compiles the 64-bit product of the portable form to a 64 × 64-bit multiply, several instructions, which made
-    /// the generator dominate every kernel with dropout (Nsight Compute on the H100: the fused norm issue-bound at 171
-    /// instructions an element).
+    /// The 64-bit product <paramref name="a"/>·<paramref name="b"/> as its high and low words. On CUDA one
+    /// <c>mul.wide.u32</c> (one <c>IMAD.WIDE.U32</c>, where a <c>mul.hi</c> and a <c>mul.lo</c> were two: Nsight Compute on
+    /// the H200, 2026-12-03, 40 of a call's ~100 instructions). ILGPU compiles the portable form to a 64 × 64-bit
+    /// multiply, several instructions, which made the generator dominate every kernel with dropout on the H100.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint MultiplyHigh(uint a, uint b)
+    private static void MultiplyWide(uint a, uint b, out uint high, out uint low)
     {
+        ulong product;
         if (CudaAsm.IsSupported)
-        {
-            CudaAsm.Emit("mul.hi.u32 %0, %1, %2;", out uint high, a, b);
-            return high;
-        }
-        return (uint)(((ulong)a * b) >> 32);
+            CudaAsm.Emit("mul.wide.u32 %0, %1, %2;", out product, a, b);
+        else
+            product = (ulong)a * b;
+        high = (uint)(product >> 32);
+        low = (uint)product;
     }
+}
+
+/// <summary>
+/// The ten round keys of a Philox4x32-10 key (k0 + i·W0, k1 + i·W1 for round i): computed once where a kernel's key is
+/// a parameter (the fused norm's), so that each round xors a kernel constant (on CUDA an operand straight from the
+/// constant bank) instead of bumping the key in registers, 18 additions a call (Nsight Compute on the H200,
+/// 2026-12-03). Kernels whose key is computed on the device (attention's) build it inline, the same additions as before.
+/// </summary>
+internal struct PhiloxKey
+{
+    private const uint W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+
+    public uint Low0, High0, Low1, High1, Low2, High2, Low3, High3, Low4, High4, Low5, High5, Low6, High6, Low7, High7, Low8, High8, Low9, High9;
+
+    /// <summary>The round keys of (<paramref name="k0"/>, <paramref name="k1"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static PhiloxKey Of(uint k0, uint k1) => unchecked(new PhiloxKey
+    {
+        Low0 = k0, High0 = k1, Low1 = k0 + W0, High1 = k1 + W1, Low2 = k0 + 2 * W0, High2 = k1 + 2 * W1,
+        Low3 = k0 + 3 * W0, High3 = k1 + 3 * W1, Low4 = k0 + 4 * W0, High4 = k1 + 4 * W1, Low5 = k0 + 5 * W0, High5 = k1 + 5 * W1,
+        Low6 = k0 + 6 * W0, High6 = k1 + 6 * W1, Low7 = k0 + 7 * W0, High7 = k1 + 7 * W1, Low8 = k0 + 8 * W0, High8 = k1 + 8 * W1,
+        Low9 = k0 + 9 * W0, High9 = k1 + 9 * W1,
+    });
+
+    /// <summary>The round keys of a 64-bit seed (low word first).</summary>
+    public static PhiloxKey Of(ulong seed) => Of((uint)seed, (uint)(seed >> 32));
 }

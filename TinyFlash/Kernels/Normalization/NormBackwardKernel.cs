@@ -102,7 +102,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
                 return;
             bool whole = layout.Whole(P.Forward.WholeQuads);
             var g = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole).Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole));
-            var loaded = PreNormQuad.Load<T, TCodec, TLayout>(P.Forward, Origin, column);
+            var loaded = PreNormQuad.Load<T, TCodec, TLayout>(P.Forward, Origin, column, keyInRegisters: true);
             quad.Sum = loaded.Sum;
             quad.Kept = loaded.Kept;
             SumG += g.SumLanes();

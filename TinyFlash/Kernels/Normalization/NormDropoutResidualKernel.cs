@@ -133,9 +133,9 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
             if (left <= 0)
                 return;
             bool whole = layout.Whole(P.WholeQuads);
-            var y = sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd).Multiply(ElementQuads.Read<T, TCodec>(P.Gamma, column, left, whole));
-            if (P.Beta.Length > 0)
-                y = y.Add(ElementQuads.Read<T, TCodec>(P.Beta, column, left, whole));
+            // x̂·γ + β, one fused multiply-add an element (β 0 when absent)
+            var beta = P.Beta.Length > 0 ? ElementQuads.Read<T, TCodec>(P.Beta, column, left, whole) : default;
+            var y = sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd).TimesPlus(ElementQuads.Read<T, TCodec>(P.Gamma, column, left, whole), beta);
             ElementQuads.Write<T, TCodec>(P.Output, Origin + column, left, y, whole);
         }
     }

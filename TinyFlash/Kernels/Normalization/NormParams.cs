@@ -24,11 +24,14 @@ internal struct NormParams<T> where T : unmanaged
     /// <summary>Dropout probability p (0: none) and 1/(1 − p).</summary>
     public float DropoutProbability, KeepScale;
 
-    /// <summary>⌈p·2²⁴⌉: an element is kept when its Philox word's top 24 bits reach it (<see cref="Numerics.Philox.Keeps"/>).</summary>
+    /// <summary>⌈p·2²⁴⌉·2⁸: an element is kept when its Philox word reaches it (<see cref="Numerics.Philox.Keeps"/>).</summary>
     public uint KeepThreshold;
 
-    /// <summary>The Philox stream of the dropout mask: key and counter offset.</summary>
-    public ulong Seed, Offset;
+    /// <summary>The Philox stream of the dropout mask: the seed's round keys and the counter offset.</summary>
+    public Numerics.PhiloxKey Key;
+
+    /// <summary>The counter offset of the dropout stream.</summary>
+    public ulong Offset;
 
     /// <summary>
     /// 1 when every quad of every view starts at a multiple of four elements of a view aligned to four elements

@@ -22,10 +22,12 @@ internal struct PreNormQuad
     /// <summary>
     /// Features <paramref name="column"/> … + 3 of the row starting at element <paramref name="origin"/>; on an exact
     /// row (<typeparamref name="TLayout"/>) the quad is inside the row and aligned, so it is read as vectors and its
-    /// mask drawn with one Philox call.
+    /// mask drawn with one Philox call. <paramref name="keyInRegisters"/> (a compile-time constant): the round keys are
+    /// bumped in registers from the first instead of read from the parameters, the same keys, where a register-limited
+    /// kernel (the backward's row pass) would otherwise spill them (ptxas, H200 run of 2026-12-03: 32-96 bytes).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static PreNormQuad Load<T, TCodec, TLayout>(in NormParams<T> p, int origin, int column)
+    public static PreNormQuad Load<T, TCodec, TLayout>(in NormParams<T> p, int origin, int column, bool keyInRegisters = false)
         where T : unmanaged
         where TCodec : struct, IElementCodec<T>
         where TLayout : struct, IRowLayout
@@ -40,18 +42,20 @@ internal struct PreNormQuad
         };
         if (p.Bias.Length > 0)
             quad.Sum = quad.Sum.Add(ElementQuads.Read<T, TCodec>(p.Bias, column, left, whole));
+        var factors = Float4.Broadcast(1f);
         if (p.DropoutProbability > 0f)
         {
-            Philox.ElementWords(p.Seed, p.Offset, (long)origin + column, layout.Exact, out uint w0, out uint w1, out uint w2, out uint w3);
+            var key = keyInRegisters ? PhiloxKey.Of(p.Key.Low0, p.Key.High0) : p.Key;
+            Philox.ElementWords(key, p.Offset, (long)origin + column, layout.Exact, out uint w0, out uint w1, out uint w2, out uint w3);
             uint threshold = p.KeepThreshold;
             bool k0 = Philox.Keeps(w0, threshold), k1 = Philox.Keeps(w1, threshold), k2 = Philox.Keeps(w2, threshold), k3 = Philox.Keeps(w3, threshold);
             float scale = p.KeepScale;
-            // The factors straight from the tests, not through the mask: the forward never reads the mask, and ptxas drops it.
-            quad.Sum = quad.Sum.Multiply(new Float4(k0 ? scale : 0f, k1 ? scale : 0f, k2 ? scale : 0f, k3 ? scale : 0f));
+            factors = new Float4(k0 ? scale : 0f, k1 ? scale : 0f, k2 ? scale : 0f, k3 ? scale : 0f);
             quad.Kept = (k0 ? 1 : 0) | (k1 ? 2 : 0) | (k2 ? 4 : 0) | (k3 ? 8 : 0);
         }
-        if (p.Residual.Length > 0)
-            quad.Sum = quad.Sum.Add(ElementQuads.Read<T, TCodec>(p.Residual, origin + column, left, whole));
+        // s = factor·(x + bias) + residual, one fused multiply-add an element (the residual 0 when absent)
+        var residual = p.Residual.Length > 0 ? ElementQuads.Read<T, TCodec>(p.Residual, origin + column, left, whole) : default;
+        quad.Sum = quad.Sum.TimesPlus(factors, residual);
         return quad;
     }
 
