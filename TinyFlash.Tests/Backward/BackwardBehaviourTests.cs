@@ -76,13 +76,14 @@ public class BackwardBehaviourTests
     {
         const float p = 0.3f;
         var options = new AttentionOptions { DropoutProbability = p, DropoutSeed = 5, DropoutOffset = 2 };
+        var rows = new AttentionShape(1, 1, 1, 200, 500, 32);
         int kept = 0, total = 0;
         for (int row = 0; row < 200; row++)
             for (int key = 0; key < 500; key++, total++)
-                if (ReferenceAttention.DropoutFactor(options, row, key) != 0)
+                if (ReferenceAttention.DropoutFactor(rows, options, 0, 0, row, key) != 0)
                 {
                     kept++;
-                    Assert.That(ReferenceAttention.DropoutFactor(options, row, key), Is.EqualTo(1 / (1 - (double)p)).Within(1e-12));
+                    Assert.That(ReferenceAttention.DropoutFactor(rows, options, 0, 0, row, key), Is.EqualTo(1 / (1 - (double)p)).Within(1e-12));
                 }
         // 100000 Bernoulli(0.7) draws: the standard deviation of the fraction is 0.0014.
         Assert.That(kept / (double)total, Is.EqualTo(1 - p).Within(0.006));

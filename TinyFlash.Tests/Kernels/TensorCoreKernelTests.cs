@@ -33,8 +33,9 @@ public class TensorCoreKernelTests
             ("dropout 0.25, packed sequences at odd offsets", new(1, 2, 1, 45, 52, 32),
                 new AttentionOptions { DropoutProbability = 0.25f, DropoutSeed = 3, QuerySequenceOffsets = [0, 21, 45], KeySequenceOffsets = [0, 23, 52] }),
         };
-        // Pipelines of 2, 3 and 4 stages, also over fewer key tiles than stages.
-        foreach (var (warps, rowTiles, blockN, stages) in new[] { (1, 1, 16, 2), (2, 2, 32, 3), (1, 2, 16, 4) })
+        // Pipelines of 2, 3 and 4 stages, also over fewer key tiles than stages; key tiles of 16, 32 and 48 (dropout's
+        // 32-key blocks: every tile a half, whole ones, and tiles starting in either half).
+        foreach (var (warps, rowTiles, blockN, stages) in new[] { (1, 1, 16, 2), (2, 2, 32, 3), (1, 2, 16, 4), (1, 1, 48, 2) })
             foreach (var (name, shape, options) in shapes)
                 foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
                     yield return new TestCaseData(new TensorCorePlan(warps, rowTiles, blockN, shape.HeadDim, stages), new VerificationCase(name, shape, options, type))

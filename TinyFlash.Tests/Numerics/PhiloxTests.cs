@@ -61,4 +61,50 @@ public class PhiloxTests
             words.Add(Philox.Generate((uint)i, 0, 0, 0, 7, 9).X);
         Assert.That(words.Select(w => Philox.Keeps(w, threshold)), Is.EqualTo(words.Select(w => Philox.ToUniform(w) >= p)));
     }
+
+    /// <summary>
+    /// Attention dropout's stream as documented, written out from the generator: element (row, key) is half key mod 2 of
+    /// word (key mod 32)/8 of counter (4·(key/32) + (key mod 8)/2, row, offset) under the seed, kept when that half over
+    /// 2¹⁶ is at least p; so the eight keys 2t, 2t + 1, 2t + 8, …, 2t + 25 of a 32-key block share one call.
+    /// </summary>
+    [TestCase(0.1f, 42UL, 0UL)]
+    [TestCase(0.5f, 0xDEADBEEFCAFEUL, 12345678901UL)]
+    [TestCase(1.5e-5f, 7UL, 3UL)]
+    [TestCase(0.99999f, 1UL, 1UL)]
+    public void Attention_dropout_draws_a_16_bit_half_per_element_laid_out_for_mma_fragments(float p, ulong seed, ulong offset)
+    {
+        for (int row = 0; row < 37; row += 3)
+            for (int key = 0; key < 200; key++)
+            {
+                var words = Philox.Generate((uint)(4 * (key / 32) + key % 8 / 2), (uint)row, (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+                uint word = new[] { words.X, words.Y, words.Z, words.W }[key % 32 / 8];
+                uint half = key % 2 == 0 ? word & 0xFFFF : word >> 16;
+                Assert.That(Philox.AttentionKeeps(seed, offset, row, key, p), Is.EqualTo(half / 65536.0 >= p), $"row {row}, key {key}");
+            }
+        // One call for the pair slot: every key of it reads the same four words.
+        var slot = Philox.AttentionWords(PhiloxKey.Of(seed), offset, 5, 34);
+        foreach (int key in new[] { 35, 42, 43, 50, 51, 58, 59 })
+            Assert.That(Philox.AttentionWords(PhiloxKey.Of(seed), offset, 5, key), Is.EqualTo(slot));
+    }
+
+    /// <summary>The 16-bit threshold is exact at the halves on either side of it, and p = 0 keeps everything.</summary>
+    [TestCase(0f)]
+    [TestCase(1e-7f)]
+    [TestCase(0.25f)]
+    [TestCase(0.3333333f)]
+    [TestCase(0.99999994f)]
+    public void The_attention_keep_tests_are_the_half_word_uniform_tests(float p)
+    {
+        uint threshold = Philox.AttentionThreshold(p);
+        for (long near = threshold - 2L; near <= threshold + 2L; near++)
+        {
+            if (near is < 0 or > 0xFFFF)
+                continue;
+            uint h = (uint)near;
+            Assert.That(Philox.KeepsLow(0xABCD0000u | h, threshold), Is.EqualTo(h / 65536.0 >= p), $"low {h}");
+            Assert.That(Philox.KeepsHigh((h << 16) | 0x1234u, threshold), Is.EqualTo(h / 65536.0 >= p), $"high {h}");
+        }
+        Assert.That(Philox.KeepsLow(0xFFFF0000u, threshold), Is.EqualTo(p == 0f), "a low half of 0");
+        Assert.That(Philox.KeepsHigh(0xFFFFFFFFu, threshold), Is.EqualTo(0xFFFF / 65536.0 >= p), "a high half of 0xFFFF");
+    }
 }

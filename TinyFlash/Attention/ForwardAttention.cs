@@ -208,9 +208,9 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             AlibiSlopes = m?.AlibiSlopes is null ? default : uploaded[0],
             AlibiBatchStride = m?.AlibiPerBatch == true ? shape.QueryHeads : 0,
             Softcap = m?.Softcap ?? 0f,
-            DropoutProbability = dropout?.Probability ?? 0f,
+            DropoutThreshold = dropout is null ? 0 : Numerics.Philox.AttentionThreshold(dropout.Probability),
             DropoutScale = dropout is null ? 1f : 1f / (1f - dropout.Probability),
-            DropoutSeed = dropout?.Seed ?? 0,
+            DropoutKey = Numerics.PhiloxKey.Of(dropout?.Seed ?? 0),
             DropoutOffset = dropout?.Offset ?? 0,
         };
     }

@@ -98,28 +98,46 @@ internal readonly struct Philox
     public static bool Keeps(uint word, uint threshold) => word >= threshold;
 
     /// <summary>
-    /// The uniform numbers of attention dropout for query row <paramref name="row"/> and keys <paramref name="key"/> …
-    /// + 3, each what <see cref="AttentionUniform"/> gives it: one generator call when <paramref name="key"/> is a
-    /// multiple of 4, two when the keys straddle two counters (a packed sequence starting off a multiple of 4).
+    /// The four words of attention dropout for query row <paramref name="row"/> (in the log-sum-exp tensor's order)
+    /// and key <paramref name="key"/> (counted from its sequence's first key): counter (4·⌊key/32⌋ + ⌊(key mod 8)/2⌋,
+    /// row, offset low, offset high) under the seed's round keys. The one definition of the stream, which the kernels
+    /// (through their score modifiers) and the host reference both read. Element (row, key) takes half
+    /// <c>key mod 2</c> (low, high) of word ⌊(key mod 32)/8⌋ (<see cref="AttentionKeeps"/>): one call covers keys
+    /// 2t, 2t + 1, 2t + 8, 2t + 9, …, 2t + 25 of a 32-key block (t = ⌊(key mod 8)/2⌋), the eight elements of one row
+    /// that lane t of two mma C fragments side by side holds (FlashAttention's mask is likewise laid out for its
+    /// fragments, at 8 bits an element; here 16).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void AttentionUniforms(ulong seed, ulong offset, int row, int key, out float u0, out float u1, out float u2, out float u3)
-    {
-        uint quad = (uint)key >> 2;
-        int shift = key & 3;
-        var words = AttentionWords(seed, offset, row, quad);
-        var next = shift == 0 ? words : AttentionWords(seed, offset, row, quad + 1);
-        Spread(words, next, shift, out u0, out u1, out u2, out u3);
-    }
+    public static Philox AttentionWords(in PhiloxKey seed, ulong offset, int row, int key) =>
+        Generate((uint)(4 * (key >> 5) + ((key & 7) >> 1)), (uint)row, (uint)offset, (uint)(offset >> 32), seed);
 
-    /// <summary>The uniforms of words <paramref name="shift"/> … + 3 of the eight words of two consecutive counters.</summary>
+    /// <summary>Word ⌊(<paramref name="key"/> mod 32)/8⌋ of <paramref name="words"/>: the one whose halves are keys <paramref name="key"/> and its odd or even neighbour.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Spread(Philox words, Philox next, int shift, out float u0, out float u1, out float u2, out float u3)
+    public static uint AttentionWord(Philox words, int key) => Word(words, (key & 31) >> 3);
+
+    /// <summary>
+    /// The integer threshold of attention dropout: a 16-bit half h keeps its element when h ≥ ⌈p·2¹⁶⌉, that is when
+    /// h/2¹⁶ ≥ p exactly (p·2¹⁶ is exact): p applies at a resolution of 2⁻¹⁶, the kept fraction within 1.6·10⁻⁵ of 1 − p.
+    /// </summary>
+    public static uint AttentionThreshold(float p) => (uint)Math.Ceiling(p * 65536.0);
+
+    /// <summary>Whether the low half of <paramref name="word"/> (the even key) is kept under <paramref name="threshold"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool KeepsLow(uint word, uint threshold) => (word & 0xFFFFu) >= threshold;
+
+    /// <summary>Whether the high half of <paramref name="word"/> (the odd key) is kept under <paramref name="threshold"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool KeepsHigh(uint word, uint threshold) => (word >> 16) >= threshold;
+
+    /// <summary>
+    /// Whether attention dropout with probability <paramref name="p"/> keeps the element of query row
+    /// <paramref name="row"/> and key <paramref name="key"/> (see <see cref="AttentionWords"/>): the host reference.
+    /// </summary>
+    public static bool AttentionKeeps(ulong seed, ulong offset, int row, int key, float p)
     {
-        u0 = ToUniform(Word(words, next, shift));
-        u1 = ToUniform(Word(words, next, shift + 1));
-        u2 = ToUniform(Word(words, next, shift + 2));
-        u3 = ToUniform(Word(words, next, shift + 3));
+        uint word = AttentionWord(AttentionWords(PhiloxKey.Of(seed), offset, row, key), key);
+        uint threshold = AttentionThreshold(p);
+        return (key & 1) == 0 ? KeepsLow(word, threshold) : KeepsHigh(word, threshold);
     }
 
     /// <summary>Word <paramref name="index"/> (0 … 6) of the eight words of two consecutive counters.</summary>
@@ -132,25 +150,6 @@ internal readonly struct Philox
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint Word(Philox words, int index) =>
         index < 2 ? (index == 0 ? words.X : words.Y) : (index == 2 ? words.Z : words.W);
-
-    /// <summary>
-    /// The uniform number of attention dropout for query row <paramref name="row"/> (in the log-sum-exp tensor's
-    /// order) and key position <paramref name="key"/>: word key mod 4 of the counter (key / 4, row, offset low, offset
-    /// high), so four consecutive keys from a multiple of 4 share one generator call.
-    /// </summary>
-    public static float AttentionUniform(ulong seed, ulong offset, int row, int key)
-    {
-        return ToUniform(Word(AttentionWords(seed, offset, row, (uint)key >> 2), key & 3));
-    }
-
-    /// <summary>
-    /// The four words of attention dropout for query row <paramref name="row"/> and keys 4·<paramref name="quad"/> …
-    /// + 3: counter (quad, row, offset low, offset high) under the seed. The one definition of the stream, which the
-    /// kernels (through their score modifiers) and the host reference both read.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Philox AttentionWords(ulong seed, ulong offset, int row, uint quad) =>
-        Generate(quad, (uint)row, (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
 
     /// <summary>A word's top 24 bits over 2²⁴: a uniform number in [0, 1), exact in a float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

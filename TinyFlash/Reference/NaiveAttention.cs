@@ -67,11 +67,10 @@ public static class NaiveAttention
             return; // a row that sees no key stays zero
 
         Softmax(scores, max, softmaxInStorageType ? round : static x => x, round);
-        int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
         for (int j = 0; j < shape.KeyLength; j++)
         {
             if (options.DropoutProbability > 0f)
-                scores[j] = round((float)(scores[j] * ReferenceAttention.DropoutFactor(options, rowIndex, j)));
+                scores[j] = round((float)(scores[j] * ReferenceAttention.DropoutFactor(shape, options, b, h, i, j)));
             if (scores[j] == 0)
                 continue;
             var value = v.Slice(ReferenceAttention.KeyIndex(shape, b, kvHead, j), shape.HeadDim);
@@ -110,8 +109,7 @@ public static class NaiveAttention
             Array.Clear(headValue);
             for (int i = 0; i < shape.QueryLength; i++)
             {
-                int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
-                var query = q.Slice(ReferenceAttention.QueryIndex(shape, b, h, i), d);
+                        var query = q.Slice(ReferenceAttention.QueryIndex(shape, b, h, i), d);
                 var gradRow = gradOutput.Slice(ReferenceAttention.QueryIndex(shape, b, h, i), d);
                 float max = float.NegativeInfinity;
                 for (int j = 0; j < shape.KeyLength; j++)
@@ -139,7 +137,7 @@ public static class NaiveAttention
                     float dot = 0;
                     for (int f = 0; f < d; f++)
                         dot += gradRow[f] * value[f];
-                    gradScores[j] = round(round(dot) * (float)ReferenceAttention.DropoutFactor(options, rowIndex, j));
+                    gradScores[j] = round(round(dot) * (float)ReferenceAttention.DropoutFactor(shape, options, b, h, i, j));
                     delta += probabilities[j] * gradScores[j];
                 }
                 var gradQueryRow = gradQuery.AsSpan(ReferenceAttention.QueryIndex(shape, b, h, i), d);
@@ -158,7 +156,7 @@ public static class NaiveAttention
                         slope = 1 - t * t;
                     }
                     float gradScore = round(probabilities[j] * (gradScores[j] - delta) * slope);
-                    float kept = round(probabilities[j] * (float)ReferenceAttention.DropoutFactor(options, rowIndex, j));
+                    float kept = round(probabilities[j] * (float)ReferenceAttention.DropoutFactor(shape, options, b, h, i, j));
                     for (int f = 0; f < d; f++)
                     {
                         gradQueryRow[f] += gradScore * key[f] * scale;

@@ -93,12 +93,11 @@ public static class ReferenceAttention
             sum += scores[j];
         }
         int kvHead = KeyValueHead(shape, h);
-        int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
         for (int j = 0; j < shape.KeyLength; j++)
         {
             if (scores[j] == 0)
                 continue;
-            double p = scores[j] / sum * DropoutFactor(options, rowIndex, j);
+            double p = scores[j] / sum * DropoutFactor(shape, options, b, h, i, j);
             var value = v.Slice(KeyIndex(shape, b, kvHead, j), shape.HeadDim);
             for (int d = 0; d < shape.HeadDim; d++)
                 row[d] += p * value[d];
@@ -136,7 +135,7 @@ public static class ReferenceAttention
             double sum = 0;
             for (int j = 0; j < shape.KeyLength; j++)
                 sum += scores[j] = Math.Exp(scores[j] - max);
-            int kvHead = KeyValueHead(shape, h), rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
+            int kvHead = KeyValueHead(shape, h);
             var query = q.Slice(QueryIndex(shape, b, h, i), d);
             var gradRow = gradOutput.Slice(QueryIndex(shape, b, h, i), d);
             double delta = 0;
@@ -152,7 +151,7 @@ public static class ReferenceAttention
                 double dot = 0;
                 for (int f = 0; f < d; f++)
                     dot += (double)gradRow[f] * value[f];
-                gradScores[j] = dot * DropoutFactor(options, rowIndex, j); // dP_j
+                gradScores[j] = dot * DropoutFactor(shape, options, b, h, i, j); // dP_j
                 delta += scores[j] * gradScores[j];
             }
             var gradQueryRow = gradQuery.AsSpan(QueryIndex(shape, b, h, i), d);
@@ -172,7 +171,7 @@ public static class ReferenceAttention
                     slope = 1 - t * t;
                 }
                 double gradScore = scores[j] * (gradScores[j] - delta) * slope;
-                double kept = scores[j] * DropoutFactor(options, rowIndex, j);
+                double kept = scores[j] * DropoutFactor(shape, options, b, h, i, j);
                 for (int f = 0; f < d; f++)
                 {
                     gradQueryRow[f] += scale * gradScore * key[f];
@@ -185,15 +184,17 @@ public static class ReferenceAttention
     }
 
     /// <summary>
-    /// Dropout's factor for query row <paramref name="rowIndex"/> (log-sum-exp order) and key position <paramref name="key"/>:
-    /// 1/(1 − p) if the Philox stream keeps it, 0 if not, 1 without dropout.
+    /// Dropout's factor for query <paramref name="i"/> of head <paramref name="h"/> in batch <paramref name="b"/> and key
+    /// <paramref name="j"/> (positions in the tensors): 1/(1 − p) if the Philox stream keeps it (at its row in the
+    /// log-sum-exp's order and its key counted from the sequence's first), 0 if not, 1 without dropout.
     /// </summary>
-    internal static double DropoutFactor(AttentionOptions options, int rowIndex, int key)
+    internal static double DropoutFactor(AttentionShape shape, AttentionOptions options, int b, int h, int i, int j)
     {
         float p = options.DropoutProbability;
         if (p <= 0f)
             return 1;
-        return Numerics.Philox.AttentionUniform(options.DropoutSeed, options.DropoutOffset, rowIndex, key) >= p ? 1 / (1 - (double)p) : 0;
+        int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i, key = j - SequenceOf(shape, options, b, i).KeyStart;
+        return Numerics.Philox.AttentionKeeps(options.DropoutSeed, options.DropoutOffset, rowIndex, key, p) ? 1 / (1 - (double)p) : 0;
     }
 
     /// <summary>Fills <paramref name="scores"/> with the scaled scores of one query row (−∞ where hidden) and returns their maximum.</summary>

@@ -21,21 +21,24 @@ internal interface IScoreModifier
     /// </summary>
     float Slope(float score);
 
-    /// <summary>Whether probabilities are dropped out (the kernels skip <see cref="KeepFactors"/> when not).</summary>
+    /// <summary>Whether probabilities are dropped out (the kernels skip <see cref="DropoutWords"/> when not).</summary>
     bool Drops { get; }
 
     /// <summary>
-    /// Dropout's factor, 1/(1 − p) where kept and 0 where dropped, of the probabilities of query row
-    /// <paramref name="rowIndex"/> (in the log-sum-exp tensor's order) and keys <paramref name="key"/> …
-    /// <paramref name="key"/> + 3 (positions in the key tensor): regenerated from the Philox stream, never stored.
+    /// The Philox words of dropout for query row <paramref name="rowIndex"/> (in the log-sum-exp tensor's order) and
+    /// the 32-key block and pair slot of key <paramref name="key"/> (counted from the sequence's first key): keys
+    /// 2t, 2t + 1 + 8n of the block are word n (<see cref="Numerics.Philox.AttentionWords"/>). Regenerated, never stored.
     /// </summary>
-    Registers.Float4 KeepFactors(int rowIndex, int key);
+    Numerics.Philox DropoutWords(int rowIndex, int key);
 
-    /// <summary>
-    /// The keep factors of keys <paramref name="key"/> and <paramref name="key"/> + 1 of one row (see
-    /// <see cref="KeepFactors"/>): one generator call unless the pair straddles two groups of four keys.
-    /// </summary>
-    void KeepPair(int rowIndex, int key, out float first, out float second);
+    /// <summary>Dropout's factors, 1/(1 − p) where kept and 0 where dropped, of a word's two elements: the even key (low half) and the odd one.</summary>
+    void KeepPair(uint word, out float even, out float odd);
+
+    /// <summary>Which of a word's two elements dropout keeps: bit 0 the even key (low half), bit 1 the odd one.</summary>
+    uint KeptHalves(uint word);
+
+    /// <summary>Dropout's factor of an element whose kept bit is bit 0 of <paramref name="kept"/>.</summary>
+    float KeepFactor(uint kept);
 }
 
 /// <summary>A score modifier that can build itself for a query block (how a kernel gets one from its type alone).</summary>

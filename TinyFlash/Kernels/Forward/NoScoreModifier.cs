@@ -29,13 +29,21 @@ internal readonly struct NoScoreModifier : IScoreModifier<NoScoreModifier>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Registers.Float4 KeepFactors(int rowIndex, int key) => Registers.Float4.Broadcast(1f);
+    public Numerics.Philox DropoutWords(int rowIndex, int key) => default;
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void KeepPair(int rowIndex, int key, out float first, out float second)
+    public void KeepPair(uint word, out float even, out float odd)
     {
-        first = 1f;
-        second = 1f;
+        even = 1f;
+        odd = 1f;
     }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint KeptHalves(uint word) => 3u;
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float KeepFactor(uint kept) => 1f;
 }

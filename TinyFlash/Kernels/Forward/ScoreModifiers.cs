@@ -18,8 +18,8 @@ namespace TinyFlash.Kernels.Forward;
 /// Kernels keep scores in their own units (the tensor-core kernel raw q·k, the portable one x·log2 e), so the logit
 /// is the score times <see cref="toLogit"/> and the result goes back by the reciprocal. Built once per query block.
 /// Dropout on the probabilities rides along (it is what else a kernel specialised on modifiers does to each score):
-/// element (row r, key position j) is kept when word j mod 4 of Philox4x32-10 at counter (j/4, r, offset) under the
-/// seed, as a 24-bit uniform, is at least p, so four consecutive keys from a multiple of 4 cost one generator call.
+/// element (row r, key j of the sequence) is kept when its 16-bit half of Philox4x32-10's words
+/// (<see cref="Philox.AttentionWords"/>) is at least ⌈p·2¹⁶⌉, under round keys the host computed from the seed.
 /// </summary>
 internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
 {
@@ -27,17 +27,19 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     private readonly int biasRowStride, queryLength, keyLength, diagonal;
     private readonly float toLogit, fromLogit, softcap, inverseSoftcap, slope;
     private readonly bool hasBias, biasInMaskedTilesOnly;
-    private readonly float dropoutProbability, dropoutScale;
-    private readonly ulong dropoutSeed, dropoutOffset;
+    private readonly uint dropoutThreshold;
+    private readonly float dropoutScale;
+    private readonly PhiloxKey dropoutKey;
+    private readonly ulong dropoutOffset;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ScoreModifiers(ArrayView<float> bias, bool hasBias, bool biasInMaskedTilesOnly, int biasRowStride, int queryLength,
-        int keyLength, float toLogit, float softcap, float slope, float dropoutProbability, float dropoutScale, ulong dropoutSeed,
+        int keyLength, float toLogit, float softcap, float slope, uint dropoutThreshold, float dropoutScale, in PhiloxKey dropoutKey,
         ulong dropoutOffset)
     {
-        this.dropoutProbability = dropoutProbability;
+        this.dropoutThreshold = dropoutThreshold;
         this.dropoutScale = dropoutScale;
-        this.dropoutSeed = dropoutSeed;
+        this.dropoutKey = dropoutKey;
         this.dropoutOffset = dropoutOffset;
         this.bias = bias;
         this.hasBias = hasBias;
@@ -65,13 +67,13 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
         var bias = hasBias ? m.Bias.SubView(block.Batch * m.BiasBatchStride + block.Head * m.BiasHeadStride) : m.Bias;
         float slope = m.AlibiSlopes.Length > 0 ? m.AlibiSlopes[block.Batch * m.AlibiBatchStride + block.Head] : 0f;
         return new ScoreModifiers(bias, hasBias, m.BiasInMaskedTilesOnly != 0, p.KeyLength, block.QueryLength, block.KeyLength, toLogit, m.Softcap, slope,
-            m.DropoutProbability, m.DropoutScale, m.DropoutSeed, m.DropoutOffset);
+            m.DropoutThreshold, m.DropoutScale, m.DropoutKey, m.DropoutOffset);
     }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ScoreModifiers ForTile(bool masked) => new(bias, hasBias && (masked || !biasInMaskedTilesOnly), biasInMaskedTilesOnly,
-        biasRowStride, queryLength, keyLength, toLogit, softcap, slope, dropoutProbability, dropoutScale, dropoutSeed, dropoutOffset);
+        biasRowStride, queryLength, keyLength, toLogit, softcap, slope, dropoutThreshold, dropoutScale, dropoutKey, dropoutOffset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -101,27 +103,28 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     }
 
     /// <inheritdoc/>
-    public bool Drops => dropoutProbability > 0f;
+    public bool Drops => dropoutThreshold != 0;
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Float4 KeepFactors(int rowIndex, int key)
+    public Philox DropoutWords(int rowIndex, int key) => Philox.AttentionWords(dropoutKey, dropoutOffset, rowIndex, key);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void KeepPair(uint word, out float even, out float odd)
     {
-        Philox.AttentionUniforms(dropoutSeed, dropoutOffset, rowIndex, key, out float u0, out float u1, out float u2, out float u3);
-        return new Float4(Keep(u0), Keep(u1), Keep(u2), Keep(u3));
+        even = Philox.KeepsLow(word, dropoutThreshold) ? dropoutScale : 0f;
+        odd = Philox.KeepsHigh(word, dropoutThreshold) ? dropoutScale : 0f;
     }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void KeepPair(int rowIndex, int key, out float first, out float second)
-    {
-        var words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, (uint)key >> 2);
-        int shift = key & 3;
-        first = Keep(Philox.ToUniform(Philox.Word(words, shift)));
-        if (shift == 3) // the pair straddles two counters (a packed sequence starting off an even position)
-            words = Philox.AttentionWords(dropoutSeed, dropoutOffset, rowIndex, ((uint)key >> 2) + 1);
-        second = Keep(Philox.ToUniform(Philox.Word(words, (shift + 1) & 3)));
-    }
+    public uint KeptHalves(uint word) =>
+        (Philox.KeepsLow(word, dropoutThreshold) ? 1u : 0u) | (Philox.KeepsHigh(word, dropoutThreshold) ? 2u : 0u);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float KeepFactor(uint kept) => (kept & 1u) != 0 ? dropoutScale : 0f;
 
     /// <summary>
     /// tanh from one exp2: (1 − e)/(1 + e) with e = e^(−2|x|) in (0, 1], the sign put back; within a few 1e-8 of
@@ -136,8 +139,4 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
         float t = (1f - e) / (1f + e);
         return x < 0f ? -t : t;
     }
-
-    /// <summary>The dropout factor of an element whose uniform number is <paramref name="uniform"/>: 0 or 1/(1 − p).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float Keep(float uniform) => uniform >= dropoutProbability ? dropoutScale : 0f;
 }

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using TinyFlash.Kernels.Registers;
 
 namespace TinyFlash.Kernels.Forward;
 
@@ -27,9 +26,17 @@ internal readonly struct TransposedScoreModifier<TModifier>(TModifier inner) : I
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Float4 KeepFactors(int rowIndex, int key) => inner.KeepFactors(rowIndex, key);
+    public Numerics.Philox DropoutWords(int rowIndex, int key) => inner.DropoutWords(rowIndex, key);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void KeepPair(int rowIndex, int key, out float first, out float second) => inner.KeepPair(rowIndex, key, out first, out second);
+    public void KeepPair(uint word, out float even, out float odd) => inner.KeepPair(word, out even, out odd);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint KeptHalves(uint word) => inner.KeptHalves(word);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float KeepFactor(uint kept) => inner.KeepFactor(kept);
 }

@@ -82,15 +82,27 @@ internal struct Tile4x4
 
     /// <summary>
     /// Multiplies row <c>i</c> by the dropout keep factors of query row <paramref name="rowIndex"/> + i and keys
-    /// <paramref name="key"/> … <paramref name="key"/> + 3.
+    /// <paramref name="key"/> … <paramref name="key"/> + 3 of the sequence (<paramref name="key"/> a multiple of 4).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
     {
-        R0 = R0.Multiply(modifier.KeepFactors(rowIndex, key));
-        R1 = R1.Multiply(modifier.KeepFactors(rowIndex + 1, key));
-        R2 = R2.Multiply(modifier.KeepFactors(rowIndex + 2, key));
-        R3 = R3.Multiply(modifier.KeepFactors(rowIndex + 3, key));
+        R0 = R0.Multiply(KeepFactors(modifier, rowIndex, key));
+        R1 = R1.Multiply(KeepFactors(modifier, rowIndex + 1, key));
+        R2 = R2.Multiply(KeepFactors(modifier, rowIndex + 2, key));
+        R3 = R3.Multiply(KeepFactors(modifier, rowIndex + 3, key));
+    }
+
+    /// <summary>
+    /// The keep factors of keys <paramref name="key"/> … + 3 of one row: two pairs, in two pair slots of the stream
+    /// (<see cref="Numerics.Philox.AttentionWords"/>), so two generator calls with one word used from each.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Float4 KeepFactors<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    {
+        modifier.KeepPair(Numerics.Philox.AttentionWord(modifier.DropoutWords(rowIndex, key), key), out float k0, out float k1);
+        modifier.KeepPair(Numerics.Philox.AttentionWord(modifier.DropoutWords(rowIndex, key + 2), key + 2), out float k2, out float k3);
+        return new Float4(k0, k1, k2, k3);
     }
 
     /// <summary>Each element's <see cref="IScoreModifier.Slope"/>: the derivative of the modified score by the raw one.</summary>

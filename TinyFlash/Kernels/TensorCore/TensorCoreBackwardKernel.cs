@@ -122,7 +122,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                     scores.Hide(column - key, -block.DiagonalHigh, -block.DiagonalLow, block.QueryLength - column);
                 }
                 scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex), statistics.SubView(tiles.DeltaIndex), 2 * (lane & 3),
-                    block.RowIndex + rowStart, block.KeyStart + key, p.ScaleLog2);
+                    block.RowIndex + rowStart, key, p.ScaleLog2);
                 scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, (uint)tiles.GradOutputOffset + rowsTransposedB, sixteenRows, 32);
                 scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, (uint)tiles.QueryOffset + rowsTransposedB, sixteenRows, 32);
                 if (bp.GradQueryAccumulator.Length == 0)

@@ -48,7 +48,10 @@ internal static class TileSoftmax
         }
         scores.Exponentiate(p.ScaleLog2, offsets, ref sums);
         if (modifier.Drops)
-            scores.Drop(modifier, block.RowIndex + row, block.KeyStart + column);
+        {
+            DropoutCarry carry = default;
+            scores.Drop(modifier, block.RowIndex + row, column, ref carry);
+        }
     }
 
     /// <summary>

@@ -86,11 +86,13 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key, ref DropoutCarry carry) where TModifier : struct, IScoreModifier
     {
-        First.Drop(modifier, rowIndex, key);
+        bool drawn = carry.Drawn(key);
+        First.Drop(modifier, rowIndex, key, drawn, ref carry.Top, ref carry.Bottom);
         if (Two)
-            Second.Drop(modifier, rowIndex + 16, key);
+            Second.Drop(modifier, rowIndex + 16, key, drawn, ref carry.SecondTop, ref carry.SecondBottom);
+        carry.Advance(key);
     }
 
     /// <inheritdoc/>

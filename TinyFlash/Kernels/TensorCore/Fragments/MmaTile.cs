@@ -3,6 +3,7 @@ using ILGPU;
 using ILGPU.Algorithms;
 using TinyFlash.Kernels.Forward;
 using TinyFlash.Kernels.TensorCore.Instructions;
+using TinyFlash.Numerics;
 
 namespace TinyFlash.Kernels.TensorCore.Fragments;
 
@@ -128,15 +129,24 @@ internal struct MmaTile
 
     /// <summary>
     /// Multiplies each probability by its dropout keep factor: (g, 2t) is query row <paramref name="rowIndex"/> (the
-    /// log-sum-exp's order) and key position <paramref name="key"/>.
+    /// log-sum-exp's order) and key <paramref name="key"/> of the sequence. <paramref name="top"/> and
+    /// <paramref name="bottom"/> are the words of rows g and g + 8 for the key's 32-key block, drawn here unless
+    /// <paramref name="drawn"/> (see <see cref="DropoutCarry"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key, bool drawn, ref Philox top, ref Philox bottom)
+        where TModifier : struct, IScoreModifier
     {
-        modifier.KeepPair(rowIndex, key, out float k0, out float k1);
-        modifier.KeepPair(rowIndex, key + 8, out float k4, out float k5);
-        modifier.KeepPair(rowIndex + 8, key, out float k2, out float k3);
-        modifier.KeepPair(rowIndex + 8, key + 8, out float k6, out float k7);
+        if (!drawn)
+        {
+            top = modifier.DropoutWords(rowIndex, key);
+            bottom = modifier.DropoutWords(rowIndex + 8, key);
+        }
+        bool upper = (key & 16) != 0;
+        modifier.KeepPair(upper ? top.Z : top.X, out float k0, out float k1);
+        modifier.KeepPair(upper ? top.W : top.Y, out float k4, out float k5);
+        modifier.KeepPair(upper ? bottom.Z : bottom.X, out float k2, out float k3);
+        modifier.KeepPair(upper ? bottom.W : bottom.Y, out float k6, out float k7);
         C0 *= k0;
         C1 *= k1;
         C4 *= k4;
@@ -151,8 +161,8 @@ internal struct MmaTile
     /// The backward's softmax gradient on a transposed tile (rows keys, columns queries): this, raw scores Sᵀ, becomes
     /// Pᵀ∘Z (what dV needs) and <paramref name="gradients"/>, dPᵀ, becomes dSᵀ (see <see cref="SoftmaxGradient"/>), with
     /// the statistics of each column's query. <paramref name="column"/> indexes this lane's column 2t in the statistics;
-    /// its query row is <paramref name="rowBase"/> + column (the log-sum-exp's order) and its row g is key position
-    /// <paramref name="key"/>.
+    /// its query row is <paramref name="rowBase"/> + column (the log-sum-exp's order) and its row g is key
+    /// <paramref name="key"/> of the sequence.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxGradientByColumn<TModifier>(ref MmaTile gradients, TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta,
@@ -162,18 +172,7 @@ internal struct MmaTile
         var deltas = ByColumn(delta[column], delta[column + 1], delta[column + 8], delta[column + 9]);
         MmaTile keep = default;
         if (modifier.Drops)
-        {
-            // Z in the transposed orientation: a lane's pair of columns are two query rows, so one factor a call.
-            int row = rowBase + column;
-            keep.C0 = KeepOne(modifier, row, key);
-            keep.C1 = KeepOne(modifier, row + 1, key);
-            keep.C4 = KeepOne(modifier, row + 8, key);
-            keep.C5 = KeepOne(modifier, row + 9, key);
-            keep.C2 = KeepOne(modifier, row, key + 8);
-            keep.C3 = KeepOne(modifier, row + 1, key + 8);
-            keep.C6 = KeepOne(modifier, row + 8, key + 8);
-            keep.C7 = KeepOne(modifier, row + 9, key + 8);
-        }
+            keep = TransposedKeep(modifier, rowBase + column - 2 * (Warp.LaneIdx & 3), key - (Warp.LaneIdx >> 2));
         SoftmaxGradient(ref gradients, offsets, deltas, scale, modifier.Drops, keep);
     }
 
@@ -182,15 +181,15 @@ internal struct MmaTile
     /// and <paramref name="gradients"/>, dP, becomes dS (see <see cref="SoftmaxGradient"/>). Rows g and g + 8 have
     /// base-2 log-sum-exp <paramref name="lseTop"/>, <paramref name="lseBottom"/> and D <paramref name="deltaTop"/>,
     /// <paramref name="deltaBottom"/>; (g, 2t) is query row <paramref name="rowIndex"/> (the log-sum-exp's order) and key
-    /// position <paramref name="key"/>.
+    /// <paramref name="key"/> of the sequence; the dropout words as in <see cref="Drop"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxGradientByRow<TModifier>(ref MmaTile gradients, TModifier modifier, float lseTop, float lseBottom, float deltaTop,
-        float deltaBottom, int rowIndex, int key, float scale) where TModifier : struct, IScoreModifier
+        float deltaBottom, int rowIndex, int key, float scale, bool drawn, ref Philox top, ref Philox bottom) where TModifier : struct, IScoreModifier
     {
         var keep = ByRow(1f, 1f);
         if (modifier.Drops)
-            keep.Drop(modifier, rowIndex, key);
+            keep.Drop(modifier, rowIndex, key, drawn, ref top, ref bottom);
         SoftmaxGradient(ref gradients, ByRow(lseTop, lseBottom), ByRow(deltaTop, deltaBottom), scale, modifier.Drops, keep);
     }
 
@@ -252,11 +251,33 @@ internal struct MmaTile
         C7 *= factors.C7;
     }
 
+    /// <summary>
+    /// Dropout's factors Z for a transposed 16×16 tile of key rows from <paramref name="keyBase"/> (a multiple of 16 in
+    /// the sequence) and query columns from <paramref name="queryBase"/> (the log-sum-exp's order), drawn row-major:
+    /// lane (g, t) draws queries g and g + 8 at pair slot t of the keys' 32-key block, the 16 halves of this tile's 16
+    /// keys, as the forward does; the lane owning transposed element (key g + 8h, query 2t + e + 8n) drew it as query
+    /// 2t + e (+ 8n), pair slot g/2, half g mod 2, so each lane reads the kept bits of lanes 8t + g/2 and 8t + 4 + g/2:
+    /// two shuffles for the four calls that drawing by column would cost.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float KeepOne<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    private static MmaTile TransposedKeep<TModifier>(TModifier modifier, int queryBase, int keyBase) where TModifier : struct, IScoreModifier
     {
-        modifier.KeepPair(rowIndex, key, out float first, out _);
-        return first;
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        var top = modifier.DropoutWords(queryBase + g, keyBase + 2 * t);
+        var bottom = modifier.DropoutWords(queryBase + g + 8, keyBase + 2 * t);
+        bool upper = (keyBase & 16) != 0;
+        // Bit 4·(query half) + 2·(key half) + (key mod 2).
+        uint kept = modifier.KeptHalves(upper ? top.Z : top.X) | modifier.KeptHalves(upper ? top.W : top.Y) << 2 |
+            modifier.KeptHalves(upper ? bottom.Z : bottom.X) << 4 | modifier.KeptHalves(upper ? bottom.W : bottom.Y) << 6;
+        int source = 8 * t + (g >> 1);
+        uint even = (uint)Warp.Shuffle((int)kept, source) >> (g & 1), odd = (uint)Warp.Shuffle((int)kept, source + 4) >> (g & 1);
+        return new MmaTile
+        {
+            C0 = modifier.KeepFactor(even), C1 = modifier.KeepFactor(odd),
+            C2 = modifier.KeepFactor(even >> 2), C3 = modifier.KeepFactor(odd >> 2),
+            C4 = modifier.KeepFactor(even >> 4), C5 = modifier.KeepFactor(odd >> 4),
+            C6 = modifier.KeepFactor(even >> 6), C7 = modifier.KeepFactor(odd >> 6),
+        };
     }
 
     /// <summary>
