@@ -26,10 +26,12 @@ internal sealed class ProblemOptions
     public Option<FileInfo?> MaskFile { get; } = new("--mask-file") { Description = "A boolean mask shared by every batch element and head: a text file of seq-q lines of seq-k characters, 1 visible, 0 hidden. The analyzer's finding and the kernel it selects are printed." };
     public Option<int[]?> CacheLengths { get; } = new("--cache-lengths") { AllowMultipleArgumentsPerToken = true, Description = "Valid keys of each sequence (one per batch element), for decode against a partly filled cache." };
 
+    public Option<float> Dropout { get; } = new("--dropout") { Description = "Dropout probability on the attention probabilities (training's forward; seed 1)." };
+
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { Backend, Batch, Heads, KeyValueHeads, Sequence, QueryLength, KeyLength, HeadDim,
-                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX, TensorTile, KeySplits, CacheLengths, MaskFile })
+                     Type, Layout, Causal, WindowLeft, WindowRight, BlockM, ThreadsX, TensorTile, KeySplits, CacheLengths, MaskFile, Dropout })
             command.Options.Add(option);
     }
 
@@ -49,6 +51,8 @@ internal sealed class ProblemOptions
         WindowRight = parse.GetValue(WindowRight),
         CacheLengths = parse.GetValue(CacheLengths) is { Length: > 0 } lengths ? lengths : null,
         Bias = parse.GetValue(MaskFile) is { } file ? AttentionBias.FromMask(ReadMask(file, Shape(parse))) : null,
+        DropoutProbability = parse.GetValue(Dropout),
+        DropoutSeed = 1,
     };
 
     /// <summary>A mask file: QueryLength lines of KeyLength '0'/'1' characters (other characters, spaces, are ignored).</summary>

@@ -38,7 +38,8 @@ internal static class RunCommand
             Console.WriteLine($"  device : {engine.Backend} {engine.DeviceName} (warp {engine.Facts.WarpSize}, {engine.Facts.Multiprocessors} multiprocessors)");
             Console.WriteLine($"  shape  : B={shape.Batch} Hq={shape.QueryHeads} Hkv={shape.KeyValueHeads} Sq={shape.QueryLength} Sk={shape.KeyLength} d={shape.HeadDim} {shape.Layout}" +
                               (options.Causal ? ", causal" : "") +
-                              (options.WindowLeft >= 0 || options.WindowRight >= 0 ? $", window ({options.WindowLeft}, {options.WindowRight})" : ""));
+                              (options.WindowLeft >= 0 || options.WindowRight >= 0 ? $", window ({options.WindowLeft}, {options.WindowRight})" : "") +
+                              (options.DropoutProbability > 0f ? $", dropout {options.DropoutProbability}" : ""));
             if (options.Bias is not null)
             {
                 var (routed, pattern) = TinyFlash.Attention.MaskRouting.Route(options, shape);

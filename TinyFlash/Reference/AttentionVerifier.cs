@@ -12,8 +12,9 @@ public static class AttentionVerifier
     /// <summary>
     /// The correctness matrix: every head dimension in every storage type, lengths that are not multiples of any
     /// tile (1, 7, 63, 65, 129, 200), queries fewer and more than keys, causal and window masks (left, right,
-    /// both, zero), fully masked rows, GQA and MQA, both layouts and batch &gt; 1, and decode against caches of
-    /// different lengths (with the query heads packed as rows, and with key splits where the device's planner splits).
+    /// both, zero), fully masked rows, GQA and MQA, both layouts and batch &gt; 1, decode against caches of
+    /// different lengths (with the query heads packed as rows, and with key splits where the device's planner splits),
+    /// packed sequences, softcap and ALiBi, boolean and block-sparse masks, and dropout.
     /// </summary>
     public static IReadOnlyList<VerificationCase> StandardMatrix()
     {
@@ -68,6 +69,10 @@ public static class AttentionVerifier
             new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, h, i, j) => (i / 24 + j / 24 + h) % 4 != 0 && (j + 2 * i + h) % 5 != 0, 100, 150, 24, heads: 2) },
             ElementType.Float16);
         Add("few queries, many keys (key splits on a GPU)", Shape(33, 1500, 64, hq: 2, hkv: 1), new AttentionOptions { WindowLeft = 900 }, ElementType.Float16);
+        Add("dropout 0.1, causal", Shape(129, 200, 64), new AttentionOptions { Causal = true, DropoutProbability = 0.1f, DropoutSeed = 5, DropoutOffset = 7 },
+            ElementType.Float16);
+        Add("dropout 0.3 with softcap, GQA, Bhsd", Shape(65, 129, 128, hq: 4, hkv: 2, layout: AttentionLayout.Bhsd),
+            new AttentionOptions { Softcap = 20f, DropoutProbability = 0.3f, DropoutSeed = 8 }, ElementType.BFloat16);
         return cases;
     }
 
