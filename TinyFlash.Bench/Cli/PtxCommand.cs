@@ -21,9 +21,9 @@ internal static partial class PtxCommand
         var output = new Option<string?>("--output", "-o") { Description = "Write the PTX to this file." };
         var backward = new Option<string?>("--backward")
         {
-            Description = "A backward kernel instead: key-value (dK, dV, atomic dQ) or query (deterministic dQ), square tile --block-m (threads-x = block-m / 4), or tensor-core (the key-block pass on mma.sync, fp16/bf16).",
+            Description = "A backward kernel instead: key-value (dK, dV, atomic dQ) or query (deterministic dQ), square tile --block-m (threads-x = block-m / 4), or tensor-core (the key-block pass on mma.sync for dK, dV, fp16/bf16) and tensor-core-query (its dq pass).",
         };
-        backward.AcceptOnlyFromAmong("key-value", "query", "tensor-core");
+        backward.AcceptOnlyFromAmong("key-value", "query", "tensor-core", "tensor-core-query");
         var modified = new Option<bool>("--modified") { Description = "The variant with score modifiers and dropout." };
         var elementwise = new Option<string?>("--elementwise") { Description = "A fused pre/post-processing kernel instead: norm, norm-backward or rotary." };
         var command = new Command("ptx", "Print a summary of a kernel's PTX (sm_90), generated without a GPU.")
@@ -41,11 +41,12 @@ internal static partial class PtxCommand
                 kernel = $"Kernel {fused}";
                 ptx = generator.Elementwise(fused, parse.GetValue(type));
             }
-            else if (parse.GetValue(backward) == "tensor-core")
+            else if (parse.GetValue(backward) is "tensor-core" or "tensor-core-query")
             {
-                kernel = "Backward tensor-core kernel";
+                bool queryGradient = parse.GetValue(backward) == "tensor-core-query";
+                kernel = queryGradient ? "Backward tensor-core dq kernel" : "Backward tensor-core kernel";
                 plan = new TilePlan(64, 16, parse.GetValue(headDim));
-                ptx = generator.TensorCoreBackward(parse.GetValue(type), parse.GetValue(headDim), parse.GetValue(modified));
+                ptx = generator.TensorCoreBackward(parse.GetValue(type), parse.GetValue(headDim), parse.GetValue(modified), queryGradient);
             }
             else if (parse.GetValue(backward) is string which)
             {

@@ -146,4 +146,16 @@ public class SparsityAnalyzerTests
             Bias = AttentionBias.FromMask(MaskOf(16, 16, (i, j) => i / 4 == j / 4)),
         }).Modifiers, Is.Not.Null, "block-diagonal needs one batch element to run as packed sequences");
     }
+
+    [Test]
+    public void A_block_diagonal_mask_with_dropout_keeps_the_masked_kernel_and_the_mask_of_tensor_positions()
+    {
+        var shape = new AttentionShape(1, 2, 1, 40, 40, 32);
+        var options = new AttentionOptions { Bias = AttentionBias.FromMask(MaskOf(40, 40, (i, j) => i / 10 == j / 10)), DropoutProbability = 0.3f, DropoutSeed = 4 };
+        var problem = AttentionValidator.Validate(shape, options);
+        Assert.That(problem.Packed, Is.Null, "packed sequences would count keys from each sequence's first");
+        Assert.That(problem.Modifiers, Is.Not.Null);
+        var result = AttentionVerifier.Run(TestBackend.Cpu.First().Engine, new VerificationCase("block-diagonal, dropout", shape, options, ElementType.Float32));
+        Assert.That(result.Passed, Is.True, $"error {result.Error:E3} (bound {result.Bound:E3})");
+    }
 }

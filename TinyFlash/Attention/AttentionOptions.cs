@@ -84,8 +84,10 @@ public sealed record AttentionOptions
     /// <summary>
     /// Dropout on the attention probabilities (training): each probability is kept with chance <c>1 − p</c> and scaled
     /// by <c>1/(1 − p)</c>, or zeroed. The mask is never stored: it is drawn from a Philox4x32-10 stream keyed by
-    /// <see cref="DropoutSeed"/> and <see cref="DropoutOffset"/> at the element's (query row, key position), so
-    /// <see cref="FlashEngine.AttentionBackward{T}"/> given the same options regenerates it exactly. The log-sum-exp
+    /// <see cref="DropoutSeed"/> and <see cref="DropoutOffset"/> at the element's (query row, key position in its
+    /// sequence), a 16-bit uniform an element (eight from one call), so
+    /// <see cref="FlashEngine.AttentionBackward{T}"/> given the same options regenerates it exactly. p takes effect
+    /// rounded up to a multiple of 2⁻¹⁶ (an element is kept when its 16 bits are at least ⌈p·2¹⁶⌉). The log-sum-exp
     /// is that of the scores before dropout. 0 (the default): no dropout. Must be in [0, 1).
     /// </summary>
     /// <example>
@@ -107,7 +109,8 @@ public sealed record AttentionOptions
     /// Whether <see cref="FlashEngine.AttentionBackward{T}"/> computes dq deterministically: by its own pass over the
     /// key tiles of each query block (no atomics; gradients bit-identical from run to run; S and dP are computed a
     /// second time, about 1.4× the arithmetic) instead of accumulating each key block's contribution with atomic adds,
-    /// whose order varies. The forward ignores it.
+    /// whose order varies. The tensor-core backward (fp16/bf16 on CUDA) always takes that pass: there it measured as fast
+    /// as the atomics or faster. The forward ignores it.
     /// </summary>
     public bool DeterministicBackward { get; init; }
 

@@ -57,14 +57,12 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
 
     /// <summary>
     /// Whether dQ takes the separate (deterministic) pass instead of atomic adds from the key-block pass: asked for; or
-    /// its fp32 accumulator would exceed the workspace bound; or on tensor cores without dropout, where the pass measured
-    /// faster than the atomics on the H100 (1.24-1.34× the backward's throughput at head dim 64, N 4096 and 16384 in one
-    /// run, 1.13-1.33× across the training grid, docs/benchmarks.md; with dropout the atomics win, the pass regenerating
-    /// the mask a second time).
+    /// its fp32 accumulator would exceed the workspace bound; or on tensor cores, where the pass measured as fast as the
+    /// atomics or faster (H200, 2026-12-04: the same without dropout, 0.97-1.05× at head dim 64 and 1.06-1.11× at 128
+    /// with dropout 0.1 on the training grid, docs/benchmarks.md).
     /// </summary>
     public bool DeterministicFor(AttentionProblem problem, bool requested, bool tensorCores) =>
-        requested || 4 * problem.Shape.LogSumExpElements * (problem.Shape.HeadDim + 1) > workspace.LimitBytes
-        || tensorCores && problem.Dropout is null;
+        requested || tensorCores || 4 * problem.Shape.LogSumExpElements * (problem.Shape.HeadDim + 1) > workspace.LimitBytes;
 
     /// <summary>Launches the backward pass on the accelerator's default stream (asynchronously on GPUs).</summary>
     public void Run<T>(ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> output, ArrayView<T> gradOutput,

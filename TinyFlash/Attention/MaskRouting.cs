@@ -4,7 +4,8 @@ namespace TinyFlash.Attention;
 /// Turns a boolean mask that a structured option computes exactly into that option, before validation: a mask
 /// (<see cref="AttentionBias.FromMask"/>) shared by every batch element and head, on a call with no other mask, cache
 /// lengths or packed sequences, whose <see cref="SparsityAnalyzer"/> pattern is full, causal, a sliding window, or
-/// block-diagonal (with one batch element: it runs as packed sequences). Anything else keeps the general masked kernel.
+/// block-diagonal (with one batch element: it runs as packed sequences; not with ALiBi or dropout, whose key positions
+/// count from the sequence's first key there). Anything else keeps the general masked kernel.
 /// </summary>
 internal static class MaskRouting
 {
@@ -17,7 +18,7 @@ internal static class MaskRouting
             || options.CacheLengths is not null || options.QuerySequenceOffsets is not null || options.KeySequenceOffsets is not null)
             return (options, null);
         var pattern = bias.PatternOf(shape.QueryLength, shape.KeyLength);
-        if (pattern.Kind == MaskPatternKind.BlockDiagonal && (shape.Batch != 1 || options.AlibiSlopes is not null))
+        if (pattern.Kind == MaskPatternKind.BlockDiagonal && (shape.Batch != 1 || options.AlibiSlopes is not null || options.DropoutProbability > 0f))
             return (options, pattern);
         return (pattern.AsOptions(options) ?? options, pattern);
     }

@@ -57,12 +57,12 @@ internal sealed class PtxGenerator : IDisposable
     }
 
     /// <summary>
-    /// The PTX of a tensor-core backward kernel (the key-block pass, or with <paramref name="deterministic"/> the dq pass) for
-    /// fp16 or bf16 and a head dim, as the engine loads it.
+    /// The PTX of a tensor-core backward kernel (the key-block pass for dK and dV, or with <paramref name="queryGradient"/>
+    /// the dq pass) for fp16 or bf16 and a head dim, as the engine loads it.
     /// </summary>
-    public string TensorCoreBackward(ElementType type, int headDim, bool modified = false, bool deterministic = false) =>
+    public string TensorCoreBackward(ElementType type, int headDim, bool modified = false, bool queryGradient = false) =>
         Compile(BackwardAttention.TensorCoreEntryPoint(
-            deterministic ? typeof(Kernels.TensorCore.TensorCoreQueryGradientKernel<,,,,>) : typeof(Kernels.TensorCore.TensorCoreBackwardKernel<,,,,>),
+            queryGradient ? typeof(Kernels.TensorCore.TensorCoreQueryGradientKernel<,,,,>) : typeof(Kernels.TensorCore.TensorCoreBackwardKernel<,,,,>),
             type, headDim, modified));
 
     /// <summary>

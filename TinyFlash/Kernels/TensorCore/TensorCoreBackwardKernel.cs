@@ -12,7 +12,7 @@ namespace TinyFlash.Kernels.TensorCore;
 /// m16n8k16, fp32 accumulators); the same loop as <see cref="KeyValueGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/>.
 /// <code>
 /// Group: W warps, B = 16·W keys (warp w owns keys 16w … 16w+15 of dK, dV) and query tiles of B rows.
-/// Shared memory (rows padded by 16 bytes):  K V [B][d]   Q dO [B][d]   dS [B queries][B keys]   lse, D [B] (fp32)
+/// Shared memory (rows padded by 16 bytes):  K V [B][d]   Q dO [B][d]   lse, D [B] (fp32)
 ///
 /// prologue     cp.async K, V of the key block
 /// query tile   cp.async Q, dO; lse (base 2, +∞ for rows without keys) and D; barrier
@@ -22,21 +22,20 @@ namespace TinyFlash.Kernels.TensorCore;
 ///              Pᵀ = 2^(Sᵀ·scale·log2 e − lse),  dSᵀ = Pᵀ∘(dPᵀ∘Z − D), Pᵀ ← Pᵀ∘Z   per column, in registers (Z: dropout)
 ///              dV += Pᵀ·dO,  dK += dSᵀ·Q   Pᵀ, dSᵀ repacked to 16 bits as A operands (C and A layouts coincide),
 ///                                          per 16 queries × 16 features: ldmatrix.trans dO / Q (B), mma
-///              dSᵀ → shared as dS [query][key] (16-bit); barrier
-///              dQ  = dS·K      warp w: queries 16w …, per 16 keys: ldmatrix dS (A), ldmatrix.trans K (B), mma;
-///                              added to the fp32 accumulator with atomics
 /// epilogue     dK·scale, dV → 16-bit pairs; zeros for keys past the sequence's length
 /// </code>
+/// dQ is <see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>'s, a pass of its own
+/// (as fast as fp32 atomics from here or faster on the H200, docs/backward.md, and deterministic).
 /// Registers hold every tile through trees of 16-column blocks (<see cref="IScoreGradientBlocks"/>,
 /// <see cref="IColumnBlocks"/>); all PTX is in <see cref="Instructions"/>, whose twins run this kernel on the CPU
 /// accelerator in the tests. ALiBi, a bias, a block-sparse mask's element mask and dropout apply as in the portable
-/// kernel (the modifier sees Sᵀ through <see cref="TransposedScoreModifier{TModifier}"/>; the dropout factors are drawn
-/// per element, a lane's pair of columns being two query rows); a softcap's chain rule is not here: those calls run the
-/// portable kernels.
+/// kernel (the modifier sees Sᵀ through <see cref="TransposedScoreModifier{TModifier}"/>; dropout's words are drawn
+/// row-major and the kept bits exchanged within the quad, see <see cref="MmaTile"/>); a softcap's chain rule is not
+/// here: those calls run the portable kernels.
 /// </summary>
 /// <typeparam name="TElement">fp16 or bf16.</typeparam>
 /// <typeparam name="TScores">B/16 blocks of Sᵀ and dPᵀ.</typeparam>
-/// <typeparam name="TGradients">HeadDim/16 column blocks of one 16-row tile (dK, dV, dQ).</typeparam>
+/// <typeparam name="TGradients">HeadDim/16 column blocks of one 16-row tile (dK, dV).</typeparam>
 /// <typeparam name="TShape">The geometry as constants: W warps, one row tile, BlockN = 16·W, the head dim.</typeparam>
 /// <typeparam name="TModifier">ALiBi, bias and dropout, or nothing (<see cref="NoScoreModifier"/>).</typeparam>
 internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TShape, TModifier>
@@ -59,7 +58,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         int lane = Warp.LaneIdx;
         int warpRow = GroupThreads.Warp * 16;
         int b = g.BlockN;
-        uint pitch = (uint)g.PitchBytes, scorePitch = (uint)tiles.ScorePitchBytes;
+        uint pitch = (uint)g.PitchBytes;
 
         var keyBlock = KeyBlock.OfGroup(p, bp.KeyBlocks, b);
         if (keyBlock.IsEmpty)
@@ -69,13 +68,11 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         tiles.LoadKeys(parameters, keys, keyStart, shared, thread);
         CpAsync.Commit();
 
-        // This lane's ldmatrix row addresses: A operands of the warp's 16 rows (keys of
-        // K and V; queries of dS), B operands not transposed (Q, dO as the columns of Sᵀ, dPᵀ), B operands transposed
-        // (dO, Q, K with k along their rows).
+        // This lane's ldmatrix row addresses: A operands of the warp's 16 rows (keys of K and V), B operands not
+        // transposed (Q, dO as the columns of Sᵀ, dPᵀ), B operands transposed (dO, Q with k along their rows).
         uint rowsA = LaneAddresses.RowsA(warpRow, lane, pitch);
         uint columnsB = LaneAddresses.ColumnsB(lane, pitch);
         uint rowsTransposedB = LaneAddresses.RowsTransposedB(lane, pitch);
-        uint gradScoreRowsA = LaneAddresses.RowsA(warpRow, lane, scorePitch);
         uint sixteenRows = 16 * pitch;
 
         TGradients gradKey = default, gradValue = default;
@@ -88,7 +85,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
             for (int step = 0; step < queryTiles.Count; step++)
             {
                 int rowStart = queryTiles.TileAt(p.TileList, step) * b;
-                Group.Barrier(); // the previous tile's readers of Q, dO, dS and the statistics are done
+                Group.Barrier(); // the previous tile's readers of Q, dO and the statistics are done
                 tiles.LoadQueries(parameters, block, rowStart, shared, thread);
                 CpAsync.Commit();
                 if (thread < b)
@@ -125,24 +122,6 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                     block.RowIndex + rowStart, key, p.ScaleLog2);
                 scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, (uint)tiles.GradOutputOffset + rowsTransposedB, sixteenRows, 32);
                 scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, (uint)tiles.QueryOffset + rowsTransposedB, sixteenRows, 32);
-                if (bp.GradQueryAccumulator.Length == 0)
-                    continue;
-                scores.StoreGradientsTransposed<TElement>(shared,
-                    (uint)tiles.GradScoreOffset + (uint)(2 * (lane & 3)) * scorePitch + 2u * (uint)(warpRow + lane / 4), scorePitch);
-                Group.Barrier();
-
-                // dQ of the warp's 16 queries over the block's keys.
-                TGradients gradQuery = default;
-                uint gradScores = (uint)tiles.GradScoreOffset + gradScoreRowsA, keyColumns = (uint)tiles.KeyOffset + rowsTransposedB;
-                for (int keyStep = 0; keyStep < b; keyStep += 16)
-                {
-                    gradQuery.MultiplyAccumulate<TElement>(new WarpOperand { First = LdMatrix.X4(shared, gradScores) }, shared, keyColumns, 32, transposed: true);
-                    gradScores += 32;
-                    keyColumns += sixteenRows;
-                }
-                int queryRow = rowStart + warpRow + lane / 4;
-                gradQuery.Store(new AtomicFloatPairs(bp.GradQueryAccumulator), (block.RowIndex + queryRow) * g.HeadDim + 2 * (lane & 3), g.HeadDim,
-                    block.QueryLength - queryRow, RowValues.Broadcast(1f));
             }
         }
         CpAsync.WaitAll();
@@ -190,12 +169,7 @@ internal readonly struct TensorCoreBackwardTiles(TensorCoreGeometry g)
 
     public int GradOutputOffset => 3 * g.TileBytes;
 
-    public int GradScoreOffset => 4 * g.TileBytes;
-
-    /// <summary>Bytes between rows of dS: B keys, padded by 16 bytes.</summary>
-    public int ScorePitchBytes => 2 * (g.BlockN + 8);
-
-    public int LogSumExpIndex => (GradScoreOffset + g.BlockN * ScorePitchBytes) / 4;
+    public int LogSumExpIndex => g.TileBytes;
 
     public int DeltaIndex => LogSumExpIndex + g.BlockN;
 

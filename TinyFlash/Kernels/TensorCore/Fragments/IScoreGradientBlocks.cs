@@ -57,7 +57,4 @@ internal interface IScoreGradientBlocks
     void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks;
-
-    /// <summary>dSᵀ written transposed (as dS: [query][key], 16-bit) at <paramref name="offset"/>, block j 16 rows of <paramref name="pitch"/> further.</summary>
-    void StoreGradientsTransposed<TElement>(SharedBlock shared, uint offset, uint pitch) where TElement : struct, ITensorElement;
 }

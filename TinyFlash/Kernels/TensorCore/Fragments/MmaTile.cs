@@ -279,26 +279,4 @@ internal struct MmaTile
             C6 = modifier.KeepFactor(even >> 6), C7 = modifier.KeepFactor(odd >> 6),
         };
     }
-
-    /// <summary>
-    /// Writes the tile transposed into a 16-bit shared tile: element (row r, column c) goes to byte
-    /// <paramref name="offset"/> + c·<paramref name="pitch"/> + 2r, where <paramref name="offset"/> is the address of
-    /// this lane's (column 2t, row g).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void StoreTransposed<TElement>(SharedBlock shared, uint offset, uint pitch) where TElement : struct, ITensorElement
-    {
-        Put<TElement>(shared, offset, C0);
-        Put<TElement>(shared, offset + pitch, C1);
-        Put<TElement>(shared, offset + 8 * pitch, C4);
-        Put<TElement>(shared, offset + 9 * pitch, C5);
-        Put<TElement>(shared, offset + 16, C2);
-        Put<TElement>(shared, offset + pitch + 16, C3);
-        Put<TElement>(shared, offset + 8 * pitch + 16, C6);
-        Put<TElement>(shared, offset + 9 * pitch + 16, C7);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<TElement>(SharedBlock shared, uint offset, float value) where TElement : struct, ITensorElement =>
-        shared.Store16(offset, default(TElement).Pack(value, 0f));
 }

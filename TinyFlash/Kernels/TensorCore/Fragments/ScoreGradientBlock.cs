@@ -61,9 +61,4 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks =>
         output.MultiplyAccumulate<TElement>(new WarpOperand { First = (gradients ? Gradients : Scores).Pack<TElement>() }, shared, offset, columnStride, transposed: true);
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void StoreGradientsTransposed<TElement>(SharedBlock shared, uint offset, uint pitch) where TElement : struct, ITensorElement =>
-        Gradients.StoreTransposed<TElement>(shared, offset, pitch);
 }

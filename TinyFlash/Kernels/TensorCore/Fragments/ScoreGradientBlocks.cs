@@ -73,12 +73,4 @@ internal struct ScoreGradientBlocks<TFirst, TSecond> : IScoreGradientBlocks
         First.MultiplyInto<TElement, TOutput>(gradients, ref output, shared, offset, keyStride, columnStride);
         Second.MultiplyInto<TElement, TOutput>(gradients, ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
     }
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void StoreGradientsTransposed<TElement>(SharedBlock shared, uint offset, uint pitch) where TElement : struct, ITensorElement
-    {
-        First.StoreGradientsTransposed<TElement>(shared, offset, pitch);
-        Second.StoreGradientsTransposed<TElement>(shared, offset + 16 * (uint)FirstCount * pitch, pitch);
-    }
 }
