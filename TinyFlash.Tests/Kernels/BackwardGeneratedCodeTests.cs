@@ -56,6 +56,7 @@ public class BackwardGeneratedCodeTests
         Assert.That(ptx, Does.Contain("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"), "dO, Q and K as transposed B operands");
         Assert.That(ptx, Does.Contain("cp.async.cg.shared.global"), "global to shared by cp.async");
         Assert.That(Regex.Matches(ptx, @"\b(red|atom)\.").Count, Is.Zero, "no atomics: dq is the dq pass's");
+        Assert.That(ptx, Does.Not.Contain("mov.b8"), "no byte moves (ILGPU moves a bool passed by reference as bytes into a b32 register; ptxas rejects them)");
     }
 
     [TestCase(ElementType.Float16, 128, true)]
@@ -70,6 +71,7 @@ public class BackwardGeneratedCodeTests
         Assert.That(Regex.Matches(ptx, @"\b(ld|st)\.local").Count, Is.Zero, "every tile in registers");
         Assert.That(Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{inputs}\.f32").Count, Is.EqualTo(16 + 4 * headDim / 16 * 2));
         Assert.That(Regex.Matches(ptx, @"\b(red|atom)\.").Count, Is.Zero, "no atomics");
+        Assert.That(ptx, Does.Not.Contain("mov.b8"), "no byte moves (ptxas rejects them)");
     }
 
     [TestCase(typeof(KeyValueGradientKernel<,,,,,>), ElementType.Float16, 16, 80)]

@@ -9,7 +9,8 @@ namespace TinyFlash.Tests.Kernels;
 /// warp-32 CPU device, where every inline-PTX instruction runs as its portable twin: their fragment indexing, transposed
 /// score tiles and masking are checked against the closed-form double gradients under the fp16/bf16 accuracy rule, on
 /// shapes that are not multiples of their 64-row blocks, with dropout, ALiBi, a boolean mask and a block-sparse mask;
-/// and the calls they do not take (softcap, fp32, head dims over 128) are routed to the portable kernels.
+/// with their streamed tiles in two stages and in one (as on devices of less shared memory); and the calls they do not
+/// take (softcap, fp32, head dims over 128) are routed to the portable kernels.
 /// </summary>
 public class TensorCoreBackwardTests
 {
@@ -56,6 +57,26 @@ public class TensorCoreBackwardTests
         Assert.That(Engine.Backward.UsesTensorCores(problem, verificationCase.Type, aligned: true), Is.True);
 
         var result = AttentionVerifier.RunBackward(Engine, verificationCase);
+
+        Assert.That(result.Passed, Is.True, $"worst gradient error {result.Error:E3} (bound {result.Bound:E3})");
+    }
+
+    private static IEnumerable<TestCaseData> OneStageCases()
+    {
+        yield return new TestCaseData(new VerificationCase("GQA, causal, three query tiles", new(1, 2, 1, 150, 140, 32), new AttentionOptions { Causal = true },
+            ElementType.Float16)).SetName("Tensor-core backward with one stage: GQA, causal, three query tiles");
+        yield return new TestCaseData(new VerificationCase("packed sequences, dropout", new(1, 2, 1, 100, 110, 32),
+            new AttentionOptions { QuerySequenceOffsets = [0, 70, 100], KeySequenceOffsets = [0, 80, 110], DropoutProbability = 0.2f, DropoutSeed = 2 },
+            ElementType.BFloat16)).SetName("Tensor-core backward with one stage: packed sequences, dropout");
+    }
+
+    [TestCaseSource(nameof(OneStageCases))]
+    public void With_one_stage_gradients_match_the_double_reference(VerificationCase verificationCase)
+    {
+        var engine = TestBackend.TensorCoresOneStage.Engine;
+        Assert.That(engine.Backward.UsesTensorCores(AttentionValidator.Validate(verificationCase.Shape, verificationCase.Options), verificationCase.Type, aligned: true));
+
+        var result = AttentionVerifier.RunBackward(engine, verificationCase);
 
         Assert.That(result.Passed, Is.True, $"worst gradient error {result.Error:E3} (bound {result.Bound:E3})");
     }

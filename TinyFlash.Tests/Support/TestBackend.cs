@@ -16,6 +16,13 @@ public sealed class TestBackend
 {
     private static readonly Lazy<FlashEngine?> TensorCoreEngine = new(() => CreateCpu(CPUDevice.Nvidia, tensorCores: true));
 
+    private static readonly Lazy<FlashEngine?> OneStageTensorCoreEngine = new(() =>
+    {
+        var engine = CreateCpu(CPUDevice.Nvidia, tensorCores: true);
+        engine.Backward.MostTensorCoreStages = 1;
+        return engine;
+    });
+
     private static readonly Dictionary<string, Lazy<FlashEngine?>> Engines = new()
     {
         ["cpu-warp4"] = new(() => CreateCpu(CPUDevice.Default)),
@@ -41,11 +48,22 @@ public sealed class TestBackend
     /// <summary>The NVIDIA-like CPU device with fp16/bf16 on the tensor-core kernels (mma.sync and warpgroup), their instructions emulated.</summary>
     public static TestBackend TensorCores => new("cpu-tensor-cores");
 
+    /// <summary>
+    /// <see cref="TensorCores"/> with the tensor-core backward's streamed tiles in one stage, as on a device whose shared
+    /// memory does not hold two (head dim 128 under 103 KiB a group).
+    /// </summary>
+    public static TestBackend TensorCoresOneStage => new("cpu-tensor-cores-one-stage");
+
     // The tensor-core engine is not in All: its emulated mma (32 shuffles each) is slow enough on the CPU that it
     // gets its own suite of small shapes (TensorCoreKernelTests) rather than the whole matrix.
 
     /// <summary>The backend's shared engine; ignores the test if the backend is not present.</summary>
-    public FlashEngine Engine => (Name == "cpu-tensor-cores" ? TensorCoreEngine : Engines[Name]).Value ?? IgnoreAbsent();
+    public FlashEngine Engine => (Name switch
+    {
+        "cpu-tensor-cores" => TensorCoreEngine,
+        "cpu-tensor-cores-one-stage" => OneStageTensorCoreEngine,
+        _ => Engines[Name],
+    }).Value ?? IgnoreAbsent();
 
     /// <inheritdoc/>
     public override string ToString() => Name;

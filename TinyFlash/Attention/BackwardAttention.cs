@@ -29,7 +29,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
 {
     private static readonly ConcurrentDictionary<(Type Kernel, Type Element, Type Codec, TilePlan Plan, bool StaticShared, bool Modified), MethodInfo> TileEntryPoints = new();
     private static readonly ConcurrentDictionary<(Type Element, Type Codec, string Name), MethodInfo> RowEntryPoints = new();
-    private static readonly ConcurrentDictionary<(Type Kernel, ElementType Type, int HeadDim, bool Modified), MethodInfo> TensorCoreEntryPoints = new();
+    private static readonly ConcurrentDictionary<(Type Kernel, ElementType Type, int HeadDim, bool Modified, int Stages), MethodInfo> TensorCoreEntryPoints = new();
 
     /// <summary>Warps of the tensor-core key-block kernel: 64 keys a group, and query tiles of 64 rows.</summary>
     public const int TensorCoreWarps = 4;
@@ -50,10 +50,20 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     public bool UsesTensorCores(AttentionProblem problem, ElementType type, bool aligned) =>
         aligned && forward.TensorCores && type != ElementType.Float32 && problem.Shape.HeadDim <= 128
         && problem.Modifiers is not { Softcap: > 0f }
-        && TensorCoreBackwardSharedBytes(problem.Shape.HeadDim) <= device.MaxSharedMemoryPerGroup && device.WarpSize == 32;
+        && TensorCoreSharedBytes(problem.Shape.HeadDim, 1) <= device.MaxSharedMemoryPerGroup && device.WarpSize == 32;
 
-    private static int TensorCoreBackwardSharedBytes(int headDim) =>
-        new TensorCoreBackwardTiles(new TensorCoreGeometry(TensorCoreWarps, 1, 16 * TensorCoreWarps, headDim)).SharedBytes;
+    /// <summary>
+    /// Stages of the tensor-core passes' streamed tiles: two (the next tile loads during this one's math) where their
+    /// shared memory fits the device (at head dim 128, 103 KiB against 69 KiB with one), else one.
+    /// </summary>
+    private int TensorCoreStages(int headDim) =>
+        MostTensorCoreStages >= 2 && TensorCoreSharedBytes(headDim, 2) <= device.MaxSharedMemoryPerGroup ? 2 : 1;
+
+    /// <summary>At most this many stages (1 or 2; tests pin 1 to run what a device with less shared memory runs).</summary>
+    internal int MostTensorCoreStages { get; set; } = 2;
+
+    private static int TensorCoreSharedBytes(int headDim, int stages) =>
+        new TensorCoreBackwardTiles(new TensorCoreGeometry(TensorCoreWarps, 1, 16 * TensorCoreWarps, headDim, stages)).SharedBytes;
 
     /// <summary>
     /// Whether dQ takes the separate (deterministic) pass instead of atomic adds from the key-block pass: asked for; or
@@ -139,14 +149,14 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     {
         int headDim = parameters.Attention.HeadDim;
         var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>>(
-            TensorCoreEntryPoint(kernel, type, headDim, modified));
+            TensorCoreEntryPoint(kernel, type, headDim, modified, TensorCoreStages(headDim)));
         int threads = 32 * TensorCoreWarps;
         if (threads > maxThreads)
             throw new NotSupportedException($"The tensor-core backward needs {threads} threads a group; the compiled kernel allows {maxThreads} on '{device.Name}'.");
         if (groups == 0)
             return;
         launcher(accelerator.DefaultStream,
-            new KernelConfig(new Index1D(groups), new Index1D(threads), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreBackwardSharedBytes(headDim) / 2)),
+            new KernelConfig(new Index1D(groups), new Index1D(threads), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreSharedBytes(headDim, TensorCoreStages(headDim)) / 2)),
             new TensorCoreBackwardParams
             {
                 Backward = parameters,
@@ -160,15 +170,16 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     /// <summary>
     /// A tensor-core backward kernel (<paramref name="kernel"/>: <see cref="TensorCoreBackwardKernel{TElement, TScores, TGradients, TShape, TModifier}"/>
     /// or <see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>, open) for fp16 or bf16,
-    /// a head dim and score modifiers (ALiBi, bias, dropout) or none: B/16 score blocks, HeadDim/16 gradient blocks; cached.
+    /// a head dim, score modifiers (ALiBi, bias, dropout) or none, and the stages of its streamed tiles (1 or 2): B/16 score
+    /// blocks, HeadDim/16 gradient blocks; cached.
     /// </summary>
-    public static MethodInfo TensorCoreEntryPoint(Type kernel, ElementType type, int headDim, bool modified = false) =>
-        TensorCoreEntryPoints.GetOrAdd((kernel, type, headDim, modified), static key =>
+    public static MethodInfo TensorCoreEntryPoint(Type kernel, ElementType type, int headDim, bool modified = false, int stages = 2) =>
+        TensorCoreEntryPoints.GetOrAdd((kernel, type, headDim, modified, stages), static key =>
         {
             var one = ForwardAttention.ConstantType(1);
             int block = 16 * TensorCoreWarps;
             var shape = typeof(TensorCoreShape<,,,,>).MakeGenericType(ForwardAttention.ConstantType(TensorCoreWarps), one,
-                ForwardAttention.ConstantType(block), ForwardAttention.ConstantType(key.HeadDim), ForwardAttention.ConstantType(2));
+                ForwardAttention.ConstantType(block), ForwardAttention.ConstantType(key.HeadDim), ForwardAttention.ConstantType(key.Stages));
             var element = key.Type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element);
             return key.Kernel
                 .MakeGenericType(element, ScoreGradientBlocksType(block / 16), ForwardAttention.ColumnBlocksType(key.HeadDim / 16, one), shape,
@@ -197,9 +208,9 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         {
             var tensorCoreLauncher = typeof(Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>);
             int headDim = problem.Shape.HeadDim;
-            kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreBackwardKernel<,,,,>), type, headDim, modified), tensorCoreLauncher);
+            kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreBackwardKernel<,,,,>), type, headDim, modified, TensorCoreStages(headDim)), tensorCoreLauncher);
             if (deterministic)
-                kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreQueryGradientKernel<,,,,>), type, headDim, modified), tensorCoreLauncher);
+                kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreQueryGradientKernel<,,,,>), type, headDim, modified, TensorCoreStages(headDim)), tensorCoreLauncher);
             return;
         }
         var plan = PlanFor(problem);

@@ -12,10 +12,11 @@ namespace TinyFlash.Kernels.TensorCore;
 /// m16n8k16, fp32 accumulators); the same loop as <see cref="KeyValueGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/>.
 /// <code>
 /// Group: W warps, B = 16·W keys (warp w owns keys 16w … 16w+15 of dK, dV) and query tiles of B rows.
-/// Shared memory (rows padded by 16 bytes):  K V [B][d]   Q dO [B][d]   lse, D [B] (fp32)
+/// Shared memory (rows padded by 16 bytes):  K V [B][d]   Q dO [B][d] a stage   lse, D [B] (fp32) a stage
 ///
-/// prologue     cp.async K, V of the key block
-/// query tile   cp.async Q, dO; lse (base 2, +∞ for rows without keys) and D; barrier
+/// prologue     cp.async K, V of the key block; with two stages, query tile 0
+/// query tile   wait for its cp.async Q, dO; lse (base 2, +∞ for rows without keys) and D to shared; barrier; with
+///              two stages, cp.async the next tile into the other stage (its lse, D into registers)  ← overlaps below
 ///              Sᵀ  = K·Qᵀ      per 16 features: ldmatrix K (A) once, per 16 queries ldmatrix Q (B), mma
 ///              dPᵀ = V·dOᵀ     likewise                                           (rows keys, columns queries)
 ///              modifiers (ALiBi, bias) on Sᵀ; mask Sᵀ only if the tile straddles the mask edge
@@ -65,7 +66,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
             return;
         var keys = keyBlock.Keys;
         int keyStart = keyBlock.KeyStart, ownedKeys = keyBlock.OwnedKeys;
-        tiles.LoadKeys(parameters, keys, keyStart, shared, thread);
+        tiles.LoadKeys(parameters, keys, keyStart, shared, tiles.Resident, thread);
         CpAsync.Commit();
 
         // This lane's ldmatrix row addresses: A operands of the warp's 16 rows (keys of K and V), B operands not
@@ -82,25 +83,38 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
             // Scores here are raw q·k: logits divided by the scale.
             TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
             var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b);
+            // One commit group a tile (empty past the last): waiting for all groups then means "this step's tile has
+            // landed"; the tile's statistics wait in registers until then.
+            Group.Barrier(); // the previous head's readers of the streamed stages are done
+            PendingStatistics pending = default;
+            if (g.Stages == 2 && queryTiles.Count > 0)
+                pending = StartQueryTile(parameters, tiles, block, queryTiles.TileAt(p.TileList, 0) * b, 0, shared, thread);
+            CpAsync.Commit();
             for (int step = 0; step < queryTiles.Count; step++)
             {
+                int stage = g.Stages == 2 ? step & 1 : 0;
                 int rowStart = queryTiles.TileAt(p.TileList, step) * b;
-                Group.Barrier(); // the previous tile's readers of Q, dO and the statistics are done
-                tiles.LoadQueries(parameters, block, rowStart, shared, thread);
-                CpAsync.Commit();
-                if (thread < b)
+                if (g.Stages == 1)
                 {
-                    bool inside = rowStart + thread < block.QueryLength;
-                    int row = inside ? block.RowIndex + rowStart + thread : 0;
-                    statistics[tiles.LogSumExpIndex + thread] = SoftmaxMath.ProbabilityOffset(p.LogSumExp[row], inside);
-                    statistics[tiles.DeltaIndex + thread] = inside ? bp.Delta[row] : 0f;
+                    Group.Barrier(); // the previous tile's readers of Q, dO and the statistics are done
+                    pending = StartQueryTile(parameters, tiles, block, rowStart, 0, shared, thread);
+                    CpAsync.Commit();
                 }
                 CpAsync.WaitAll();
-                Group.Barrier();
+                if (thread < b)
+                    pending.Store(statistics, tiles, stage, rowStart + thread < block.QueryLength, thread);
+                Group.Barrier(); // this tile is in; with two stages, the other stage's readers (the previous tile) are done
+                if (g.Stages == 2)
+                {
+                    if (step + 1 < queryTiles.Count)
+                        pending = StartQueryTile(parameters, tiles, block, queryTiles.TileAt(p.TileList, step + 1) * b, 1 - stage, shared, thread);
+                    CpAsync.Commit();
+                }
 
+                int queries = tiles.Streamed(stage), gradOutputs = queries + tiles.Second;
                 TScores scores = default;
-                uint keyRows = (uint)tiles.KeyOffset + rowsA, valueRows = (uint)tiles.ValueOffset + rowsA;
-                uint queryColumns = (uint)tiles.QueryOffset + columnsB, gradOutputColumns = (uint)tiles.GradOutputOffset + columnsB;
+                uint keyRows = (uint)tiles.Resident + rowsA, valueRows = (uint)(tiles.Resident + tiles.Second) + rowsA;
+                uint queryColumns = (uint)queries + columnsB, gradOutputColumns = (uint)gradOutputs + columnsB;
                 for (int feature = 0; feature < g.HeadDim; feature += 16)
                 {
                     scores.Accumulate<TElement>(gradients: false, LdMatrix.X4(shared, keyRows), shared, queryColumns, sixteenRows);
@@ -118,10 +132,10 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                     int column = rowStart + 2 * (lane & 3);
                     scores.Hide(column - key, -block.DiagonalHigh, -block.DiagonalLow, block.QueryLength - column);
                 }
-                scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex), statistics.SubView(tiles.DeltaIndex), 2 * (lane & 3),
+                scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex(stage)), statistics.SubView(tiles.DeltaIndex(stage)), 2 * (lane & 3),
                     block.RowIndex + rowStart, key, p.ScaleLog2);
-                scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, (uint)tiles.GradOutputOffset + rowsTransposedB, sixteenRows, 32);
-                scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, (uint)tiles.QueryOffset + rowsTransposedB, sixteenRows, 32);
+                scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, (uint)gradOutputs + rowsTransposedB, sixteenRows, 32);
+                scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, (uint)queries + rowsTransposedB, sixteenRows, 32);
             }
         }
         CpAsync.WaitAll();
@@ -131,48 +145,85 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         gradKey.Store(new PackedPairs<TElement>(bp.GradKey.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(bp.Scale));
         gradValue.Store(new PackedPairs<TElement>(bp.GradValue.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(1f));
     }
+
+    /// <summary>
+    /// Starts the query tile from <paramref name="rowStart"/> into <paramref name="stage"/>: Q and dO by <c>cp.async</c>
+    /// (the caller commits), and for threads below B the log-sum-exp and D of row <paramref name="rowStart"/> + thread,
+    /// loaded into registers (stored only when the tile is due, so that their latency hides behind a tile's math).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static PendingStatistics StartQueryTile(in TensorCoreBackwardParams parameters, in TensorCoreBackwardTiles tiles, in QueryBlock block,
+        int rowStart, int stage, SharedBlock shared, int thread)
+    {
+        tiles.LoadQueries(parameters, block, rowStart, shared, tiles.Streamed(stage), thread);
+        bool reads = thread < default(TShape).Geometry.BlockN & rowStart + thread < block.QueryLength;
+        int row = reads ? block.RowIndex + rowStart + thread : 0;
+        return new PendingStatistics(reads ? parameters.Backward.Attention.LogSumExp[row] : 0f, reads ? parameters.Backward.Delta[row] : 0f);
+    }
 }
 
 /// <summary>
 /// Where the tensor-core backward's tiles live in shared memory (byte offsets; the statistics as float indices), and
-/// how its row tiles are filled (<c>cp.async</c>, zeros past a sequence's rows; the caller commits).
+/// how its row tiles are filled (<c>cp.async</c>, zeros past a sequence's rows; the caller commits). Both passes keep
+/// one pair of B-row tiles resident (K, V in the key-block pass; Q, dO in the dq pass) and stream the other pair
+/// through <see cref="TensorCoreGeometry.Stages"/> stages (1 or 2: with 2 the next tile loads during this one's math):
+/// <code>
+/// resident pair [2][B][d]   streamed pair, stage 0 [2][B][d]   stage 1 …   lse, D of stage 0 [2][B] (fp32)   stage 1 …
+/// </code>
 /// </summary>
 internal readonly struct TensorCoreBackwardTiles(TensorCoreGeometry g)
 {
-    /// <summary>Starts the copies of B query rows of <paramref name="block"/>'s sequence and head from <paramref name="rowStart"/>: Q and dO.</summary>
+    /// <summary>Starts the copies of B query rows of <paramref name="block"/>'s sequence and head from <paramref name="rowStart"/>: Q at byte <paramref name="offset"/>, dO one tile further.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void LoadQueries(in TensorCoreBackwardParams parameters, in QueryBlock block, int rowStart, SharedBlock shared, int thread)
+    public void LoadQueries(in TensorCoreBackwardParams parameters, in QueryBlock block, int rowStart, SharedBlock shared, int offset, int thread)
     {
         var p = parameters.Backward.Attention;
-        TensorCoreRows.Load(shared, (uint)QueryOffset, p.Query, parameters.QueryAddress, block.QueryOrigin, TensorStrides.Even(p.QueryStrides.Row),
+        TensorCoreRows.Load(shared, (uint)offset, p.Query, parameters.QueryAddress, block.QueryOrigin, TensorStrides.Even(p.QueryStrides.Row),
             rowStart, block.QueryLength, g.BlockN, g, thread);
-        TensorCoreRows.Load(shared, (uint)GradOutputOffset, parameters.Backward.GradOutput, parameters.GradOutputAddress, block.QueryOrigin,
+        TensorCoreRows.Load(shared, (uint)(offset + g.TileBytes), parameters.Backward.GradOutput, parameters.GradOutputAddress, block.QueryOrigin,
             TensorStrides.Even(p.QueryStrides.Row), rowStart, block.QueryLength, g.BlockN, g, thread);
     }
 
-    /// <summary>Starts the copies of B keys of <paramref name="block"/>'s sequence from <paramref name="keyStart"/>: K and V.</summary>
+    /// <summary>Starts the copies of B keys of <paramref name="block"/>'s sequence from <paramref name="keyStart"/>: K at byte <paramref name="offset"/>, V one tile further.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void LoadKeys(in TensorCoreBackwardParams parameters, in QueryBlock block, int keyStart, SharedBlock shared, int thread)
+    public void LoadKeys(in TensorCoreBackwardParams parameters, in QueryBlock block, int keyStart, SharedBlock shared, int offset, int thread)
     {
         var p = parameters.Backward.Attention;
-        TensorCoreRows.Load(shared, (uint)KeyOffset, p.Key, parameters.KeyAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
+        TensorCoreRows.Load(shared, (uint)offset, p.Key, parameters.KeyAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
             keyStart, block.KeyLength, g.BlockN, g, thread);
-        TensorCoreRows.Load(shared, (uint)ValueOffset, p.Value, parameters.ValueAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
+        TensorCoreRows.Load(shared, (uint)(offset + g.TileBytes), p.Value, parameters.ValueAddress, block.KeyOrigin, TensorStrides.Even(p.KeyStrides.Row),
             keyStart, block.KeyLength, g.BlockN, g, thread);
     }
 
-    public int KeyOffset => 0;
+    /// <summary>The resident pair's first tile (its second is one tile further).</summary>
+    public int Resident => 0;
 
-    public int ValueOffset => g.TileBytes;
+    /// <summary>The streamed pair's first tile in stage <paramref name="stage"/>.</summary>
+    public int Streamed(int stage) => (2 + 2 * stage) * g.TileBytes;
 
-    public int QueryOffset => 2 * g.TileBytes;
+    /// <summary>Bytes between the streamed pair's two tiles, and between the resident pair's.</summary>
+    public int Second => g.TileBytes;
 
-    public int GradOutputOffset => 3 * g.TileBytes;
+    /// <summary>The log-sum-exp of stage <paramref name="stage"/>'s query rows (the key-block pass), as a float index.</summary>
+    public int LogSumExpIndex(int stage) => Streamed(g.Stages) / 4 + 2 * g.BlockN * stage;
 
-    public int LogSumExpIndex => g.TileBytes;
-
-    public int DeltaIndex => LogSumExpIndex + g.BlockN;
+    /// <summary>D of stage <paramref name="stage"/>'s query rows.</summary>
+    public int DeltaIndex(int stage) => LogSumExpIndex(stage) + g.BlockN;
 
     /// <summary>Shared memory a group.</summary>
-    public int SharedBytes => 4 * (DeltaIndex + g.BlockN);
+    public int SharedBytes => 4 * LogSumExpIndex(g.Stages);
+}
+
+/// <summary>One query row's log-sum-exp and D, loaded when its tile's copies start and stored to shared memory when the tile is due.</summary>
+internal readonly struct PendingStatistics(float logSumExp, float delta)
+{
+    private readonly float logSumExp = logSumExp, delta = delta;
+
+    /// <summary>Stores them for row <paramref name="thread"/> of <paramref name="stage"/>: the log-sum-exp in base 2 (+∞ unless <paramref name="inside"/>: P is 0 there), and D.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Store(ArrayView<float> statistics, in TensorCoreBackwardTiles tiles, int stage, bool inside, int thread)
+    {
+        statistics[tiles.LogSumExpIndex(stage) + thread] = SoftmaxMath.ProbabilityOffset(logSumExp, inside);
+        statistics[tiles.DeltaIndex(stage) + thread] = delta;
+    }
 }

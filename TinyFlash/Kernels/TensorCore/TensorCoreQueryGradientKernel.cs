@@ -7,15 +7,17 @@ using TinyFlash.Kernels.TensorCore.Instructions;
 namespace TinyFlash.Kernels.TensorCore;
 
 /// <summary>
-/// dQ without atomics on tensor cores (the deterministic mode, fp16/bf16): the twin of
+/// dQ without atomics on tensor cores (fp16/bf16; deterministic): the twin of
 /// <see cref="QueryGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/> on <c>mma.sync</c>, laid out like the
 /// forward kernel.
 /// <code>
 /// Group: W warps, B = 16·W query rows (warp w owns rows 16w …), key tiles of B keys the forward's order.
-/// Shared memory (rows padded by 16 bytes):  Q dO [B][d]   K V [B][d]
+/// Shared memory (rows padded by 16 bytes):  Q dO [B][d]   K V [B][d] a stage
 ///
-/// prologue   cp.async Q, dO; each lane reads its rows' log-sum-exp (base 2, +∞ for rows without keys) and D
-/// key tile   cp.async K, V; barrier
+/// prologue   cp.async Q, dO; with two stages, key tile 0; each lane reads its rows' log-sum-exp (base 2, +∞ for
+///            rows without keys) and D
+/// key tile   wait for its cp.async K, V; barrier; with two stages, cp.async the next tile into the other stage
+///                                                                                         ← overlaps below
 ///            S = Q·Kᵀ, dP = dO·Vᵀ   per 16 features: ldmatrix Q, dO (A), per 16 keys ldmatrix K, V (B), mma
 ///            modifiers, mask only if the tile straddles the mask edge
 ///            P = 2^(S·scale·log2 e − lse), dS = P∘(dP∘Z − D)                          per row, in registers
@@ -56,7 +58,11 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
         int rowStart = block.RowStart;
         // Scores here are raw q·k: logits divided by the scale.
         TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
-        tiles.LoadQueries(parameters, block, rowStart, shared, thread);
+        var keyTiles = KeyTileRange.For(p, block, b, b);
+        tiles.LoadQueries(parameters, block, rowStart, shared, tiles.Resident, thread);
+        // One commit group a tile (empty past the last): waiting for all groups then means "this step's tile has landed".
+        if (g.Stages == 2 && keyTiles.Count > 0)
+            tiles.LoadKeys(parameters, block, keyTiles.TileAt(p.TileList, 0) * b, shared, tiles.Streamed(0), thread);
         CpAsync.Commit();
         int row = rowStart + warpRow + lane / 4;
         var logSumExp = new RowValues(LogSumExp2(p, block, row), LogSumExp2(p, block, row + 8), 0f, 0f);
@@ -68,21 +74,31 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
         uint rowsTransposedB = LaneAddresses.RowsTransposedB(lane, pitch);
         uint sixteenRows = 16 * pitch;
 
-        var keyTiles = KeyTileRange.For(p, block, b, b);
         TGradients gradQuery = default;
         for (int step = 0; step < keyTiles.Count; step++)
         {
+            int stage = g.Stages == 2 ? step & 1 : 0;
             int tile = keyTiles.TileAt(p.TileList, step);
             int keyStart = tile * b;
-            Group.Barrier(); // the previous tile's readers of K and V are done
-            tiles.LoadKeys(parameters, block, keyStart, shared, thread);
-            CpAsync.Commit();
+            if (g.Stages == 1)
+            {
+                Group.Barrier(); // the previous tile's readers of K and V are done
+                tiles.LoadKeys(parameters, block, keyStart, shared, tiles.Streamed(0), thread);
+                CpAsync.Commit();
+            }
             CpAsync.WaitAll();
-            Group.Barrier();
+            Group.Barrier(); // this tile is in; with two stages, the other stage's readers (the previous tile) are done
+            if (g.Stages == 2)
+            {
+                if (step + 1 < keyTiles.Count)
+                    tiles.LoadKeys(parameters, block, keyTiles.TileAt(p.TileList, step + 1) * b, shared, tiles.Streamed(1 - stage), thread);
+                CpAsync.Commit();
+            }
 
+            int keys = tiles.Streamed(stage);
             TScores scores = default;
-            uint queryRows = (uint)tiles.QueryOffset + rowsA, gradOutputRows = (uint)tiles.GradOutputOffset + rowsA;
-            uint keyColumns = (uint)tiles.KeyOffset + columnsB, valueColumns = (uint)tiles.ValueOffset + columnsB;
+            uint queryRows = (uint)tiles.Resident + rowsA, gradOutputRows = (uint)(tiles.Resident + tiles.Second) + rowsA;
+            uint keyColumns = (uint)keys + columnsB, valueColumns = (uint)(keys + tiles.Second) + columnsB;
             for (int feature = 0; feature < g.HeadDim; feature += 16)
             {
                 scores.Accumulate<TElement>(gradients: false, LdMatrix.X4(shared, queryRows), shared, keyColumns, sixteenRows);
@@ -99,7 +115,7 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
                 scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
             DropoutCarry carry = default;
             scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, key, p.ScaleLog2, ref carry);
-            scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, (uint)tiles.KeyOffset + rowsTransposedB, sixteenRows, 32);
+            scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, (uint)keys + rowsTransposedB, sixteenRows, 32);
         }
         CpAsync.WaitAll();
         gradQuery.Store(new PackedPairs<TElement>(bp.GradQuery.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
