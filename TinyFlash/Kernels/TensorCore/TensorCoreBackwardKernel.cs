@@ -83,8 +83,8 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
             // Scores here are raw q·k: logits divided by the scale.
             TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
             var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b);
-            // One commit group a tile (empty past the last): waiting for all groups then means "this step's tile has
-            // landed"; the tile's statistics wait in registers until then.
+            // A tile's copies are waited for at the top of its step; with two stages the next tile's start after that
+            // wait, so they overlap this tile's math. A tile's statistics wait in registers until its step.
             Group.Barrier(); // the previous head's readers of the streamed stages are done
             PendingStatistics pending = default;
             if (g.Stages == 2 && queryTiles.Count > 0)

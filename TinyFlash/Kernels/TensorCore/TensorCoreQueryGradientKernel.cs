@@ -60,7 +60,8 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
         TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
         var keyTiles = KeyTileRange.For(p, block, b, b);
         tiles.LoadQueries(parameters, block, rowStart, shared, tiles.Resident, thread);
-        // One commit group a tile (empty past the last): waiting for all groups then means "this step's tile has landed".
+        // A tile's copies are waited for at the top of its step; with two stages the next tile's start after that wait,
+        // so they overlap this tile's math.
         if (g.Stages == 2 && keyTiles.Count > 0)
             tiles.LoadKeys(parameters, block, keyTiles.TileAt(p.TileList, 0) * b, shared, tiles.Streamed(0), thread);
         CpAsync.Commit();
