@@ -147,16 +147,16 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     private void RunTensorCore<T>(Type kernel, ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> gradOutput, ElementType type,
         bool modified, BackwardParams<ushort> parameters, int groups) where T : unmanaged
     {
-        int headDim = parameters.Attention.HeadDim;
+        int headDim = parameters.Attention.HeadDim, stages = TensorCoreStages(headDim);
         var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>>(
-            TensorCoreEntryPoint(kernel, type, headDim, modified, TensorCoreStages(headDim)));
+            TensorCoreEntryPoint(kernel, type, headDim, modified, stages));
         int threads = 32 * TensorCoreWarps;
         if (threads > maxThreads)
             throw new NotSupportedException($"The tensor-core backward needs {threads} threads a group; the compiled kernel allows {maxThreads} on '{device.Name}'.");
         if (groups == 0)
             return;
         launcher(accelerator.DefaultStream,
-            new KernelConfig(new Index1D(groups), new Index1D(threads), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreSharedBytes(headDim, TensorCoreStages(headDim)) / 2)),
+            new KernelConfig(new Index1D(groups), new Index1D(threads), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreSharedBytes(headDim, stages) / 2)),
             new TensorCoreBackwardParams
             {
                 Backward = parameters,
@@ -200,17 +200,18 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         var (storage, codec) = ForwardAttention.StorageOf(type, accelerator.AcceleratorType);
         var launcher = typeof(Action<,,>).MakeGenericType(typeof(AcceleratorStream), typeof(KernelConfig), typeof(BackwardParams<>).MakeGenericType(storage));
         bool modified = ForwardAttention.Modified(problem);
-        deterministic = DeterministicFor(problem, deterministic, UsesTensorCores(problem, type, aligned: true));
+        bool tensorCores = UsesTensorCores(problem, type, aligned: true);
+        deterministic = DeterministicFor(problem, deterministic, tensorCores);
         kernels.Load(RowEntryPoint(storage, codec, nameof(BackwardRowKernels<float, Float32Codec>.Prepare)), launcher);
         if (!deterministic)
             kernels.Load(RowEntryPoint(storage, codec, nameof(BackwardRowKernels<float, Float32Codec>.StoreGradQuery)), launcher);
-        if (UsesTensorCores(problem, type, aligned: true))
+        if (tensorCores)
         {
+            // dq always takes its own pass here (DeterministicFor).
             var tensorCoreLauncher = typeof(Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>);
-            int headDim = problem.Shape.HeadDim;
-            kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreBackwardKernel<,,,,>), type, headDim, modified, TensorCoreStages(headDim)), tensorCoreLauncher);
-            if (deterministic)
-                kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreQueryGradientKernel<,,,,>), type, headDim, modified, TensorCoreStages(headDim)), tensorCoreLauncher);
+            int headDim = problem.Shape.HeadDim, stages = TensorCoreStages(headDim);
+            kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreBackwardKernel<,,,,>), type, headDim, modified, stages), tensorCoreLauncher);
+            kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreQueryGradientKernel<,,,,>), type, headDim, modified, stages), tensorCoreLauncher);
             return;
         }
         var plan = PlanFor(problem);

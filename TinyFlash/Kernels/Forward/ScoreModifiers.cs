@@ -26,7 +26,7 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     private readonly ArrayView<float> bias;
     private readonly int biasRowStride, queryLength, keyLength, diagonal;
     private readonly float toLogit, fromLogit, softcap, inverseSoftcap, slope;
-    private readonly bool hasBias, biasInMaskedTilesOnly, changesScores;
+    private readonly bool hasBias, biasInMaskedTilesOnly;
     private readonly uint dropoutThreshold;
     private readonly float dropoutScale;
     private readonly PhiloxKey dropoutKey;
@@ -53,11 +53,10 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
         this.softcap = softcap;
         inverseSoftcap = softcap > 0f ? 1f / softcap : 0f;
         this.slope = slope;
-        changesScores = softcap > 0f | slope != 0f | hasBias;
     }
 
     /// <inheritdoc/>
-    public bool IsIdentity => !changesScores;
+    public bool IsIdentity => !(softcap > 0f | slope != 0f | hasBias);
 
     /// <summary>The modifiers of <paramref name="block"/>'s sequence and head; scores are logits times 1/<paramref name="toLogit"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
