@@ -4,8 +4,9 @@ using System.Runtime.InteropServices;
 namespace TinyFlash.Engine;
 
 /// <summary>
-/// The two CUDA driver calls ILGPU 1.5.3 does not make: reading the opt-in shared-memory limit of a device and
-/// raising a kernel's dynamic shared-memory limit above the 48 KiB default (FlashAttention-sized tiles need it).
+/// The CUDA driver calls ILGPU 1.5.3 does not make: reading the opt-in shared-memory limit of a device, raising a
+/// kernel's dynamic shared-memory limit above the 48 KiB default (FlashAttention-sized tiles need it), and asking how
+/// many groups of a kernel a multiprocessor holds at once (kernels that loop over blocks of rows launch that many).
 /// </summary>
 internal static partial class CudaDriver
 {
@@ -51,6 +52,16 @@ internal static partial class CudaDriver
         return threads;
     }
 
+    /// <summary>
+    /// Groups of <paramref name="threads"/> threads and <paramref name="dynamicSharedBytes"/> of dynamic shared memory
+    /// that one multiprocessor runs at once, given <paramref name="function"/>'s registers and static shared memory.
+    /// </summary>
+    public static int ResidentGroups(IntPtr function, int threads, int dynamicSharedBytes)
+    {
+        Check(cuOccupancyMaxActiveBlocksPerMultiprocessor(out int groups, function, threads, (nuint)dynamicSharedBytes), "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+        return groups;
+    }
+
     private static int DeviceAttribute(int deviceId, int attribute)
     {
         Check(cuDeviceGet(out int device, deviceId), "cuDeviceGet");
@@ -86,4 +97,7 @@ internal static partial class CudaDriver
 
     [LibraryImport(Library)]
     private static partial int cuFuncGetAttribute(out int value, int attribute, IntPtr function);
+
+    [LibraryImport(Library)]
+    private static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int groups, IntPtr function, int threads, nuint dynamicSharedBytes);
 }

@@ -15,7 +15,7 @@ namespace TinyFlash.Engine;
 internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimit) : IDisposable
 {
     private const int DefaultSharedMemoryLimit = 48 * 1024;
-    private readonly Dictionary<(MethodInfo EntryPoint, int MaxRegisters), (Delegate Launcher, int MaxThreads)> kernels = [];
+    private readonly Dictionary<(MethodInfo EntryPoint, int MaxRegisters), (Delegate Launcher, int MaxThreads, Kernel Kernel)> kernels = [];
     private readonly Lock gate = new();
 
     /// <summary>
@@ -44,8 +44,21 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
                 entry = Compile(entryPoint, launcherType, maxRegisters);
                 kernels.Add((entryPoint, maxRegisters), entry);
             }
-            return entry;
+            return (entry.Launcher, entry.MaxThreads);
         }
+    }
+
+    /// <summary>
+    /// Groups of a loaded kernel (<see cref="Load"/> first) with <paramref name="threads"/> threads and
+    /// <paramref name="dynamicSharedBytes"/> of dynamic shared memory that one multiprocessor runs at once: on CUDA what
+    /// the driver computes from the kernel's registers and shared memory; null elsewhere.
+    /// </summary>
+    public int? ResidentGroups(MethodInfo entryPoint, int maxRegisters, int threads, int dynamicSharedBytes)
+    {
+        lock (gate)
+            return kernels[(entryPoint, maxRegisters)].Kernel is CudaKernel cuda
+                ? CudaDriver.ResidentGroups(cuda.FunctionPtr, threads, dynamicSharedBytes)
+                : null;
     }
 
     /// <summary>Number of kernels compiled so far.</summary>
@@ -58,7 +71,7 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
         }
     }
 
-    private (Delegate, int) Compile(MethodInfo entryPoint, Type launcherType, int maxRegisters)
+    private (Delegate, int, Kernel) Compile(MethodInfo entryPoint, Type launcherType, int maxRegisters)
     {
         Kernel kernel;
         var jitLog = new JitLog();
@@ -92,7 +105,7 @@ internal sealed class KernelCache(Accelerator accelerator, long sharedMemoryLimi
             maxThreads = CudaDriver.MaxThreadsPerGroup(cuda.FunctionPtr);
         }
         var launcher = (Delegate)CreateLauncher.MakeGenericMethod(launcherType).Invoke(kernel, null)!;
-        return (launcher, maxThreads);
+        return (launcher, maxThreads, kernel);
     }
 
     /// <summary>What ILGPU traces while loading a kernel: on CUDA, the driver's JIT error log when a module fails to load.</summary>

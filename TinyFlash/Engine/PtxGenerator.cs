@@ -81,13 +81,13 @@ internal sealed class PtxGenerator : IDisposable
             bool exact = exactShapes.Count > 0;
             int quads = exact ? exactShapes[0].Quads
                 : NormDropoutResidual.QuadsPerThread(hidden, NormDropoutResidual.GroupSize(hidden, h100, h100.MaxGroupSize, featuresPerThread));
-            return InlinePtxOperands.LimitRegisters(Compile(NormDropoutResidual.RowEntryPoint(backward, element, codec, quads, tree: false, exact)),
+            return InlinePtxOperands.LimitRegisters(Compile(NormDropoutResidual.RowEntryPoint(backward, element, codec, quads, tree: false, exact, staged: true)),
                 NormDropoutResidual.RegisterLimit(backward, quads));
         }
         return kernel switch
         {
             "norm" => Row(false, NormDropoutResidual.ForwardFeaturesPerThread),
-            "norm-backward" => Row(true, NormDropoutResidual.BackwardFeaturesPerThread),
+            "norm-backward" => Row(true, NormDropoutResidual.BackwardFeaturesPerThread(type == ElementType.Float32 ? 4 : 2)),
             "rotary" => Compile(typeof(Kernels.Rotary.RotaryQkvSplitKernel<,>).MakeGenericType(element, codec).GetMethod("Run")!),
             _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "norm, norm-backward or rotary"),
         };

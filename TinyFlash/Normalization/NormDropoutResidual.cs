@@ -6,15 +6,14 @@ using TinyFlash.Attention;
 using TinyFlash.Engine;
 using TinyFlash.Kernels.Elements;
 using TinyFlash.Kernels.Normalization;
-using TinyFlash.Kernels.Registers;
 using TinyFlash.Tiling;
 
 namespace TinyFlash.Normalization;
 
 /// <summary>
 /// The fused post-processing operator: from validated views to a launch of
-/// <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout}"/> (one group a row) and of its backward
-/// (<see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout}"/>). It plans a row's threads G and the quads K
+/// <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/> (one group a row) and of its backward
+/// (<see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/>). It plans a row's threads G and the quads K
 /// each holds in registers, both compile-time or launch constants: an exact row (hidden = 4·K·G, G a whole number of
 /// warps, <see cref="ExactShapes"/>) where the hidden size and the views' alignment allow, so that the kernel compiles
 /// no bounds checks; else G a power of two (<see cref="GroupSize"/>) and K from it (<see cref="QuadsPerThread"/>).
@@ -35,11 +34,13 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     public const int ForwardFeaturesPerThread = 32;
 
     /// <summary>
-    /// Features a thread the backward aims for: 8, two quads, whose row pass fits 64 registers
-    /// (<see cref="RegisterLimit"/>; measured on the H200 on 2026-12-03 at hidden 4096: 2.98 TB/s in fp32 and 1.74 in
-    /// fp16 against 2.50 and 1.48 with 16 features a thread and 122 registers).
+    /// Features a thread the backward aims for, by bytes an element: 8 (two quads) in fp16 and bf16, whose row pass
+    /// fits 64 registers (<see cref="RegisterLimit"/>; measured on the H200 on 2026-12-03 at hidden 4096: 1.74 TB/s
+    /// against 1.48 with 16 features a thread and 122 registers); 16 in fp32, where two quads spill 160 bytes under
+    /// the limit since every quad's inputs are fetched before any is converted (H100, 2026-12-07: 2.24 TB/s at 256
+    /// threads of four quads against 1.94 at 512 of two).
     /// </summary>
-    public const int BackwardFeaturesPerThread = 8;
+    public static int BackwardFeaturesPerThread(int elementBytes) => elementBytes == 4 ? 16 : 8;
 
     /// <summary>
     /// Registers a thread the row kernel is held to on CUDA (0: ptxas's choice): the backward's row pass with up to 2
@@ -48,7 +49,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// </summary>
     public static int RegisterLimit(bool backward, int quads) => backward && quads <= 2 ? 64 : 0;
 
-    private static readonly ConcurrentDictionary<(bool Backward, Type Storage, Type Codec, int Quads, bool Tree, bool Exact), MethodInfo> EntryPoints = new();
+    private static readonly ConcurrentDictionary<(bool Backward, Type Storage, Type Codec, int Quads, bool Tree, bool Exact, bool Staged), MethodInfo> EntryPoints = new();
 
     /// <summary>
     /// Threads a row (a power of two) instead of <see cref="GroupSize"/>'s choice, for measuring that choice
@@ -113,17 +114,23 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         return power;
     }
 
-    /// <summary>Launches on the default stream; <typeparamref name="T"/> is the storage (float, or ushort bits of fp16/bf16).</summary>
+    /// <summary>
+    /// Launches on the default stream; <typeparamref name="T"/> is the storage (float, or ushort bits of fp16/bf16). A
+    /// kernel that streams its rows through shared-memory stages loops over blocks of rows, as many blocks as the device
+    /// holds groups at once (<see cref="RowBlocks"/>); one that does not takes a row a group.
+    /// </summary>
     public void Run<T>(ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma, ArrayView<T> beta,
         ArrayView<T> output, ArrayView<T> sum, ArrayView<float> mean, ArrayView<float> rstd, int rows, int hidden,
         NormOptions options, ElementType type) where T : unmanaged
     {
         bool whole = WholeQuads(hidden, x, residual, bias, gamma, beta, output, sum);
-        var (threads, launch) = Plan<Action<AcceleratorStream, KernelConfig, NormParams<T>>, T>(backward: false, hidden, type, whole);
-        launch(accelerator.DefaultStream, new KernelConfig(new Index1D(rows), new Index1D(threads)), WithOptions(new NormParams<T>
+        var plan = Plan<Action<AcceleratorStream, KernelConfig, NormParams<T>>, T>(backward: false, hidden, type, whole);
+        var (blocks, rowsPerBlock) = RowBlocks(rows, plan.StageBytes > 0 ? plan.ResidentGroups : rows);
+        plan.Launcher(accelerator.DefaultStream, plan.Config<T>(blocks), WithOptions(new NormParams<T>
         {
             X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
-            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, WholeQuads = whole ? 1 : 0,
+            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, RowsPerBlock = rowsPerBlock, WholeQuads = whole ? 1 : 0,
+            XAddress = Address(x), ResidualAddress = Address(residual),
         }, options));
     }
 
@@ -133,7 +140,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// <summary>
     /// The backward on the default stream: the row pass over blocks of rows, then the column pass that adds the blocks'
     /// partial per-feature gradients (deterministic: no atomics, a fixed order). Blocks: as many as the device holds
-    /// groups at once (one on the CPU, whose groups run one after another), bounded by the partials' budget.
+    /// groups at once (<see cref="RowBlocks"/>), bounded by the partials' budget.
     /// </summary>
     public void RunBackward<T>(ArrayView<T> gradOutput, ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma,
         ArrayView<float> mean, ArrayView<float> rstd, ArrayView<T> gradX, ArrayView<T> gradResidual, ArrayView<T> gradBias,
@@ -141,80 +148,115 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         where T : unmanaged
     {
         bool whole = WholeQuads(hidden, gradOutput, x, residual, bias, gamma, gradX, gradResidual);
-        var (threads, rowPass) = Plan<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>, T>(backward: true, hidden, type, whole);
+        var plan = Plan<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>, T>(backward: true, hidden, type, whole);
         var (columnPass, columnLimit) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(
             typeof(FeatureGradientKernel<,>).MakeGenericType(typeof(T), CodecOf(type)).GetMethod(nameof(FeatureGradientKernel<float, Float32Codec>.Run))!);
-        int wanted = device.Type == AcceleratorType.CPU ? 1 : device.Multiprocessors * Math.Max(1, device.MaxThreadsPerMultiprocessor / threads);
-        int blocks = (int)Math.Clamp(Math.Min(wanted, PartialBytes / (12L * hidden)), 1, rows);
-        int rowsPerBlock = (rows + blocks - 1) / blocks;
-        blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
+        var (blocks, rowsPerBlock) = RowBlocks(rows, (int)Math.Min(plan.ResidentGroups, PartialBytes / (12L * hidden)));
         var (columns, columnThreads) = FeatureGradientKernel.Shape(Math.Min(device.MaxGroupSize, columnLimit));
         var parameters = new NormBackwardParams<T>
         {
             Forward = WithOptions(new NormParams<T>
             {
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
-                WholeQuads = whole ? 1 : 0,
+                RowsPerBlock = rowsPerBlock, WholeQuads = whole ? 1 : 0, XAddress = Address(x), ResidualAddress = Address(residual),
             }, options),
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
-            GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), RowsPerBlock = rowsPerBlock, Blocks = blocks,
-            FeaturesAGroup = columns,
+            GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), GradOutputAddress = Address(gradOutput),
+            Blocks = blocks, FeaturesAGroup = columns,
         };
-        rowPass(accelerator.DefaultStream, new KernelConfig(new Index1D(blocks), new Index1D(threads)), parameters);
+        plan.Launcher(accelerator.DefaultStream, plan.Config<T>(blocks), parameters);
         columnPass(accelerator.DefaultStream, new KernelConfig(new Index1D((hidden + columns - 1) / columns), new Index1D(columnThreads)), parameters);
     }
 
     /// <summary>
-    /// A row kernel's threads and launcher. With aligned views (<paramref name="whole"/>) the first of
+    /// A planned row kernel: G threads a row, K quads a thread, the bytes of its shared-memory stages (0: it reads its
+    /// rows straight from global memory), its launcher, and the groups of it the whole device holds at once.
+    /// </summary>
+    private readonly record struct RowPlan<TLauncher>(int Threads, int Quads, int StageBytes, TLauncher Launcher, int ResidentGroups)
+    {
+        /// <summary>The launch of <paramref name="blocks"/> groups, with the stages as dynamic shared memory.</summary>
+        public KernelConfig Config<T>(int blocks) where T : unmanaged =>
+            new(new Index1D(blocks), new Index1D(Threads),
+                StageBytes > 0 ? SharedMemoryConfig.RequestDynamic<T>(StageBytes / System.Runtime.CompilerServices.Unsafe.SizeOf<T>()) : SharedMemoryConfig.Empty);
+    }
+
+    /// <summary>
+    /// <paramref name="rows"/> in at most <paramref name="wanted"/> blocks of consecutive rows, as even as whole rows
+    /// allow: the blocks and the rows of each (the last may hold fewer).
+    /// </summary>
+    public static (int Blocks, int RowsPerBlock) RowBlocks(int rows, int wanted)
+    {
+        int rowsPerBlock = (rows + Math.Clamp(wanted, 1, Math.Max(rows, 1)) - 1) / Math.Clamp(wanted, 1, Math.Max(rows, 1));
+        return ((rows + rowsPerBlock - 1) / rowsPerBlock, rowsPerBlock);
+    }
+
+    /// <summary>
+    /// A row kernel's threads, quads, stages and launcher. With aligned views (<paramref name="whole"/>) the first of
     /// <see cref="ExactShapes"/> whose kernel's registers allow its G; else (or with <see cref="ThreadsPerRow"/>) G a
     /// power of two from the hidden size, then K from G, exact where 4·K·G happens to be the hidden size; a kernel whose
-    /// registers allow fewer threads than G runs at half G, with K planned again.
+    /// registers allow fewer threads than G runs at half G, with K planned again. Rows stream through two shared-memory
+    /// stages wherever the device gives dynamic shared memory (not OpenCL, <see cref="ForwardAttention.StaticSharedMemory"/>)
+    /// and a group's stages fit it.
     /// </summary>
-    private (int Threads, TLauncher Launcher) Plan<TLauncher, T>(bool backward, int hidden, ElementType type, bool whole)
-        where TLauncher : Delegate
+    private RowPlan<TLauncher> Plan<TLauncher, T>(bool backward, int hidden, ElementType type, bool whole)
+        where TLauncher : Delegate where T : unmanaged
     {
-        int limit = Limit(device, int.MaxValue), featuresPerThread = backward ? BackwardFeaturesPerThread : ForwardFeaturesPerThread;
+        int limit = Limit(device, int.MaxValue);
+        int featuresPerThread = backward ? BackwardFeaturesPerThread(System.Runtime.CompilerServices.Unsafe.SizeOf<T>()) : ForwardFeaturesPerThread;
         bool tree = forward.StaticSharedMemory;
+        RowPlan<TLauncher>? Load(int threads, int quads, bool exact)
+        {
+            int stageBytes = StagedRows<T>.Bytes(backward ? 3 : 2, quads * threads);
+            if (tree || stageBytes + default(WarpShuffleRowSum).ScratchFloats * sizeof(float) > device.MaxSharedMemoryPerGroup)
+                stageBytes = 0;
+            var entryPoint = RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact, staged: stageBytes > 0);
+            int registers = RegisterLimit(backward, quads);
+            var (launcher, maxThreads) = kernels.Load<TLauncher>(entryPoint, registers);
+            if (threads > maxThreads && threads > 1)
+                return null;
+            int resident = device.Type == AcceleratorType.CPU ? 1
+                : device.Multiprocessors * (kernels.ResidentGroups(entryPoint, registers, threads, stageBytes) ?? Math.Max(1, device.MaxThreadsPerMultiprocessor / threads));
+            return new RowPlan<TLauncher>(threads, quads, stageBytes, launcher, Math.Max(1, resident));
+        }
         if (whole && ThreadsPerRow is null)
             foreach (var (exactThreads, quads) in ExactShapes(hidden, Math.Max(1, device.WarpSize), limit, tree, featuresPerThread))
-            {
-                var (launcher, maxThreads) = kernels.Load<TLauncher>(
-                    RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact: true), RegisterLimit(backward, quads));
-                if (exactThreads <= maxThreads)
-                    return (exactThreads, launcher);
-            }
+                if (Load(exactThreads, quads, exact: true) is { } exactPlan)
+                    return exactPlan;
         while (true)
         {
             int threads = ThreadsPerRow is int forced ? ForcedGroupSize(forced, device, limit) : GroupSize(hidden, device, limit, featuresPerThread);
             int quads = QuadsPerThread(hidden, threads);
-            var (launcher, maxThreads) = kernels.Load<TLauncher>(
-                RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact: whole && 4L * quads * threads == hidden),
-                RegisterLimit(backward, quads));
-            if (threads <= maxThreads || threads == 1)
-                return (threads, launcher);
+            if (Load(threads, quads, exact: whole && 4L * quads * threads == hidden) is { } plan)
+                return plan;
             limit = threads / 2;
         }
     }
+
+    /// <summary>The device address of a view the kernels copy with <c>cp.async</c> (CUDA); 0 elsewhere or for an absent view.</summary>
+    private ulong Address<T>(ArrayView<T> view) where T : unmanaged =>
+        accelerator.AcceleratorType == AcceleratorType.Cuda && view.Length > 0 ? (ulong)view.LoadEffectiveAddressAsPtr() : 0;
 
     private Type CodecOf(ElementType type) => ForwardAttention.StorageOf(type, accelerator.AcceleratorType).Codec;
 
     /// <summary>
     /// The entry point of the forward or the backward's row pass for a storage, <paramref name="quads"/> a thread, the
-    /// group sum (<paramref name="tree"/>: a shared-memory tree, OpenCL's; else warp shuffles) and the row layout
-    /// (<paramref name="exact"/>: hidden = 4·K·G with aligned views, no bounds checks).
+    /// group sum (<paramref name="tree"/>: a shared-memory tree, OpenCL's; else warp shuffles), the row layout
+    /// (<paramref name="exact"/>: hidden = 4·K·G with aligned views, no bounds checks) and the rows' stream
+    /// (<paramref name="staged"/>: two shared-memory stages; else straight from global memory).
     /// </summary>
-    public static MethodInfo RowEntryPoint(bool backward, Type storage, Type codec, int quads, bool tree, bool exact) =>
-        EntryPoints.GetOrAdd((backward, storage, codec, quads, tree, exact), key =>
+    public static MethodInfo RowEntryPoint(bool backward, Type storage, Type codec, int quads, bool tree, bool exact, bool staged) =>
+        EntryPoints.GetOrAdd((backward, storage, codec, quads, tree, exact, staged), key =>
         {
-            var state = key.Backward ? typeof(GradientQuad) : typeof(Float4);
+            var state = (key.Backward ? typeof(GradientQuad<>) : typeof(NormQuad<>)).MakeGenericType(key.Storage);
             var quadsType = typeof(OneQuad<>).MakeGenericType(state);
             for (int k = 1; k < key.Quads; k *= 2)
                 quadsType = typeof(QuadPair<,>).MakeGenericType(quadsType, state);
-            var kernel = key.Backward ? typeof(NormBackwardKernel<,,,,>) : typeof(NormDropoutResidualKernel<,,,,>);
+            var kernel = key.Backward ? typeof(NormBackwardKernel<,,,,,>) : typeof(NormDropoutResidualKernel<,,,,,>);
             var sum = key.Tree ? typeof(SharedTreeRowSum) : typeof(WarpShuffleRowSum);
             var layout = key.Exact ? typeof(ExactRow) : typeof(CheckedRow);
-            return kernel.MakeGenericType(key.Storage, key.Codec, quadsType, sum, layout)
-                .GetMethod(key.Backward ? nameof(NormBackwardKernel<float, Float32Codec, OneQuad<GradientQuad>, WarpShuffleRowSum, ExactRow>.Rows) : "Run")!;
+            var stream = (key.Staged ? typeof(StagedRows<>) : typeof(DirectRows<>)).MakeGenericType(key.Storage);
+            return kernel.MakeGenericType(key.Storage, key.Codec, quadsType, sum, layout, stream)
+                .GetMethod(key.Backward ? nameof(NormBackwardKernel<float, Float32Codec, OneQuad<GradientQuad<float>>, WarpShuffleRowSum, ExactRow, DirectRows<float>>.Rows) : "Run")!;
         });
 
     /// <summary><paramref name="p"/> with the norm, epsilon and dropout stream of <paramref name="options"/>.</summary>

@@ -18,18 +18,40 @@ internal static class ElementQuads
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Float4 Read<T, TCodec>(ArrayView<T> view, int index, int count, bool whole)
         where T : unmanaged
+        where TCodec : struct, IElementCodec<T> =>
+        ToFloat<T, TCodec>(Fetch(view, index, count, whole));
+
+    /// <summary>
+    /// Elements <paramref name="index"/> … + 3 of <paramref name="view"/> as stored, the first <paramref name="count"/>
+    /// of them read (the rest zero bits, 0 in every storage type; nothing read when <paramref name="count"/> is 0 or
+    /// less). Kernels fetch every quad they need first and convert them after (<see cref="ToFloat"/>), so that a thread's
+    /// loads are all in flight before the first of them is used.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Elements4<T> Fetch<T>(ArrayView<T> view, int index, int count, bool whole) where T : unmanaged
+    {
+        if (whole && count >= 4)
+            return view.Cast<Elements4<T>>()[index / 4];
+        var elements = default(Elements4<T>);
+        if (count > 0)
+            elements.X = view[index];
+        if (count > 1)
+            elements.Y = view[index + 1];
+        if (count > 2)
+            elements.Z = view[index + 2];
+        if (count > 3)
+            elements.W = view[index + 3];
+        return elements;
+    }
+
+    /// <summary>A fetched quad in fp32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Float4 ToFloat<T, TCodec>(Elements4<T> elements)
+        where T : unmanaged
         where TCodec : struct, IElementCodec<T>
     {
         TCodec codec = default;
-        if (whole && count >= 4)
-        {
-            var elements = view.Cast<Elements4<T>>()[index / 4];
-            return new Float4(codec.ToFloat(elements.X), codec.ToFloat(elements.Y), codec.ToFloat(elements.Z), codec.ToFloat(elements.W));
-        }
-        return new Float4(codec.ToFloat(view[index]),
-            count > 1 ? codec.ToFloat(view[index + 1]) : 0f,
-            count > 2 ? codec.ToFloat(view[index + 2]) : 0f,
-            count > 3 ? codec.ToFloat(view[index + 3]) : 0f);
+        return new Float4(codec.ToFloat(elements.X), codec.ToFloat(elements.Y), codec.ToFloat(elements.Z), codec.ToFloat(elements.W));
     }
 
     /// <summary>

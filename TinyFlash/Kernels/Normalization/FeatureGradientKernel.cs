@@ -27,7 +27,7 @@ internal static class FeatureGradientKernel
 
 /// <summary>
 /// The norm backward's second stage: dγ, dβ and dbias as the sums over row blocks of the partials the row pass of
-/// <see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout}"/> wrote. A group takes C consecutive features
+/// <see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/> wrote. A group takes C consecutive features
 /// (<see cref="NormBackwardParams{T}.FeaturesAGroup"/>, 32 on a GPU); its thread (column c, slice s) adds blocks s,
 /// s + S, s + 2S, … of feature c (S = threads / C, 8 on a GPU), then the slice-0 thread adds the S slice sums in
 /// order. A fixed order and no atomics: bit-identical from run to run, and S times the parallelism of one thread a

@@ -7,8 +7,8 @@ using TinyFlash.Kernels.Registers;
 namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
-/// The backward of <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout}"/>, the first of two kernels. With
-/// x̂ = (s − mean)·rstd (RMSNorm: s·rstd) and g = dy·γ:
+/// The backward of <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/>, the first of two
+/// kernels. With x̂ = (s − mean)·rstd (RMSNorm: s·rstd) and g = dy·γ:
 /// <code>
 /// ds        = rstd·(g − mean(g) − x̂·mean(g·x̂))      (RMSNorm: rstd·(g − x̂·mean(g·x̂)))
 /// dresidual = ds          dx = ds·keep/(1 − p)       (the forward's Philox mask, regenerated)
@@ -17,24 +17,31 @@ namespace TinyFlash.Kernels.Normalization;
 /// <see cref="Rows"/>: one group of G threads per block of rows, the rows one after another, each thread holding K
 /// quads of a row in registers (<typeparamref name="TQuads"/>, at features 4t + j·4G as in the forward): the pre-norm
 /// sums and kept features, regenerated once a row, and the thread's per-feature sums of dγ, dβ and dbias over the
-/// block's rows. Per row: the sums of g and g·x̂ in one group reduction, then the per-element gradients from the registers
-/// (dy and γ read again, from cache). A row longer than a chunk (4·K·G features) recomputes its earlier chunks, and
-/// its per-feature sums go to the block's slice of the partials row by row (thread t owns its features there: no two
-/// threads touch one float). <see cref="FeatureGradientKernel{T, TCodec}"/> then adds the blocks' partials in a fixed
-/// order: no atomics, results bit-identical from run to run.
+/// block's rows (<see cref="GradientQuad{T}"/>). Per chunk, dy, x and the residual of the group's next chunk (this
+/// row's next, else the next row's first) start streaming into the other stage (<typeparamref name="TStream"/>), and
+/// this chunk's, streamed before, are read with every quad's bias and γ; per row, the sums of g and g·x̂ in one group
+/// reduction, then dy (still in its stage) and γ read again and the per-element gradients. A row longer than a chunk
+/// (4·K·G features) recomputes its earlier chunks, and its per-feature sums go to the block's slice of the partials row
+/// by row (thread t owns its features there: no two threads touch one float). <see cref="FeatureGradientKernel{T, TCodec}"/>
+/// then adds the blocks' partials in a fixed order: no atomics, results bit-identical from run to run.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
 /// <typeparam name="TQuads">The quads a thread holds (K).</typeparam>
 /// <typeparam name="TSum">How the group sums.</typeparam>
 /// <typeparam name="TLayout">Whether the row is exact (one chunk of whole, aligned quads: no bounds checks compiled) or checked.</typeparam>
-internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
+/// <typeparam name="TStream">Where dy, x and the residual are streamed: shared-memory stages, or none (OpenCL).</typeparam>
+internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStream>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
-    where TQuads : struct, IRowQuads<GradientQuad>
+    where TQuads : struct, IRowQuads<GradientQuad<T>>
     where TSum : struct, IRowSum
     where TLayout : struct, IRowLayout
+    where TStream : struct, IRowStream<T, TStream>
 {
+    /// <summary>Tensors streamed: dy (0), x (1) and the residual (2).</summary>
+    public const int Tensors = 3;
+
     /// <summary>Entry point of the row pass: one group a block of rows, a power-of-two size.</summary>
     public static void Rows(NormBackwardParams<T> p)
     {
@@ -49,18 +56,38 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
             for (int column = first; column < f.Hidden; column += stride)
                 for (int part = 0; part < 3; part++)
                     ElementQuads.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default, whole);
+        var stream = default(TStream).Open(Tensors, chunk / 4);
         TSum sums = default;
-        int buffer = 0;
         TQuads quads = default;
+        int stage = 0, buffer = 0;
+        int row = block * f.RowsPerBlock, lastRow = XMath.Min(row + f.RowsPerBlock, f.Rows);
+        float mean = 0f, rstd = 0f;
+        if (row < lastRow)
+        {
+            Issue(ref quads, p, stream, stage, row * f.Hidden, 0, first, stride);
+            mean = f.Mean[row];
+            rstd = f.Rstd[row];
+        }
 
-        int lastRow = XMath.Min((block + 1) * p.RowsPerBlock, f.Rows);
-        for (int row = block * p.RowsPerBlock; row < lastRow; row++)
+        for (; row < lastRow; row++)
         {
             int origin = row * f.Hidden;
-            float mean = f.Mean[row], rstd = f.Rstd[row];
+            float nextMean = 0f, nextRstd = 0f;
+            if (row + 1 < lastRow)
+            {
+                nextMean = f.Mean[row + 1];
+                nextRstd = f.Rstd[row + 1];
+            }
             var load = new Load { P = p, Origin = origin, Mean = mean, Rstd = rstd };
             for (int c = 0; c < chunks; c++)
-                quads.ForEach(ref load, c * chunk + first, stride);
+            {
+                bool more = c + 1 < chunks;
+                if (more || row + 1 < lastRow)
+                    Issue(ref quads, p, stream, stage ^ 1, more ? origin : origin + f.Hidden, more ? (c + 1) * chunk : 0, first, stride);
+                stream.Advance();
+                LoadChunk(ref quads, ref load, stream, stage, c * chunk, first, stride);
+                stage ^= 1;
+            }
             var (sumG, sumGx) = sums.SumPair(load.SumG, load.SumGx, scratch, buffer);
             buffer ^= 1;
             float meanG = f.Rms == 0 ? sumG / f.Hidden : 0f, meanGx = sumGx / f.Hidden;
@@ -70,11 +97,18 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
             {
                 TQuads earlier = default;
                 var reload = new Load { P = p, Origin = origin, Mean = mean, Rstd = rstd };
-                earlier.ForEach(ref reload, c * chunk + first, stride);
+                LoadChunk(ref earlier, ref reload, default(DirectRows<T>), 0, c * chunk, first, stride);
                 earlier.ForEach(ref gradients, c * chunk + first, stride);
             }
+            // dy of the last chunk from its stage (the next chunk streams into the other) and γ, read again rather than
+            // held across the reduction: registers the row pass has not got
+            int last = (chunks - 1) * chunk;
+            var fetch = new FetchOutputGradient<TStream> { P = p, Source = stream, Stage = stage ^ 1, Origin = origin, Start = last };
+            quads.ForEach(ref fetch, last + first, stride);
             gradients.InRegisters = chunks == 1;
-            quads.ForEach(ref gradients, (chunks - 1) * chunk + first, stride);
+            quads.ForEach(ref gradients, last + first, stride);
+            mean = nextMean;
+            rstd = nextRstd;
         }
         if (chunks == 1)
         {
@@ -83,26 +117,106 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
         }
     }
 
+    /// <summary>Starts streaming dy, x and the residual of the chunk from feature <paramref name="start"/> of the row at <paramref name="origin"/> into <paramref name="stage"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Issue(ref TQuads quads, in NormBackwardParams<T> p, in TStream stream, int stage, int origin, int start, int first, int stride)
+    {
+        var issue = new IssueRow { P = p, Stream = stream, Stage = stage, Origin = origin, Start = start };
+        quads.ForEach(ref issue, start + first, stride);
+    }
+
     /// <summary>
-    /// A quad's pre-norm sums and kept features into its registers (regenerated from x, residual, bias and the
-    /// Philox stream), and its share of Σg and Σg·x̂.
+    /// The chunk from feature <paramref name="start"/> into <paramref name="quads"/>: every quad's dy, x and residual
+    /// read from <paramref name="source"/>'s stage and its bias and γ fetched, then <paramref name="load"/>, dropout
+    /// tested once for all the quads.
     /// </summary>
-    private struct Load : IQuadStep<GradientQuad>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadChunk<TSource>(ref TQuads quads, ref Load load, in TSource source, int stage, int start, int first, int stride)
+        where TSource : struct, IRowStream<T, TSource>
+    {
+        var fetch = new FetchRow<TSource> { P = load.P, Source = source, Stage = stage, Origin = load.Origin, Start = start };
+        quads.ForEach(ref fetch, start + first, stride);
+        if (load.P.Forward.DropoutProbability > 0f)
+        {
+            load.Dropout = true;
+            quads.ForEach(ref load, start + first, stride);
+            load.Dropout = false;
+        }
+        else
+            quads.ForEach(ref load, start + first, stride);
+    }
+
+    /// <summary>dy, x and the residual of a quad start streaming (its slot: (column − chunk start)/4).</summary>
+    private struct IssueRow : IQuadStep<GradientQuad<T>>
+    {
+        public NormBackwardParams<T> P;
+        public TStream Stream;
+        public int Stage, Origin, Start;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref GradientQuad<T> quad, int column)
+        {
+            TLayout layout = default;
+            int slot = (column - Start) >> 2;
+            Stream.Issue(Stage, 0, slot, P.GradOutput, P.GradOutputAddress, Origin + column, layout.Left(P.Forward.Hidden, column), layout.Whole(P.Forward.WholeQuads));
+            PreNormInputs<T>.Issue<TLayout, TStream>(P.Forward, Stream, Stage, 1, Origin, column, slot);
+        }
+    }
+
+    /// <summary>dy of a quad from the stream and γ, as stored.</summary>
+    private struct FetchOutputGradient<TSource> : IQuadStep<GradientQuad<T>> where TSource : struct, IRowStream<T, TSource>
+    {
+        public NormBackwardParams<T> P;
+        public TSource Source;
+        public int Stage, Origin, Start;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref GradientQuad<T> quad, int column)
+        {
+            TLayout layout = default;
+            int left = layout.Left(P.Forward.Hidden, column);
+            bool whole = layout.Whole(P.Forward.WholeQuads);
+            quad.GradOutput = Source.Read(Stage, 0, (column - Start) >> 2, P.GradOutput, Origin + column, left, whole);
+            quad.Weight = ElementQuads.Fetch(P.Forward.Gamma, column, left, whole);
+        }
+    }
+
+    /// <summary>dy, x and the residual of a quad from the stream, its bias and γ, as stored.</summary>
+    private struct FetchRow<TSource> : IQuadStep<GradientQuad<T>> where TSource : struct, IRowStream<T, TSource>
+    {
+        public NormBackwardParams<T> P;
+        public TSource Source;
+        public int Stage, Origin, Start;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref GradientQuad<T> quad, int column)
+        {
+            var outputGradient = new FetchOutputGradient<TSource> { P = P, Source = Source, Stage = Stage, Origin = Origin, Start = Start };
+            outputGradient.Apply(ref quad, column);
+            quad.Inputs = PreNormInputs<T>.Fetch<TLayout, TSource>(P.Forward, Source, Stage, 1, Origin, column, (column - Start) >> 2);
+        }
+    }
+
+    /// <summary>
+    /// A quad's pre-norm sums and kept features into its registers (regenerated from its fetched x, residual and bias
+    /// and the Philox stream), and its share of Σg and Σg·x̂.
+    /// </summary>
+    private struct Load : IQuadStep<GradientQuad<T>>
     {
         public NormBackwardParams<T> P;
         public int Origin;
         public float Mean, Rstd, SumG, SumGx;
 
+        /// <summary>p &gt; 0, a constant in each of the two places the step is applied.</summary>
+        public bool Dropout;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad quad, int column)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
-            TLayout layout = default;
-            int left = layout.Left(P.Forward.Hidden, column);
-            if (left <= 0)
+            if (default(TLayout).Left(P.Forward.Hidden, column) <= 0)
                 return;
-            bool whole = layout.Whole(P.Forward.WholeQuads);
-            var g = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole).Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole));
-            var loaded = PreNormQuad.Load<T, TCodec, TLayout>(P.Forward, Origin, column, keyInRegisters: true);
+            var g = ElementQuads.ToFloat<T, TCodec>(quad.GradOutput).Multiply(ElementQuads.ToFloat<T, TCodec>(quad.Weight));
+            var loaded = PreNormQuad.From<T, TCodec, TLayout>(P.Forward, quad.Inputs, Origin, column, Dropout, keyInRegisters: true);
             quad.Sum = loaded.Sum;
             quad.Kept = loaded.Kept;
             SumG += g.SumLanes();
@@ -111,10 +225,10 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
     }
 
     /// <summary>
-    /// ds and dx of a quad written, its contributions to dγ, dβ and dbias added to its registers
-    /// (<see cref="InRegisters"/>: a row of one chunk) or to the block's partials.
+    /// ds and dx of a quad written, from its fetched dy and γ; its contributions to dγ, dβ and dbias added to its
+    /// registers (<see cref="InRegisters"/>: a row of one chunk) or to the block's partials.
     /// </summary>
-    private struct Gradients : IQuadStep<GradientQuad>
+    private struct Gradients : IQuadStep<GradientQuad<T>>
     {
         public NormBackwardParams<T> P;
         public int Origin, Partial;
@@ -122,17 +236,17 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
         public bool InRegisters;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad quad, int column)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
             TLayout layout = default;
             int hidden = P.Forward.Hidden, left = layout.Left(hidden, column);
             if (left <= 0)
                 return;
             bool whole = layout.Whole(P.Forward.WholeQuads);
-            var dy = ElementQuads.Read<T, TCodec>(P.GradOutput, Origin + column, left, whole);
+            var dy = ElementQuads.ToFloat<T, TCodec>(quad.GradOutput);
             var normalised = quad.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd);
             // ds = rstd·(dy·γ − mean(g) − x̂·mean(g·x̂))
-            var ds = dy.Multiply(ElementQuads.Read<T, TCodec>(P.Forward.Gamma, column, left, whole)).Add(Float4.Broadcast(-MeanG))
+            var ds = dy.Multiply(ElementQuads.ToFloat<T, TCodec>(quad.Weight)).Add(Float4.Broadcast(-MeanG))
                 .Add(normalised.Multiply(-MeanGx)).Multiply(Rstd);
             var dx = ds.Multiply(PreNormQuad.Factors(quad.Kept, P.Forward.KeepScale));
             if (P.GradResidual.Length > 0)
@@ -156,14 +270,14 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
     }
 
     /// <summary>A quad's sums over the block's rows written to the block's partials.</summary>
-    private struct Store : IQuadStep<GradientQuad>
+    private struct Store : IQuadStep<GradientQuad<T>>
     {
         public ArrayView<float> Partials;
         public int Partial, Hidden;
         public bool Whole;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad quad, int column)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
             int left = default(TLayout).Left(Hidden, column);
             if (left <= 0)
@@ -178,16 +292,4 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddPartials(ArrayView<float> partials, int index, int count, Float4 values, bool whole) =>
         ElementQuads.Write<float, Float32Codec>(partials, index, count, ElementQuads.Read<float, Float32Codec>(partials, index, count, whole).Add(values), whole);
-}
-
-/// <summary>
-/// The registers of one quad in the norm backward: its pre-norm sums and kept features (this row's), and its
-/// features' sums of dγ, dβ and dbias over the rows of the group's block.
-/// </summary>
-internal struct GradientQuad
-{
-    public Float4 Sum, Gamma, Beta, Bias;
-
-    /// <summary>The features dropout kept (<see cref="PreNormQuad.Kept"/>).</summary>
-    public int Kept;
 }

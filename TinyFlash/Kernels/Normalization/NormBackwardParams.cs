@@ -16,8 +16,11 @@ internal struct NormBackwardParams<T> where T : unmanaged
 
     public ArrayView<float> Partials;
 
-    /// <summary>Rows a group handles one after another (its block), and the number of blocks.</summary>
-    public int RowsPerBlock, Blocks;
+    /// <summary>Device address of dy, where the row pass copies it with <c>cp.async</c> (CUDA).</summary>
+    public ulong GradOutputAddress;
+
+    /// <summary>Row blocks (<see cref="NormParams{T}.RowsPerBlock"/> rows each), whose partials the column pass adds.</summary>
+    public int Blocks;
 
     /// <summary>Consecutive features a group of <see cref="FeatureGradientKernel{T, TCodec}"/> sums.</summary>
     public int FeaturesAGroup;

@@ -7,19 +7,23 @@ using TinyFlash.Kernels.Registers;
 namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
-/// <c>y = Norm(dropout(x + bias) + residual)</c>, LayerNorm (γ, β) or RMSNorm (γ), one group of G threads a row, each
-/// thread holding K quads of four consecutive features in registers (<typeparamref name="TQuads"/>; four features a
-/// Philox call, <see cref="PreNormQuad"/>). A chunk is the 4·K·G features the group holds at once, thread t's quads at
-/// features 4t + j·4G (j &lt; K); the planner makes a row one chunk up to 4·8·1024 features, and an exact one
+/// <c>y = Norm(dropout(x + bias) + residual)</c>, LayerNorm (γ, β) or RMSNorm (γ), one group of G threads a block of
+/// rows (<see cref="NormParams{T}.RowsPerBlock"/>, one after another), each thread holding K quads of four consecutive
+/// features of a row in registers (<typeparamref name="TQuads"/> of <see cref="NormQuad{T}"/>; four features a Philox
+/// call, <see cref="PreNormQuad"/>). A chunk is the 4·K·G features the group holds at once, thread t's quads at features
+/// 4t + j·4G (j &lt; K); the planner makes a row one chunk up to 4·8·1024 features, and an exact one
 /// (<typeparamref name="TLayout"/>: hidden = 4·K·G, aligned views) wherever G can be a whole number of warps:
 /// <code>
-/// per chunk   s = dropout(x + bias) + residual into registers (write s if asked: the next layer's residual)
+/// per chunk   x and residual of the group's next chunk (this row's next, else the next row's first) start streaming
+///             into the other stage (<typeparamref name="TStream"/>); this chunk's, streamed before, and every quad's
+///             bias are read, then s = dropout(x + bias) + residual into registers (write s if asked: the next
+///             layer's residual)
 ///             the thread's moments over its features: count, mean, then M2 = Σ(s − mean)², two passes over
 ///             registers (RMSNorm: mean 0, M2 = Σs²); the group merges them in one reduction (Chan et al.'s
 ///             update, <see cref="RowMoments"/>), and the chunks merge the same way
 /// stats       rstd = 1/√(M2/n + ε)
-/// output      y = (s − mean)·rstd·γ + β from the registers (a row of several chunks recomputes the earlier ones:
-///             x, residual and bias read again, the mask drawn again)
+/// output      every quad's γ and β fetched, then y = (s − mean)·rstd·γ + β from the registers (a row of several
+///             chunks recomputes the earlier ones: x, residual and bias read again, the mask drawn again)
 /// </code>
 /// Dropout keeps an element when its Philox uniform (stream seed/offset, index row·Hidden + column) is at least p,
 /// and scales it by 1/(1 − p); the backward regenerates the same mask. Statistics are fp32 whatever the storage.
@@ -29,114 +33,226 @@ namespace TinyFlash.Kernels.Normalization;
 /// <typeparam name="TQuads">The quads a thread holds (K).</typeparam>
 /// <typeparam name="TSum">How the group reduces (warp shuffles, or a shared-memory tree on OpenCL).</typeparam>
 /// <typeparam name="TLayout">Whether the row is exact (no bounds checks compiled) or checked.</typeparam>
-internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout>
+/// <typeparam name="TStream">Where x and the residual are streamed: shared-memory stages, or none (OpenCL).</typeparam>
+internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout, TStream>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
-    where TQuads : struct, IRowQuads<Float4>
+    where TQuads : struct, IRowQuads<NormQuad<T>>
     where TSum : struct, IRowSum
     where TLayout : struct, IRowLayout
+    where TStream : struct, IRowStream<T, TStream>
 {
-    /// <summary>Entry point: one group a row.</summary>
+    /// <summary>Tensors streamed: x (0) and the residual (1).</summary>
+    public const int Tensors = 2;
+
+    /// <summary>Entry point: one group a block of rows.</summary>
     public static void Run(NormParams<T> p)
     {
         var scratch = SharedMemory.Allocate<float>(default(TSum).ScratchFloats);
         bool exact = default(TLayout).Exact;
-        int row = Grid.IdxX, threads = Group.DimX;
-        int origin = row * p.Hidden, stride = 4 * threads, first = 4 * Group.IdxX;
+        int stride = 4 * Group.DimX, first = 4 * Group.IdxX;
         int chunk = default(TQuads).Quads * stride, chunks = exact ? 1 : (p.Hidden + chunk - 1) / chunk;
+        var stream = default(TStream).Open(Tensors, chunk / 4);
+        int row = Grid.IdxX * p.RowsPerBlock, lastRow = XMath.Min(row + p.RowsPerBlock, p.Rows);
         TSum sums = default;
-
         TQuads quads = default;
-        var moments = default(RowMoments);
-        for (int c = 0; c < chunks; c++)
-        {
-            var load = new Load { P = p, Origin = origin, WriteSum = p.Sum.Length > 0 };
-            quads.ForEach(ref load, c * chunk + first, stride);
-            var local = new RowMoments { Count = load.Count, Mean = p.Rms == 0 ? load.Total / XMath.Max(load.Count, 1f) : 0f };
-            var deviation = new Deviation { Mean = local.Mean, Hidden = p.Hidden };
-            quads.ForEach(ref deviation, c * chunk + first, stride);
-            local.M2 = deviation.Squares;
-            moments = RowMoments.Combine(moments, sums.Moments(local, scratch, c & 1, equalCounts: exact));
-        }
-        float mean = moments.Mean, rstd = XMath.Rsqrt(moments.M2 / moments.Count + p.Epsilon);
-        if (Group.IdxX == 0)
-        {
-            if (p.Mean.Length > 0)
-                p.Mean[row] = mean;
-            if (p.Rstd.Length > 0)
-                p.Rstd[row] = rstd;
-        }
+        int stage = 0, buffer = 0;
+        if (row < lastRow)
+            Issue(ref quads, p, stream, stage, row * p.Hidden, 0, first, stride);
 
-        var normalise = new Normalise { P = p, Origin = origin, Mean = mean, Rstd = rstd };
-        for (int c = 0; !exact && c < chunks - 1; c++) // (!exact: ILGPU keeps a loop whose bound folds to 0)
+        for (; row < lastRow; row++)
         {
-            TQuads earlier = default;
-            var reload = new Load { P = p, Origin = origin };
-            earlier.ForEach(ref reload, c * chunk + first, stride);
-            earlier.ForEach(ref normalise, c * chunk + first, stride);
+            int origin = row * p.Hidden;
+            var moments = default(RowMoments);
+            for (int c = 0; c < chunks; c++)
+            {
+                bool more = c + 1 < chunks;
+                if (more || row + 1 < lastRow)
+                    Issue(ref quads, p, stream, stage ^ 1, more ? origin : origin + p.Hidden, more ? (c + 1) * chunk : 0, first, stride);
+                stream.Advance();
+                var local = LoadChunk(ref quads, p, stream, stage, origin, c * chunk, first, stride, writeSum: true);
+                var deviation = new Deviation { Mean = local.Mean, Hidden = p.Hidden };
+                quads.ForEach(ref deviation, c * chunk + first, stride);
+                local.M2 = deviation.Squares;
+                moments = RowMoments.Combine(moments, sums.Moments(local, scratch, buffer, equalCounts: exact));
+                buffer ^= 1;
+                stage ^= 1;
+            }
+            float mean = moments.Mean, rstd = XMath.Rsqrt(moments.M2 / moments.Count + p.Epsilon);
+            if (Group.IdxX == 0)
+            {
+                if (p.Mean.Length > 0)
+                    p.Mean[row] = mean;
+                if (p.Rstd.Length > 0)
+                    p.Rstd[row] = rstd;
+            }
+
+            for (int c = 0; !exact && c < chunks - 1; c++) // (!exact: ILGPU keeps a loop whose bound folds to 0)
+            {
+                TQuads earlier = default;
+                LoadChunk(ref earlier, p, default(DirectRows<T>), 0, origin, c * chunk, first, stride, writeSum: false);
+                NormaliseChunk(ref earlier, p, origin, mean, rstd, c * chunk + first, stride);
+            }
+            NormaliseChunk(ref quads, p, origin, mean, rstd, (chunks - 1) * chunk + first, stride);
         }
-        quads.ForEach(ref normalise, (chunks - 1) * chunk + first, stride);
+    }
+
+    /// <summary>Starts streaming x and the residual of the chunk from feature <paramref name="start"/> of the row at <paramref name="origin"/> into <paramref name="stage"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Issue(ref TQuads quads, in NormParams<T> p, in TStream stream, int stage, int origin, int start, int first, int stride)
+    {
+        var issue = new IssueInputs { P = p, Stream = stream, Stage = stage, Origin = origin, Start = start };
+        quads.ForEach(ref issue, start + first, stride);
     }
 
     /// <summary>
-    /// The pre-norm sums into registers (0 past the row's end), their count inside the row and total; s written if
-    /// asked.
+    /// The pre-norm sums of the chunk from feature <paramref name="start"/> into <paramref name="quads"/> (every quad's
+    /// inputs read from <paramref name="source"/>'s stage first, dropout tested once for all of them), s written if asked
+    /// and <paramref name="writeSum"/>; the thread's count and mean.
     /// </summary>
-    private struct Load : IQuadStep<Float4>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static RowMoments LoadChunk<TSource>(ref TQuads quads, in NormParams<T> p, in TSource source, int stage, int origin, int start, int first, int stride, bool writeSum)
+        where TSource : struct, IRowStream<T, TSource>
+    {
+        var fetch = new FetchInputs<TSource> { P = p, Source = source, Stage = stage, Origin = origin, Start = start };
+        quads.ForEach(ref fetch, start + first, stride);
+        var load = new Load { P = p, Origin = origin };
+        if (p.DropoutProbability > 0f)
+        {
+            load.Dropout = true;
+            quads.ForEach(ref load, start + first, stride);
+        }
+        else
+            quads.ForEach(ref load, start + first, stride);
+        if (writeSum && p.Sum.Length > 0)
+        {
+            var write = new WriteSum { P = p, Origin = origin };
+            quads.ForEach(ref write, start + first, stride);
+        }
+        return new RowMoments { Count = load.Count, Mean = p.Rms == 0 ? load.Total / XMath.Max(load.Count, 1f) : 0f };
+    }
+
+    /// <summary>The output of the chunk from <paramref name="column"/> (every quad's γ and β fetched first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NormaliseChunk(ref TQuads quads, in NormParams<T> p, int origin, float mean, float rstd, int column, int stride)
+    {
+        var fetch = new FetchWeights { P = p };
+        quads.ForEach(ref fetch, column, stride);
+        var normalise = new Normalise { P = p, Origin = origin, Mean = mean, Rstd = rstd };
+        quads.ForEach(ref normalise, column, stride);
+    }
+
+    /// <summary>x and the residual of a quad start streaming (its slot: (column − chunk start)/4).</summary>
+    private struct IssueInputs : IQuadStep<NormQuad<T>>
+    {
+        public NormParams<T> P;
+        public TStream Stream;
+        public int Stage, Origin, Start;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref NormQuad<T> quad, int column) =>
+            PreNormInputs<T>.Issue<TLayout, TStream>(P, Stream, Stage, 0, Origin, column, (column - Start) >> 2);
+    }
+
+    /// <summary>x and the residual from the stream, the bias, as stored.</summary>
+    private struct FetchInputs<TSource> : IQuadStep<NormQuad<T>> where TSource : struct, IRowStream<T, TSource>
+    {
+        public NormParams<T> P;
+        public TSource Source;
+        public int Stage, Origin, Start;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref NormQuad<T> quad, int column) =>
+            quad.Inputs = PreNormInputs<T>.Fetch<TLayout, TSource>(P, Source, Stage, 0, Origin, column, (column - Start) >> 2);
+    }
+
+    /// <summary>The pre-norm sums into registers (0 past the row's end), their count inside the row and total.</summary>
+    private struct Load : IQuadStep<NormQuad<T>>
     {
         public NormParams<T> P;
         public int Origin;
-        public bool WriteSum;
+
+        /// <summary>p &gt; 0, a constant in each of the two places the step is applied.</summary>
+        public bool Dropout;
+
         public float Count, Total;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref Float4 sum, int column)
+        public void Apply(ref NormQuad<T> quad, int column)
+        {
+            int left = default(TLayout).Left(P.Hidden, column);
+            quad.Sum = left > 0 ? PreNormQuad.From<T, TCodec, TLayout>(P, quad.Inputs, Origin, column, Dropout).Sum : default;
+            Count += XMath.Clamp(left, 0, 4);
+            Total += quad.Sum.SumLanes();
+        }
+    }
+
+    /// <summary>s written: the next layer's residual.</summary>
+    private struct WriteSum : IQuadStep<NormQuad<T>>
+    {
+        public NormParams<T> P;
+        public int Origin;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref NormQuad<T> quad, int column)
         {
             TLayout layout = default;
             int left = layout.Left(P.Hidden, column);
-            sum = left > 0 ? PreNormQuad.Load<T, TCodec, TLayout>(P, Origin, column).Sum : default;
-            if (WriteSum && left > 0)
-                ElementQuads.Write<T, TCodec>(P.Sum, Origin + column, left, sum, layout.Whole(P.WholeQuads));
-            Count += XMath.Clamp(left, 0, 4);
-            Total += sum.SumLanes();
+            if (left > 0)
+                ElementQuads.Write<T, TCodec>(P.Sum, Origin + column, left, quad.Sum, layout.Whole(P.WholeQuads));
         }
     }
 
     /// <summary>Σ(s − mean)² over the features inside the row (RMSNorm: mean 0, Σs²).</summary>
-    private struct Deviation : IQuadStep<Float4>
+    private struct Deviation : IQuadStep<NormQuad<T>>
     {
         public float Mean, Squares;
         public int Hidden;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref Float4 sum, int column)
+        public void Apply(ref NormQuad<T> quad, int column)
         {
-            var centred = sum.Add(Float4.Broadcast(-Mean));
+            var centred = quad.Sum.Add(Float4.Broadcast(-Mean));
             if (!default(TLayout).Exact)
                 centred = centred.Multiply(PreNormQuad.InsideOf(Hidden - column));
             Squares += centred.Dot(centred);
         }
     }
 
+    /// <summary>γ and β as stored (β 0 when absent).</summary>
+    private struct FetchWeights : IQuadStep<NormQuad<T>>
+    {
+        public NormParams<T> P;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(ref NormQuad<T> quad, int column)
+        {
+            TLayout layout = default;
+            int left = layout.Left(P.Hidden, column);
+            bool whole = layout.Whole(P.WholeQuads);
+            quad.Gamma = ElementQuads.Fetch(P.Gamma, column, left, whole);
+            quad.Beta = P.Beta.Length > 0 ? ElementQuads.Fetch(P.Beta, column, left, whole) : default;
+        }
+    }
+
     /// <summary>y = (s − mean)·rstd·γ + β, written for the features inside the row.</summary>
-    private struct Normalise : IQuadStep<Float4>
+    private struct Normalise : IQuadStep<NormQuad<T>>
     {
         public NormParams<T> P;
         public int Origin;
         public float Mean, Rstd;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref Float4 sum, int column)
+        public void Apply(ref NormQuad<T> quad, int column)
         {
             TLayout layout = default;
             int left = layout.Left(P.Hidden, column);
             if (left <= 0)
                 return;
-            bool whole = layout.Whole(P.WholeQuads);
-            // x̂·γ + β, one fused multiply-add an element (β 0 when absent)
-            var beta = P.Beta.Length > 0 ? ElementQuads.Read<T, TCodec>(P.Beta, column, left, whole) : default;
-            var y = sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd).TimesPlus(ElementQuads.Read<T, TCodec>(P.Gamma, column, left, whole), beta);
-            ElementQuads.Write<T, TCodec>(P.Output, Origin + column, left, y, whole);
+            // x̂·γ + β, one fused multiply-add an element
+            var y = quad.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd)
+                .TimesPlus(ElementQuads.ToFloat<T, TCodec>(quad.Gamma), ElementQuads.ToFloat<T, TCodec>(quad.Beta));
+            ElementQuads.Write<T, TCodec>(P.Output, Origin + column, left, y, layout.Whole(P.WholeQuads));
         }
     }
 }

@@ -37,6 +37,20 @@ internal static class CpAsync
             shared.View[target + i] = inside ? source[index + i] : (ushort)0;
     }
 
+    /// <summary>
+    /// Copies <paramref name="bytes"/> (8 or 16, a compile-time constant) from global address <paramref name="source"/>
+    /// to shared address <paramref name="target"/>, both aligned to the size: <c>cp.async.ca</c> for 8 bytes (the only
+    /// form below 16), <c>.cg</c> (past L1) for 16. CUDA only: the caller, which holds the views, keeps the twin.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy(uint target, ulong source, int bytes)
+    {
+        if (bytes == 8)
+            CudaAsm.Emit("cp.async.ca.shared.global [%0], [%1], 8;", target, source);
+        else
+            CudaAsm.Emit("cp.async.cg.shared.global [%0], [%1], 16;", target, source);
+    }
+
     /// <summary>Closes the group of copies issued so far by this thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Commit()

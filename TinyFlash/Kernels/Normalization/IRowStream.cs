@@ -1,0 +1,119 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+using TinyFlash.Kernels.Elements;
+using TinyFlash.Kernels.TensorCore.Instructions;
+
+namespace TinyFlash.Kernels.Normalization;
+
+/// <summary>
+/// Where a norm kernel's streamed tensors (the forward's x and residual, the backward's dy, x and residual) come from
+/// when a pass converts a chunk of a row: two shared-memory stages that the copies of the group's next chunk fill while
+/// it works on this one (<see cref="StagedRows{T}"/>), or global memory at the time of reading
+/// (<see cref="DirectRows{T}"/>). A slot is a quad's place in its chunk, (column − chunk start)/4 = t + j·G for quad j
+/// of thread t, so a warp's slots are consecutive; each thread copies and reads only its own slots, and needs no
+/// barrier.
+/// </summary>
+/// <typeparam name="T">Storage element.</typeparam>
+/// <typeparam name="TSelf">The implementing struct (kernels hold it by value).</typeparam>
+internal interface IRowStream<T, TSelf> where T : unmanaged where TSelf : struct, IRowStream<T, TSelf>
+{
+    /// <summary>The stream for <paramref name="tensors"/> tensors of <paramref name="slots"/> quads a chunk (K·G).</summary>
+    TSelf Open(int tensors, int slots);
+
+    /// <summary>
+    /// Starts copying quad <paramref name="slot"/> of tensor <paramref name="tensor"/> into stage
+    /// <paramref name="stage"/>: elements <paramref name="index"/> … + 3 of <paramref name="source"/> (device address
+    /// <paramref name="sourceAddress"/>), the first <paramref name="left"/> of them, <paramref name="whole"/> as for
+    /// <see cref="ElementQuads.Fetch"/>. Direct: nothing.
+    /// </summary>
+    void Issue(int stage, int tensor, int slot, ArrayView<T> source, ulong sourceAddress, int index, int left, bool whole);
+
+    /// <summary>Closes the copies this thread issued for the next chunk and waits until those of the current chunk have landed.</summary>
+    void Advance();
+
+    /// <summary>The quad <see cref="Issue"/> copied into stage <paramref name="stage"/>; direct: fetched from <paramref name="source"/> now.</summary>
+    Elements4<T> Read(int stage, int tensor, int slot, ArrayView<T> source, int index, int left, bool whole);
+}
+
+/// <summary>
+/// Two stages of dynamic shared memory, [stage][tensor][slot] quads: on CUDA the copies are <c>cp.async</c> (8 bytes
+/// a quad in fp16 and bf16, 16 in fp32) where the quad is whole and aligned, so that the next chunk's reads are in
+/// flight, in no register, while the group works on this one; elsewhere, and for quads the host could not align, the
+/// copy is an ordinary fetch and store, done at once.
+/// </summary>
+internal readonly struct StagedRows<T> : IRowStream<T, StagedRows<T>> where T : unmanaged
+{
+    private readonly ArrayView<Elements4<T>> quads;
+    private readonly uint address;
+    private readonly int tensors, slots;
+
+    private StagedRows(ArrayView<Elements4<T>> quads, uint address, int tensors, int slots)
+    {
+        this.quads = quads;
+        this.address = address;
+        this.tensors = tensors;
+        this.slots = slots;
+    }
+
+    /// <summary>Dynamic shared memory the stages take, in bytes.</summary>
+    public static int Bytes(int tensors, int slots) => 2 * tensors * slots * Unsafe.SizeOf<Elements4<T>>();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public StagedRows<T> Open(int tensors, int slots)
+    {
+        uint start = 0;
+        if (CudaAsm.IsSupported)
+            CudaAsm.Emit("mov.u32 %0, __dyn_shared_alloca;", out start);
+        return new StagedRows<T>(SharedMemory.GetDynamic<T>().Cast<Elements4<T>>(), start, tensors, slots);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Issue(int stage, int tensor, int slot, ArrayView<T> source, ulong sourceAddress, int index, int left, bool whole)
+    {
+        int at = Slot(stage, tensor, slot);
+        if (CudaAsm.IsSupported && whole && left >= 4)
+        {
+            int bytes = Interop.SizeOf<Elements4<T>>();
+            CpAsync.Copy(address + (uint)(at * bytes), sourceAddress + (ulong)(uint)index * (ulong)Interop.SizeOf<T>(), bytes);
+            return;
+        }
+        quads[at] = ElementQuads.Fetch(source, index, left, whole);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Advance()
+    {
+        CpAsync.Commit();
+        CpAsync.WaitPending(1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Elements4<T> Read(int stage, int tensor, int slot, ArrayView<T> source, int index, int left, bool whole) =>
+        quads[Slot(stage, tensor, slot)];
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Slot(int stage, int tensor, int slot) => (stage * tensors + tensor) * slots + slot;
+}
+
+/// <summary>
+/// No stages: each pass fetches its quads from global memory when it reads them (every quad's before any is
+/// converted). OpenCL's: ILGPU 1.5.3 declares dynamic local memory at program scope, which PoCL's concurrent groups
+/// would share (<see cref="Shared.StaticSharedTiles{TFloat4s}"/>).
+/// </summary>
+internal readonly struct DirectRows<T> : IRowStream<T, DirectRows<T>> where T : unmanaged
+{
+    public DirectRows<T> Open(int tensors, int slots) => default;
+
+    public void Issue(int stage, int tensor, int slot, ArrayView<T> source, ulong sourceAddress, int index, int left, bool whole)
+    {
+    }
+
+    public void Advance()
+    {
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Elements4<T> Read(int stage, int tensor, int slot, ArrayView<T> source, int index, int left, bool whole) =>
+        ElementQuads.Fetch(source, index, left, whole);
+}
