@@ -95,12 +95,11 @@ public class GeneratedCodeTests
     /// forward x and the residual, the backward dy too) and wait for the current one's copies alone; they read the
     /// inputs of every quad a thread holds before converting any, so that a row's loads are in flight together (the
     /// forward: x, residual and bias of 8 quads; the backward: dy, γ, x, residual and bias of 2), and test for dropout
-    /// once for all the quads, so that their Philox calls are one block of code: one call a thread for two quads, the
-    /// neighbouring lane drawing the other half of each octet (the forward's 8 quads: 4 calls; the backward's 2: 1).
+    /// once for all the quads, so that their Philox calls are one block of code.
     /// </summary>
-    [TestCase("norm", 24, 16, 4)]
-    [TestCase("norm-backward", 10, 6, 1)]
-    public void The_norm_PTX_streams_rows_reads_a_chunk_before_converting_any_and_tests_dropout_once(string kernel, int loads, int copies, int draws)
+    [TestCase("norm", 24, 16)]
+    [TestCase("norm-backward", 10, 6)]
+    public void The_norm_PTX_streams_rows_reads_a_chunk_before_converting_any_and_tests_dropout_once(string kernel, int loads, int copies)
     {
         using var generator = new PtxGenerator();
         string ptx = generator.Elementwise(kernel, ElementType.Float16);
@@ -111,7 +110,6 @@ public class GeneratedCodeTests
         string read = ptx[wait..ptx.IndexOf("cvt.f32.f16", wait, StringComparison.Ordinal)];
         Assert.That(Regex.Matches(read, @"ld\.(shared|global)\.v4\.b16").Count, Is.EqualTo(loads), "a chunk read before its first conversion");
         Assert.That(Regex.Matches(ptx, @"setp\.gt\.f32\s+%p\d+, %f\d+, 0f00000000;").Count, Is.EqualTo(1), "p > 0 tested once");
-        Assert.That(PhiloxMultiplies(ptx), Is.EqualTo(20 * draws), "ten rounds of two multiplies a call");
     }
 
     /// <summary>

@@ -15,47 +15,51 @@ public class PhiloxTests
         Assert.That(new[] { words.X, words.Y, words.Z, words.W }, Is.EqualTo(new[] { x, y, z, w }));
     }
 
-    /// <summary>
-    /// The norm's dropout stream as documented, written out from the generator: element e is half e mod 2 of word
-    /// (e/2) mod 4 of counter (e/8, offset) under the seed, kept when that half over 2¹⁶ is at least p; about 1 − p of
-    /// the elements are kept, and another offset draws another mask.
-    /// </summary>
-    [TestCase(0.1f, 1234UL, 5UL)]
-    [TestCase(0.5f, 0xDEADBEEFCAFEUL, 1UL << 40)]
-    public void The_norm_stream_is_the_documented_half_of_a_Philox_word(float p, ulong seed, ulong offset)
+    [Test]
+    public void Uniform_numbers_are_in_range_and_evenly_spread()
     {
-        int kept = 0, differ = 0;
-        const int count = 100_000;
-        foreach (long element in Enumerable.Range(0, count).Select(i => i < count / 2 ? i : (1L << 35) + 3 * i))
+        var histogram = new int[10];
+        for (long i = 0; i < 100_000; i++)
         {
-            long octet = element >> 3;
-            var words = Philox.Generate((uint)octet, (uint)(octet >> 32), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
-            uint word = new[] { words.X, words.Y, words.Z, words.W }[(element >> 1) & 3];
-            uint half = (element & 1) == 0 ? word & 0xFFFFu : word >> 16;
-            bool keep = Philox.NormKeeps(seed, offset, element, p);
-            Assert.That(keep, Is.EqualTo(half / 65536.0 >= p), $"element {element}");
-            kept += keep ? 1 : 0;
-            differ += keep != Philox.NormKeeps(seed, offset + 1, element, p) ? 1 : 0;
+            float u = Philox.Uniform(seed: 1234, offset: 5, i);
+            Assert.That(u, Is.GreaterThanOrEqualTo(0f).And.LessThan(1f));
+            histogram[(int)(u * 10)]++;
         }
-        Assert.That(kept / (double)count, Is.EqualTo(1 - p).Within(0.01));
-        Assert.That(differ, Is.GreaterThan(count / 20), "another offset is another stream");
+        Assert.That(histogram, Is.All.InRange(9_500, 10_500));
+        Assert.That(Philox.Uniform(1234, 5, 17), Is.Not.EqualTo(Philox.Uniform(1234, 6, 17)), "another offset is another stream");
     }
 
-    /// <summary>A quad's kept bits, drawn in one call (aligned) or two (straddling octets), are its elements' own.</summary>
     [TestCase(0L)]
-    [TestCase(4L)]
+    [TestCase(8L)]
     [TestCase(5L)]
     [TestCase(7L)]
-    [TestCase(8L)]
     [TestCase((1L << 34) - 2)]
-    public void A_quad_s_kept_bits_are_its_elements_keep_decisions(long element)
+    public void Four_element_words_at_once_are_the_four_single_uniforms(long index)
     {
-        const float p = 0.5f;
-        int expected = Enumerable.Range(0, 4).Sum(i => Philox.NormKeeps(99, 3, element + i, p) ? 1 << i : 0);
-        uint threshold = Philox.HalfThreshold(p);
-        Assert.That(Philox.NormKeptBits(PhiloxKey.Of(99UL), 3, element, threshold, aligned: false), Is.EqualTo(expected));
-        if (element % 4 == 0)
-            Assert.That(Philox.NormKeptBits(PhiloxKey.Of(99UL), 3, element, threshold, aligned: true), Is.EqualTo(expected), "the aligned form of an aligned quad");
+        Philox.ElementWords(PhiloxKey.Of(99UL), 3, index, aligned: false, out uint w0, out uint w1, out uint w2, out uint w3);
+        Assert.That(new[] { w0, w1, w2, w3 }.Select(Philox.ToUniform), Is.EqualTo(Enumerable.Range(0, 4).Select(i => Philox.Uniform(99, 3, index + i)).ToArray()));
+        if (index % 4 != 0)
+            return;
+        Philox.ElementWords(PhiloxKey.Of(99UL), 3, index, aligned: true, out uint a0, out uint a1, out uint a2, out uint a3);
+        Assert.That(new[] { a0, a1, a2, a3 }, Is.EqualTo(new[] { w0, w1, w2, w3 }), "the aligned form of an aligned index");
+    }
+
+    /// <summary>The integer dropout test equals the float one, at the words on either side of each threshold too.</summary>
+    [TestCase(1e-7f)]
+    [TestCase(0.1f)]
+    [TestCase(0.5f)]
+    [TestCase(0.3333333f)]
+    [TestCase(0.99999994f)]
+    public void The_integer_keep_test_is_the_uniform_test(float p)
+    {
+        uint threshold = Philox.KeepThreshold(p);
+        var words = new List<uint> { 0u, uint.MaxValue };
+        for (long near = (threshold >> 8) - 2L; near <= (threshold >> 8) + 2L; near++)
+            if (near is >= 0 and < 1L << 24)
+                words.AddRange([(uint)(near << 8), (uint)(near << 8) | 0xffu]);
+        for (long i = 0; i < 10_000; i++)
+            words.Add(Philox.Generate((uint)i, 0, 0, 0, 7, 9).X);
+        Assert.That(words.Select(w => Philox.Keeps(w, threshold)), Is.EqualTo(words.Select(w => Philox.ToUniform(w) >= p)));
     }
 
     /// <summary>
@@ -91,7 +95,7 @@ public class PhiloxTests
     [TestCase(0.99999994f)]
     public void The_attention_keep_tests_are_the_half_word_uniform_tests(float p)
     {
-        uint threshold = Philox.HalfThreshold(p);
+        uint threshold = Philox.AttentionThreshold(p);
         for (long near = threshold - 2L; near <= threshold + 2L; near++)
         {
             if (near is < 0 or > 0xFFFF)

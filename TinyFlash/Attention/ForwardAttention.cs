@@ -208,7 +208,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             AlibiSlopes = m?.AlibiSlopes is null ? default : uploaded[0],
             AlibiBatchStride = m?.AlibiPerBatch == true ? shape.QueryHeads : 0,
             Softcap = m?.Softcap ?? 0f,
-            DropoutThreshold = dropout is null ? 0 : Numerics.Philox.HalfThreshold(dropout.Probability),
+            DropoutThreshold = dropout is null ? 0 : Numerics.Philox.AttentionThreshold(dropout.Probability),
             DropoutScale = dropout is null ? 1f : 1f / (1f - dropout.Probability),
             DropoutKey = Numerics.PhiloxKey.Of(dropout?.Seed ?? 0),
             DropoutOffset = dropout?.Offset ?? 0,

@@ -267,7 +267,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         p.Epsilon = options.Epsilon;
         p.DropoutProbability = dropout;
         p.KeepScale = dropout > 0f ? 1f / (1f - dropout) : 1f;
-        p.KeepThreshold = Numerics.Philox.HalfThreshold(dropout);
+        p.KeepThreshold = Numerics.Philox.KeepThreshold(dropout);
         p.Key = Numerics.PhiloxKey.Of(options.Seed);
         p.Offset = options.Offset;
         return p;

@@ -15,17 +15,15 @@ public sealed record NormOptions
     public float Epsilon { get; init; } = 1e-5f;
 
     /// <summary>
-    /// Probability that an element of x + bias is zeroed (the kept ones are scaled by 1/(1 − p)); in [0, 1), applied at
-    /// a resolution of 2⁻¹⁶ (16 random bits an element, as attention's dropout). 0 is exactly the computation without
-    /// dropout.
+    /// Probability that an element of x + bias is zeroed (the kept ones are scaled by 1/(1 − p)); in [0, 1). 0 is
+    /// exactly the computation without dropout.
     /// </summary>
     public float DropoutProbability { get; init; }
 
     /// <summary>
-    /// The dropout stream: element e of the call (row·hidden + column) is dropped when half e mod 2 of word ⌊e/2⌋ mod 4
-    /// of Philox4x32-10 at counter (⌊e/8⌋, Offset) under the key Seed, over 2¹⁶, is below p. The same seed and offset
-    /// give the same mask on every backend (the backward regenerates it); advance the offset between calls that must
-    /// differ.
+    /// The dropout stream: element e of the call (row·hidden + column) is dropped when the Philox4x32-10 uniform of
+    /// (Seed, Offset, e) is below p. The same seed and offset give the same mask on every backend (the backward
+    /// regenerates it); advance the offset between calls that must differ.
     /// </summary>
     public ulong Seed { get; init; }
 

@@ -49,59 +49,53 @@ internal readonly struct Philox
     }
 
     /// <summary>
-    /// The four words of the fused norm's dropout for elements 8·<paramref name="octet"/> … + 7 of the stream
-    /// (<paramref name="seed"/>, <paramref name="offset"/>), element e being row·hidden + feature: counter (octet low,
-    /// octet high, offset low, offset high) under the seed's round keys. Element e takes half e mod 2 (low, high) of word
-    /// ⌊e/2⌋ mod 4 (<see cref="NormKeeps"/>), so one call covers two quads of four features: the kernels' neighbouring
-    /// lanes hold them, and one lane draws for both (16 bits an element, as attention's; FlashAttention: 8).
+    /// The uniform number in [0, 1) of element <paramref name="index"/> of the stream (<paramref name="seed"/>,
+    /// <paramref name="offset"/>): word index mod 4 of the counter (index / 4, 0, offset low, offset high) under the
+    /// seed as key, its top 24 bits over 2²⁴ (exact in a float).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Philox NormWords(in PhiloxKey seed, ulong offset, long octet) =>
-        Generate((uint)octet, (uint)(octet >> 32), (uint)offset, (uint)(offset >> 32), seed);
-
-    /// <summary>
-    /// Whether the fused norm's dropout with probability <paramref name="p"/> keeps element <paramref name="element"/>
-    /// of the stream (<paramref name="seed"/>, <paramref name="offset"/>; <see cref="NormWords"/>): the host reference.
-    /// </summary>
-    public static bool NormKeeps(ulong seed, ulong offset, long element, float p)
+    public static float Uniform(ulong seed, ulong offset, long index)
     {
-        uint word = Word(NormWords(PhiloxKey.Of(seed), offset, element >> 3), (int)((element >> 1) & 3));
-        uint threshold = HalfThreshold(p);
-        return (element & 1) == 0 ? KeepsLow(word, threshold) : KeepsHigh(word, threshold);
+        var words = Generate((uint)(index >> 2), (uint)(index >> 34), (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
+        return ToUniform(Word(words, (int)(index & 3)));
     }
 
     /// <summary>
-    /// The kept bits of a quad of the norm's stream, four features from element <paramref name="element"/> (bit i:
-    /// element + i kept), under <paramref name="threshold"/> (<see cref="HalfThreshold"/>). <paramref name="aligned"/> (a
-    /// compile-time constant in the kernels): the element is a multiple of 4, so the quad is half of one octet, one call;
-    /// otherwise it may straddle two, and both are drawn.
+    /// The words of elements <paramref name="index"/> … + 3 of the stream (<paramref name="seed"/>,
+    /// <paramref name="offset"/>), each the word <see cref="Uniform"/> reads for it: one generator call when
+    /// <paramref name="index"/> is a multiple of 4 (the four words of one counter), two otherwise.
+    /// <paramref name="aligned"/> (a compile-time constant in the kernels): the caller knows it is a multiple of 4, and
+    /// the second call and the word selection are not compiled.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int NormKeptBits(in PhiloxKey seed, ulong offset, long element, uint threshold, bool aligned)
+    public static void ElementWords(in PhiloxKey seed, ulong offset, long index, bool aligned, out uint w0, out uint w1, out uint w2, out uint w3)
     {
-        long octet = element >> 3;
-        var words = NormWords(seed, offset, octet);
-        if (aligned)
-            return (element & 4) == 0 ? KeptBits(words.X, words.Y, threshold) : KeptBits(words.Z, words.W, threshold);
-        var next = NormWords(seed, offset, octet + 1);
-        int first = (int)(element & 7), bits = 0;
-        for (int i = 0; i < 4; i++)
+        long quad = index >> 2;
+        var words = Generate((uint)quad, (uint)(quad >> 32), (uint)offset, (uint)(offset >> 32), seed);
+        int shift = aligned ? 0 : (int)(index & 3);
+        if (shift == 0)
         {
-            // Selects, not a switch: ILGPU compiles a switch to an indexed branch (brx.idx) per word.
-            int half = first + i;
-            uint word = Word(words, next, half >> 1);
-            bits |= ((half & 1) == 0 ? KeepsLow(word, threshold) : KeepsHigh(word, threshold)) ? 1 << i : 0;
+            (w0, w1, w2, w3) = (words.X, words.Y, words.Z, words.W);
+            return;
         }
-        return bits;
+        var next = Generate((uint)(quad + 1), (uint)((quad + 1) >> 32), (uint)offset, (uint)(offset >> 32), seed);
+        w0 = Word(words, next, shift);
+        w1 = Word(words, next, shift + 1);
+        w2 = Word(words, next, shift + 2);
+        w3 = Word(words, next, shift + 3);
     }
 
     /// <summary>
-    /// The kept bits of the four elements whose halves are <paramref name="low"/>'s and then <paramref name="high"/>'s
-    /// (bit 0: the low half of <paramref name="low"/>, … bit 3: the high half of <paramref name="high"/>).
+    /// The integer form of a dropout test: <c>ToUniform(word) &gt;= p</c> exactly when <c>word &gt;&gt; 8</c> is at
+    /// least ⌈p·2²⁴⌉ (the uniform is (word &gt;&gt; 8)/2²⁴, exact, and p·2²⁴ is exact in a double), that is when the
+    /// word itself is at least ⌈p·2²⁴⌉·2⁸, this threshold (below 2³² for p &lt; 1): a kernel keeps an element with one
+    /// integer comparison and the same bits as the host reference.
     /// </summary>
+    public static uint KeepThreshold(float p) => (uint)Math.Ceiling(p * 16777216.0) << 8;
+
+    /// <summary>Whether dropout keeps the element of <paramref name="word"/> (<see cref="KeepThreshold"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int KeptBits(uint low, uint high, uint threshold) =>
-        (KeepsLow(low, threshold) ? 1 : 0) | (KeepsHigh(low, threshold) ? 2 : 0) | (KeepsLow(high, threshold) ? 4 : 0) | (KeepsHigh(high, threshold) ? 8 : 0);
+    public static bool Keeps(uint word, uint threshold) => word >= threshold;
 
     /// <summary>
     /// The four words of attention dropout for query row <paramref name="row"/> (in the log-sum-exp tensor's order)
@@ -122,11 +116,10 @@ internal readonly struct Philox
     public static uint AttentionWord(Philox words, int key) => Word(words, (key & 31) >> 3);
 
     /// <summary>
-    /// The integer threshold of dropout drawn 16 bits an element (attention's and the norm's): a 16-bit half h keeps its
-    /// element when h ≥ ⌈p·2¹⁶⌉, that is when h/2¹⁶ ≥ p exactly (p·2¹⁶ is exact): p applies at a resolution of 2⁻¹⁶,
-    /// the kept fraction within 1.6·10⁻⁵ of 1 − p.
+    /// The integer threshold of attention dropout: a 16-bit half h keeps its element when h ≥ ⌈p·2¹⁶⌉, that is when
+    /// h/2¹⁶ ≥ p exactly (p·2¹⁶ is exact): p applies at a resolution of 2⁻¹⁶, the kept fraction within 1.6·10⁻⁵ of 1 − p.
     /// </summary>
-    public static uint HalfThreshold(float p) => (uint)Math.Ceiling(p * 65536.0);
+    public static uint AttentionThreshold(float p) => (uint)Math.Ceiling(p * 65536.0);
 
     /// <summary>Whether the low half of <paramref name="word"/> (the even key) is kept under <paramref name="threshold"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -143,11 +136,11 @@ internal readonly struct Philox
     public static bool AttentionKeeps(ulong seed, ulong offset, int row, int key, float p)
     {
         uint word = AttentionWord(AttentionWords(PhiloxKey.Of(seed), offset, row, key), key);
-        uint threshold = HalfThreshold(p);
+        uint threshold = AttentionThreshold(p);
         return (key & 1) == 0 ? KeepsLow(word, threshold) : KeepsHigh(word, threshold);
     }
 
-    /// <summary>Word <paramref name="index"/> (0 … 7) of the eight words of two consecutive counters.</summary>
+    /// <summary>Word <paramref name="index"/> (0 … 6) of the eight words of two consecutive counters.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Word(Philox words, Philox next, int index) =>
         // Selects, not a switch: ILGPU compiles a switch to an indexed branch (brx.idx) per word.
@@ -157,6 +150,10 @@ internal readonly struct Philox
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint Word(Philox words, int index) =>
         index < 2 ? (index == 0 ? words.X : words.Y) : (index == 2 ? words.Z : words.W);
+
+    /// <summary>A word's top 24 bits over 2²⁴: a uniform number in [0, 1), exact in a float.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToUniform(uint word) => (int)(word >> 8) * (1f / 16777216f); // via int: ILGPU converts uint through double
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Round(ref uint c0, ref uint c1, ref uint c2, ref uint c3, uint k0, uint k1)

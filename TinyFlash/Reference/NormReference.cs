@@ -26,7 +26,7 @@ public static class NormReference
                 int e = r * hidden + c;
                 double value = x[e] + (bias.IsEmpty ? 0 : bias[c]);
                 if (p > 0)
-                    value = Philox.NormKeeps(options.Seed, options.Offset, e, (float)p) ? value / (1 - p) : 0;
+                    value = Philox.Uniform(options.Seed, options.Offset, e) >= (float)p ? value / (1 - p) : 0;
                 sum[e] = value + (residual.IsEmpty ? 0 : residual[e]);
             }
             var row = sum.AsSpan(r * hidden, hidden);
@@ -82,7 +82,7 @@ public static class NormReference
                 int e = r * hidden + c;
                 double normalised = (sum[e] - means[r]) * rstds[r];
                 double ds = rstds[r] * (gradOutput[e] * (double)gamma[c] - meanG - normalised * meanGx);
-                double keep = p > 0 ? Philox.NormKeeps(options.Seed, options.Offset, e, (float)p) ? 1 / (1 - p) : 0 : 1;
+                double keep = p > 0 ? Philox.Uniform(options.Seed, options.Offset, e) >= (float)p ? 1 / (1 - p) : 0 : 1;
                 gradResidual[e] = ds;
                 gradX[e] = ds * keep;
                 gradBias[c] += ds * keep;

@@ -20,7 +20,7 @@ internal struct ScoreModifierParams
 
     public float Softcap;
 
-    /// <summary>Dropout on the attention probabilities: ⌈p·2¹⁶⌉ (<see cref="Numerics.Philox.HalfThreshold"/>; 0: none).</summary>
+    /// <summary>Dropout on the attention probabilities: ⌈p·2¹⁶⌉ (<see cref="Numerics.Philox.AttentionThreshold"/>; 0: none).</summary>
     public uint DropoutThreshold;
 
     /// <summary>The keep factor 1/(1 − p).</summary>

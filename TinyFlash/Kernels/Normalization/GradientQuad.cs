@@ -8,7 +8,7 @@ namespace TinyFlash.Kernels.Normalization;
 /// thread before any is converted, dead once converted), its pre-norm sums and kept features (this row's), and its
 /// features' sums of dγ, dβ and dbias over the rows of the group's block.
 /// </summary>
-internal struct GradientQuad<T> : IMaskedQuad where T : unmanaged
+internal struct GradientQuad<T> where T : unmanaged
 {
     public PreNormInputs<T> Inputs;
 
@@ -17,6 +17,6 @@ internal struct GradientQuad<T> : IMaskedQuad where T : unmanaged
 
     public Float4 Sum, Gamma, Beta, Bias;
 
-    /// <inheritdoc/>
-    public int Kept { get; set; }
+    /// <summary>The features dropout kept (<see cref="PreNormQuad.Kept"/>).</summary>
+    public int Kept;
 }

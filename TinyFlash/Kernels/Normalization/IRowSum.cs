@@ -7,8 +7,7 @@ namespace TinyFlash.Kernels.Normalization;
 /// <summary>
 /// A group's reductions over its threads, each returned to every thread bit-identical: the merge of
 /// <see cref="RowMoments"/> (the forward's mean and variance, one reduction a chunk) and a pair of sums (the
-/// backward's two gradient means, one reduction a row); and, where the backend has shuffles, the swap of a value
-/// between neighbouring lanes (the dropout draws they share, <see cref="DrawMask{TState, TSum, TLayout}"/>). Each is one barrier on the warp-shuffle path, where two
+/// backward's two gradient means, one reduction a row). Each is one barrier on the warp-shuffle path, where two
 /// consecutive reductions use different halves of the scratch (<c>buffer</c> 0 and 1): a thread overwrites a half only
 /// after the next reduction's barrier, which every thread reaches after reading that half.
 /// </summary>
@@ -25,12 +24,6 @@ internal interface IRowSum
 
     /// <summary>Σ <paramref name="a"/> and Σ <paramref name="b"/> over the group, on every thread.</summary>
     (float A, float B) SumPair(float a, float b, ArrayView<float> scratch, int buffer);
-
-    /// <summary>Whether neighbouring lanes (2u, 2u + 1) can swap values (<see cref="SwapWithNeighbour"/>).</summary>
-    bool SwapsLanes { get; }
-
-    /// <summary>The <paramref name="value"/> of this lane's neighbour (lane xor 1), which receives this one's; only where <see cref="SwapsLanes"/>.</summary>
-    int SwapWithNeighbour(int value);
 }
 
 /// <summary>
@@ -90,11 +83,6 @@ internal readonly struct WarpShuffleRowSum : IRowSum
         return new RowMoments { Count = count, Mean = mean, M2 = m2 };
     }
 
-    public bool SwapsLanes => true;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int SwapWithNeighbour(int value) => Warp.ShuffleXor(value, 1);
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public (float A, float B) SumPair(float a, float b, ArrayView<float> scratch, int buffer)
     {
@@ -135,10 +123,6 @@ internal readonly struct SharedTreeRowSum : IRowSum
     public const int MaxThreads = 1024;
 
     public int ScratchFloats => 3 * MaxThreads;
-
-    public bool SwapsLanes => false;
-
-    public int SwapWithNeighbour(int value) => value;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer, bool equalCounts)

@@ -3,7 +3,6 @@ using ILGPU;
 using ILGPU.Algorithms;
 using TinyFlash.Kernels.Elements;
 using TinyFlash.Kernels.Registers;
-using TinyFlash.Numerics;
 
 namespace TinyFlash.Kernels.Normalization;
 
@@ -137,17 +136,8 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
     {
         var fetch = new FetchRow<TSource> { P = load.P, Source = source, Stage = stage, Origin = load.Origin, Start = start };
         quads.ForEach(ref fetch, start + first, stride);
-        var f = load.P.Forward;
-        if (f.DropoutProbability > 0f)
+        if (load.P.Forward.DropoutProbability > 0f)
         {
-            // the round keys bumped in registers from the first: read from the parameters, they spill in the
-            // register-limited row pass (ptxas, H200 run of 2026-12-03: 32-96 bytes)
-            var mask = new DrawMask<GradientQuad<T>, TSum, TLayout>
-            {
-                Key = PhiloxKey.Of(f.Key.Low0, f.Key.High0), Offset = f.Offset, Threshold = f.KeepThreshold, Origin = load.Origin,
-                Stride = stride, Paired = default(TLayout).Exact && default(TQuads).Quads > 1 && default(TSum).SwapsLanes,
-            };
-            quads.ForEach(ref mask, start + first, stride);
             load.Dropout = true;
             quads.ForEach(ref load, start + first, stride);
             load.Dropout = false;
@@ -164,7 +154,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         public int Stage, Origin, Start;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad<T> quad, int column, int index)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
             TLayout layout = default;
             int slot = (column - Start) >> 2;
@@ -181,7 +171,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         public int Stage, Origin, Start;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad<T> quad, int column, int index)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
             TLayout layout = default;
             int left = layout.Left(P.Forward.Hidden, column);
@@ -199,17 +189,17 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         public int Stage, Origin, Start;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad<T> quad, int column, int index)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
             var outputGradient = new FetchOutputGradient<TSource> { P = P, Source = Source, Stage = Stage, Origin = Origin, Start = Start };
-            outputGradient.Apply(ref quad, column, index);
+            outputGradient.Apply(ref quad, column);
             quad.Inputs = PreNormInputs<T>.Fetch<TLayout, TSource>(P.Forward, Source, Stage, 1, Origin, column, (column - Start) >> 2);
         }
     }
 
     /// <summary>
-    /// A quad's pre-norm sums into its registers (regenerated from its fetched x, residual and bias and its kept
-    /// features, drawn before: all four without dropout), and its share of Σg and Σg·x̂.
+    /// A quad's pre-norm sums and kept features into its registers (regenerated from its fetched x, residual and bias
+    /// and the Philox stream), and its share of Σg and Σg·x̂.
     /// </summary>
     private struct Load : IQuadStep<GradientQuad<T>>
     {
@@ -217,20 +207,20 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         public int Origin;
         public float Mean, Rstd, SumG, SumGx;
 
-        /// <summary>p &gt; 0 (the mask drawn), a constant in each of the two places the step is applied.</summary>
+        /// <summary>p &gt; 0, a constant in each of the two places the step is applied.</summary>
         public bool Dropout;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad<T> quad, int column, int index)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
             if (default(TLayout).Left(P.Forward.Hidden, column) <= 0)
                 return;
             var g = ElementQuads.ToFloat<T, TCodec>(quad.GradOutput).Multiply(ElementQuads.ToFloat<T, TCodec>(quad.Weight));
-            quad.Sum = PreNormQuad.Sum<T, TCodec>(P.Forward, quad.Inputs, quad.Kept, Dropout);
-            if (!Dropout)
-                quad.Kept = 0b1111;
+            var loaded = PreNormQuad.From<T, TCodec, TLayout>(P.Forward, quad.Inputs, Origin, column, Dropout, keyInRegisters: true);
+            quad.Sum = loaded.Sum;
+            quad.Kept = loaded.Kept;
             SumG += g.SumLanes();
-            SumGx += g.Dot(quad.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd));
+            SumGx += g.Dot(loaded.Sum.Add(Float4.Broadcast(-Mean)).Multiply(Rstd));
         }
     }
 
@@ -246,7 +236,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         public bool InRegisters;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad<T> quad, int column, int index)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
             TLayout layout = default;
             int hidden = P.Forward.Hidden, left = layout.Left(hidden, column);
@@ -287,7 +277,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         public bool Whole;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref GradientQuad<T> quad, int column, int index)
+        public void Apply(ref GradientQuad<T> quad, int column)
         {
             int left = default(TLayout).Left(Hidden, column);
             if (left <= 0)

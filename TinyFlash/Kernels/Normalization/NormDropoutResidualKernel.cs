@@ -9,8 +9,8 @@ namespace TinyFlash.Kernels.Normalization;
 /// <summary>
 /// <c>y = Norm(dropout(x + bias) + residual)</c>, LayerNorm (γ, β) or RMSNorm (γ), one group of G threads a block of
 /// rows (<see cref="NormParams{T}.RowsPerBlock"/>, one after another), each thread holding K quads of four consecutive
-/// features of a row in registers (<typeparamref name="TQuads"/> of <see cref="NormQuad{T}"/>; eight features a Philox
-/// call, <see cref="DrawMask{TState, TSum, TLayout}"/>). A chunk is the 4·K·G features the group holds at once, thread t's quads at features
+/// features of a row in registers (<typeparamref name="TQuads"/> of <see cref="NormQuad{T}"/>; four features a Philox
+/// call, <see cref="PreNormQuad"/>). A chunk is the 4·K·G features the group holds at once, thread t's quads at features
 /// 4t + j·4G (j &lt; K); the planner makes a row one chunk up to 4·8·1024 features, and an exact one
 /// (<typeparamref name="TLayout"/>: hidden = 4·K·G, aligned views) wherever G can be a whole number of warps:
 /// <code>
@@ -25,9 +25,8 @@ namespace TinyFlash.Kernels.Normalization;
 /// output      every quad's γ and β fetched, then y = (s − mean)·rstd·γ + β from the registers (a row of several
 ///             chunks recomputes the earlier ones: x, residual and bias read again, the mask drawn again)
 /// </code>
-/// Dropout keeps an element when its 16 bits of the Philox stream (seed/offset, element row·Hidden + column,
-/// <see cref="Numerics.Philox.NormKeeps"/>) over 2¹⁶ are at least p, and scales it by 1/(1 − p); the backward
-/// regenerates the same mask. Statistics are fp32 whatever the storage.
+/// Dropout keeps an element when its Philox uniform (stream seed/offset, index row·Hidden + column) is at least p,
+/// and scales it by 1/(1 − p); the backward regenerates the same mask. Statistics are fp32 whatever the storage.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
@@ -108,8 +107,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
 
     /// <summary>
     /// The pre-norm sums of the chunk from feature <paramref name="start"/> into <paramref name="quads"/> (every quad's
-    /// inputs read from <paramref name="source"/>'s stage first, dropout tested once for all of them and their mask
-    /// drawn in a pass of its own), s written if asked
+    /// inputs read from <paramref name="source"/>'s stage first, dropout tested once for all of them), s written if asked
     /// and <paramref name="writeSum"/>; the thread's count and mean.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -118,15 +116,9 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
     {
         var fetch = new FetchInputs<TSource> { P = p, Source = source, Stage = stage, Origin = origin, Start = start };
         quads.ForEach(ref fetch, start + first, stride);
-        var load = new Load { P = p };
+        var load = new Load { P = p, Origin = origin };
         if (p.DropoutProbability > 0f)
         {
-            var mask = new DrawMask<NormQuad<T>, TSum, TLayout>
-            {
-                Key = p.Key, Offset = p.Offset, Threshold = p.KeepThreshold, Origin = origin, Stride = stride,
-                Paired = default(TLayout).Exact && default(TQuads).Quads > 1 && default(TSum).SwapsLanes,
-            };
-            quads.ForEach(ref mask, start + first, stride);
             load.Dropout = true;
             quads.ForEach(ref load, start + first, stride);
         }
@@ -158,7 +150,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         public int Stage, Origin, Start;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref NormQuad<T> quad, int column, int index) =>
+        public void Apply(ref NormQuad<T> quad, int column) =>
             PreNormInputs<T>.Issue<TLayout, TStream>(P, Stream, Stage, 0, Origin, column, (column - Start) >> 2);
     }
 
@@ -170,7 +162,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         public int Stage, Origin, Start;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref NormQuad<T> quad, int column, int index) =>
+        public void Apply(ref NormQuad<T> quad, int column) =>
             quad.Inputs = PreNormInputs<T>.Fetch<TLayout, TSource>(P, Source, Stage, 0, Origin, column, (column - Start) >> 2);
     }
 
@@ -178,17 +170,18 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
     private struct Load : IQuadStep<NormQuad<T>>
     {
         public NormParams<T> P;
+        public int Origin;
 
-        /// <summary>p &gt; 0 (the mask drawn), a constant in each of the two places the step is applied.</summary>
+        /// <summary>p &gt; 0, a constant in each of the two places the step is applied.</summary>
         public bool Dropout;
 
         public float Count, Total;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref NormQuad<T> quad, int column, int index)
+        public void Apply(ref NormQuad<T> quad, int column)
         {
             int left = default(TLayout).Left(P.Hidden, column);
-            quad.Sum = left > 0 ? PreNormQuad.Sum<T, TCodec>(P, quad.Inputs, quad.Kept, Dropout) : default;
+            quad.Sum = left > 0 ? PreNormQuad.From<T, TCodec, TLayout>(P, quad.Inputs, Origin, column, Dropout).Sum : default;
             Count += XMath.Clamp(left, 0, 4);
             Total += quad.Sum.SumLanes();
         }
@@ -201,7 +194,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         public int Origin;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref NormQuad<T> quad, int column, int index)
+        public void Apply(ref NormQuad<T> quad, int column)
         {
             TLayout layout = default;
             int left = layout.Left(P.Hidden, column);
@@ -217,7 +210,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         public int Hidden;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref NormQuad<T> quad, int column, int index)
+        public void Apply(ref NormQuad<T> quad, int column)
         {
             var centred = quad.Sum.Add(Float4.Broadcast(-Mean));
             if (!default(TLayout).Exact)
@@ -232,7 +225,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         public NormParams<T> P;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref NormQuad<T> quad, int column, int index)
+        public void Apply(ref NormQuad<T> quad, int column)
         {
             TLayout layout = default;
             int left = layout.Left(P.Hidden, column);
@@ -250,7 +243,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         public float Mean, Rstd;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Apply(ref NormQuad<T> quad, int column, int index)
+        public void Apply(ref NormQuad<T> quad, int column)
         {
             TLayout layout = default;
             int left = layout.Left(P.Hidden, column);

@@ -30,7 +30,7 @@ internal struct NormParams<T> where T : unmanaged
     /// <summary>Dropout probability p (0: none) and 1/(1 − p).</summary>
     public float DropoutProbability, KeepScale;
 
-    /// <summary>⌈p·2¹⁶⌉: an element is kept when its 16 bits of the stream reach it (<see cref="Numerics.Philox.NormKeeps"/>).</summary>
+    /// <summary>⌈p·2²⁴⌉·2⁸: an element is kept when its Philox word reaches it (<see cref="Numerics.Philox.Keeps"/>).</summary>
     public uint KeepThreshold;
 
     /// <summary>The Philox stream of the dropout mask: the seed's round keys and the counter offset.</summary>

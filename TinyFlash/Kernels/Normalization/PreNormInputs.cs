@@ -8,7 +8,7 @@ namespace TinyFlash.Kernels.Normalization;
 /// bits where absent or past the row's end, 0 in every storage type). x and the residual are streamed
 /// (<see cref="IRowStream{T, TSelf}"/>: tensors <c>tensor</c> and <c>tensor</c> + 1), the bias, the same for every
 /// row, is fetched from global memory. Both norm kernels fetch the inputs of every quad a thread holds before
-/// converting any (<see cref="PreNormQuad.Sum"/>): the loads are then all in flight at once, where a load converted
+/// converting any (<see cref="PreNormQuad.From"/>): the loads are then all in flight at once, where a load converted
 /// right after it was issued made each quad wait for its own round trip (Nsight Compute on the H200, 2026-12-03: the
 /// first use of each load was 59 % of the forward's stall samples).
 /// </summary>

@@ -7,10 +7,9 @@ internal interface IQuadStep<TState> where TState : struct
 {
     /// <summary>
     /// The step on one quad: <paramref name="state"/> is its registers, <paramref name="column"/> its first feature (at
-    /// or past the row's end for quads of a chunk that overhangs it), <paramref name="index"/> its place j among the
-    /// thread's quads (a compile-time constant once the kernel is specialised).
+    /// or past the row's end for quads of a chunk that overhangs it).
     /// </summary>
-    void Apply(ref TState state, int column, int index);
+    void Apply(ref TState state, int column);
 }
 
 /// <summary>
@@ -25,8 +24,8 @@ internal interface IRowQuads<TState> where TState : struct
     /// <summary>Quads a thread holds (1, 2, 4, 8, …).</summary>
     int Quads { get; }
 
-    /// <summary>Applies <paramref name="step"/> to every quad, in order; the first is quad <paramref name="index"/>.</summary>
-    void ForEach<TStep>(ref TStep step, int column, int stride, int index = 0) where TStep : struct, IQuadStep<TState>;
+    /// <summary>Applies <paramref name="step"/> to every quad, in order.</summary>
+    void ForEach<TStep>(ref TStep step, int column, int stride) where TStep : struct, IQuadStep<TState>;
 }
 
 /// <summary>A single quad.</summary>
@@ -37,8 +36,8 @@ internal struct OneQuad<TState> : IRowQuads<TState> where TState : struct
     public readonly int Quads => 1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void ForEach<TStep>(ref TStep step, int column, int stride, int index = 0) where TStep : struct, IQuadStep<TState> =>
-        step.Apply(ref State, column, index);
+    public void ForEach<TStep>(ref TStep step, int column, int stride) where TStep : struct, IQuadStep<TState> =>
+        step.Apply(ref State, column);
 }
 
 /// <summary>Twice <typeparamref name="THalf"/>'s quads: its quads, then as many again from column + half·stride.</summary>
@@ -51,9 +50,9 @@ internal struct QuadPair<THalf, TState> : IRowQuads<TState>
     public readonly int Quads => 2 * default(THalf).Quads;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void ForEach<TStep>(ref TStep step, int column, int stride, int index = 0) where TStep : struct, IQuadStep<TState>
+    public void ForEach<TStep>(ref TStep step, int column, int stride) where TStep : struct, IQuadStep<TState>
     {
-        Low.ForEach(ref step, column, stride, index);
-        High.ForEach(ref step, column + default(THalf).Quads * stride, stride, index + default(THalf).Quads);
+        Low.ForEach(ref step, column, stride);
+        High.ForEach(ref step, column + default(THalf).Quads * stride, stride);
     }
 }
