@@ -12,7 +12,7 @@ namespace TinyFlash.Normalization;
 
 /// <summary>
 /// The fused post-processing operator: from validated views to a launch of
-/// <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/> (one group a row) and of its backward
+/// <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout}"/> (one group a row) and of its backward
 /// (<see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/>). It plans a row's threads G and the quads K
 /// each holds in registers, both compile-time or launch constants: an exact row (hidden = 4·K·G, G a whole number of
 /// warps, <see cref="ExactShapes"/>) where the hidden size and the views' alignment allow, so that the kernel compiles
@@ -114,23 +114,17 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         return power;
     }
 
-    /// <summary>
-    /// Launches on the default stream; <typeparamref name="T"/> is the storage (float, or ushort bits of fp16/bf16). A
-    /// kernel that streams its rows through shared-memory stages loops over blocks of rows, as many blocks as the device
-    /// holds groups at once (<see cref="RowBlocks"/>); one that does not takes a row a group.
-    /// </summary>
+    /// <summary>Launches on the default stream, a group a row; <typeparamref name="T"/> is the storage (float, or ushort bits of fp16/bf16).</summary>
     public void Run<T>(ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma, ArrayView<T> beta,
         ArrayView<T> output, ArrayView<T> sum, ArrayView<float> mean, ArrayView<float> rstd, int rows, int hidden,
         NormOptions options, ElementType type) where T : unmanaged
     {
         bool whole = WholeQuads(hidden, x, residual, bias, gamma, beta, output, sum);
         var plan = Plan<Action<AcceleratorStream, KernelConfig, NormParams<T>>, T>(backward: false, hidden, type, whole);
-        var (blocks, rowsPerBlock) = RowBlocks(rows, plan.StageBytes > 0 ? plan.ResidentGroups : rows);
-        plan.Launcher(accelerator.DefaultStream, plan.Config<T>(blocks), WithOptions(new NormParams<T>
+        plan.Launcher(accelerator.DefaultStream, plan.Config<T>(rows), WithOptions(new NormParams<T>
         {
             X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
-            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, RowsPerBlock = rowsPerBlock, WholeQuads = whole ? 1 : 0,
-            XAddress = Address(x), ResidualAddress = Address(residual),
+            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, WholeQuads = whole ? 1 : 0,
         }, options));
     }
 
@@ -194,9 +188,10 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// A row kernel's threads, quads, stages and launcher. With aligned views (<paramref name="whole"/>) the first of
     /// <see cref="ExactShapes"/> whose kernel's registers allow its G; else (or with <see cref="ThreadsPerRow"/>) G a
     /// power of two from the hidden size, then K from G, exact where 4·K·G happens to be the hidden size; a kernel whose
-    /// registers allow fewer threads than G runs at half G, with K planned again. Rows stream through two shared-memory
-    /// stages wherever the device gives dynamic shared memory (not OpenCL, <see cref="ForwardAttention.StaticSharedMemory"/>)
-    /// and a group's stages fit it.
+    /// registers allow fewer threads than G runs at half G, with K planned again. The backward's rows stream through two
+    /// shared-memory stages wherever the device gives dynamic shared memory (not OpenCL,
+    /// <see cref="ForwardAttention.StaticSharedMemory"/>) and a group's stages fit it; the forward's never (measured slower
+    /// on the H100, 2026-12-07: 1.95 against 2.41 TB/s in fp16).
     /// </summary>
     private RowPlan<TLauncher> Plan<TLauncher, T>(bool backward, int hidden, ElementType type, bool whole)
         where TLauncher : Delegate where T : unmanaged
@@ -206,8 +201,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         bool tree = forward.StaticSharedMemory;
         RowPlan<TLauncher>? Load(int threads, int quads, bool exact)
         {
-            int stageBytes = StagedRows<T>.Bytes(backward ? 3 : 2, quads * threads);
-            if (tree || stageBytes + default(WarpShuffleRowSum).ScratchFloats * sizeof(float) > device.MaxSharedMemoryPerGroup)
+            int stageBytes = StagedRows<T>.Bytes(NormBackwardKernel.StreamedTensors, quads * threads);
+            if (!backward || tree || stageBytes + default(WarpShuffleRowSum).ScratchFloats * sizeof(float) > device.MaxSharedMemoryPerGroup)
                 stageBytes = 0;
             var entryPoint = RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact, staged: stageBytes > 0);
             int registers = RegisterLimit(backward, quads);
@@ -241,8 +236,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// <summary>
     /// The entry point of the forward or the backward's row pass for a storage, <paramref name="quads"/> a thread, the
     /// group sum (<paramref name="tree"/>: a shared-memory tree, OpenCL's; else warp shuffles), the row layout
-    /// (<paramref name="exact"/>: hidden = 4·K·G with aligned views, no bounds checks) and the rows' stream
-    /// (<paramref name="staged"/>: two shared-memory stages; else straight from global memory).
+    /// (<paramref name="exact"/>: hidden = 4·K·G with aligned views, no bounds checks) and, for the backward, the rows'
+    /// stream (<paramref name="staged"/>: two shared-memory stages; else straight from global memory).
     /// </summary>
     public static MethodInfo RowEntryPoint(bool backward, Type storage, Type codec, int quads, bool tree, bool exact, bool staged) =>
         EntryPoints.GetOrAdd((backward, storage, codec, quads, tree, exact, staged), key =>
@@ -251,12 +246,14 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             var quadsType = typeof(OneQuad<>).MakeGenericType(state);
             for (int k = 1; k < key.Quads; k *= 2)
                 quadsType = typeof(QuadPair<,>).MakeGenericType(quadsType, state);
-            var kernel = key.Backward ? typeof(NormBackwardKernel<,,,,,>) : typeof(NormDropoutResidualKernel<,,,,,>);
             var sum = key.Tree ? typeof(SharedTreeRowSum) : typeof(WarpShuffleRowSum);
             var layout = key.Exact ? typeof(ExactRow) : typeof(CheckedRow);
+            if (!key.Backward)
+                return typeof(NormDropoutResidualKernel<,,,,>).MakeGenericType(key.Storage, key.Codec, quadsType, sum, layout)
+                    .GetMethod(nameof(NormDropoutResidualKernel<float, Float32Codec, OneQuad<NormQuad<float>>, WarpShuffleRowSum, ExactRow>.Run))!;
             var stream = (key.Staged ? typeof(StagedRows<>) : typeof(DirectRows<>)).MakeGenericType(key.Storage);
-            return kernel.MakeGenericType(key.Storage, key.Codec, quadsType, sum, layout, stream)
-                .GetMethod(key.Backward ? nameof(NormBackwardKernel<float, Float32Codec, OneQuad<GradientQuad<float>>, WarpShuffleRowSum, ExactRow, DirectRows<float>>.Rows) : "Run")!;
+            return typeof(NormBackwardKernel<,,,,,>).MakeGenericType(key.Storage, key.Codec, quadsType, sum, layout, stream)
+                .GetMethod(nameof(NormBackwardKernel<float, Float32Codec, OneQuad<GradientQuad<float>>, WarpShuffleRowSum, ExactRow, DirectRows<float>>.Rows))!;
         });
 
     /// <summary><paramref name="p"/> with the norm, epsilon and dropout stream of <paramref name="options"/>.</summary>

@@ -7,12 +7,12 @@ using TinyFlash.Kernels.TensorCore.Instructions;
 namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
-/// Where a norm kernel's streamed tensors (the forward's x and residual, the backward's dy, x and residual) come from
-/// when a pass converts a chunk of a row: two shared-memory stages that the copies of the group's next chunk fill while
-/// it works on this one (<see cref="StagedRows{T}"/>), or global memory at the time of reading
-/// (<see cref="DirectRows{T}"/>). A slot is a quad's place in its chunk, (column − chunk start)/4 = t + j·G for quad j
-/// of thread t, so a warp's slots are consecutive; each thread copies and reads only its own slots, and needs no
-/// barrier.
+/// Where the norm backward's streamed tensors (dy, x and the residual) come from when a pass converts a chunk of a
+/// row: two shared-memory stages that the copies of the group's next chunk fill while it works on this one
+/// (<see cref="StagedRows{T}"/>), or global memory at the time of reading (<see cref="DirectRows{T}"/>: OpenCL, the
+/// forward's reads, the rows' recomputed chunks). A slot is a quad's place in its chunk, (column − chunk start)/4 =
+/// t + j·G for quad j of thread t, so a warp's slots are consecutive; each thread copies and reads only its own slots,
+/// and needs no barrier.
 /// </summary>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TSelf">The implementing struct (kernels hold it by value).</typeparam>
@@ -29,7 +29,14 @@ internal interface IRowStream<T, TSelf> where T : unmanaged where TSelf : struct
     /// </summary>
     void Issue(int stage, int tensor, int slot, ArrayView<T> source, ulong sourceAddress, int index, int left, bool whole);
 
-    /// <summary>Closes the copies this thread issued for the next chunk and waits until those of the current chunk have landed.</summary>
+    /// <summary>Closes the copies this thread issued so far into a group of their own (the pipeline's first chunk).</summary>
+    void Commit();
+
+    /// <summary>
+    /// Closes the copies this thread issued for the next chunk (none on a block's last) into a group and waits until
+    /// the group before it, the current chunk's, has landed: every chunk's copies are a group of their own, the first
+    /// closed by <see cref="Commit"/>.
+    /// </summary>
     void Advance();
 
     /// <summary>The quad <see cref="Issue"/> copied into stage <paramref name="stage"/>; direct: fetched from <paramref name="source"/> now.</summary>
@@ -82,6 +89,9 @@ internal readonly struct StagedRows<T> : IRowStream<T, StagedRows<T>> where T : 
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Commit() => CpAsync.Commit();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Advance()
     {
         CpAsync.Commit();
@@ -106,6 +116,10 @@ internal readonly struct DirectRows<T> : IRowStream<T, DirectRows<T>> where T : 
     public DirectRows<T> Open(int tensors, int slots) => default;
 
     public void Issue(int stage, int tensor, int slot, ArrayView<T> source, ulong sourceAddress, int index, int left, bool whole)
+    {
+    }
+
+    public void Commit()
     {
     }
 

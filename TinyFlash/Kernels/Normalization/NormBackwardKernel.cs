@@ -6,8 +6,15 @@ using TinyFlash.Kernels.Registers;
 
 namespace TinyFlash.Kernels.Normalization;
 
+/// <summary>What the host plans <see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/> by.</summary>
+internal static class NormBackwardKernel
+{
+    /// <summary>Tensors the row pass streams: dy (0), x (1) and the residual (2).</summary>
+    public const int StreamedTensors = 3;
+}
+
 /// <summary>
-/// The backward of <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/>, the first of two
+/// The backward of <see cref="NormDropoutResidualKernel{T, TCodec, TQuads, TSum, TLayout}"/>, the first of two
 /// kernels. With x̂ = (s − mean)·rstd (RMSNorm: s·rstd) and g = dy·γ:
 /// <code>
 /// ds        = rstd·(g − mean(g) − x̂·mean(g·x̂))      (RMSNorm: rstd·(g − x̂·mean(g·x̂)))
@@ -39,8 +46,6 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
     where TLayout : struct, IRowLayout
     where TStream : struct, IRowStream<T, TStream>
 {
-    /// <summary>Tensors streamed: dy (0), x (1) and the residual (2).</summary>
-    public const int Tensors = 3;
 
     /// <summary>Entry point of the row pass: one group a block of rows, a power-of-two size.</summary>
     public static void Rows(NormBackwardParams<T> p)
@@ -56,7 +61,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
             for (int column = first; column < f.Hidden; column += stride)
                 for (int part = 0; part < 3; part++)
                     ElementQuads.Write<float, Float32Codec>(p.Partials, partial + part * f.Hidden + column, f.Hidden - column, default, whole);
-        var stream = default(TStream).Open(Tensors, chunk / 4);
+        var stream = default(TStream).Open(NormBackwardKernel.StreamedTensors, chunk / 4);
         TSum sums = default;
         TQuads quads = default;
         int stage = 0, buffer = 0;
@@ -65,6 +70,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         if (row < lastRow)
         {
             Issue(ref quads, p, stream, stage, row * f.Hidden, 0, first, stride);
+            stream.Commit();
             mean = f.Mean[row];
             rstd = f.Rstd[row];
         }
