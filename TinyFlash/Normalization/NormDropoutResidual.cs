@@ -163,10 +163,11 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     }
 
     /// <summary>
-    /// A planned row kernel: G threads a row, K quads a thread, the bytes of its shared-memory stages (0: it reads its
-    /// rows straight from global memory), its launcher, and the groups of it the whole device holds at once.
+    /// A planned row kernel: G threads a row, the bytes of its shared-memory stages (0: it reads its
+    /// rows straight from global memory), its launcher, and the groups of it the whole device holds at once (the
+    /// backward's; 0 for the forward).
     /// </summary>
-    private readonly record struct RowPlan<TLauncher>(int Threads, int Quads, int StageBytes, TLauncher Launcher, int ResidentGroups)
+    private readonly record struct RowPlan<TLauncher>(int Threads, int StageBytes, TLauncher Launcher, int ResidentGroups)
     {
         /// <summary>The launch of <paramref name="blocks"/> groups, with the stages as dynamic shared memory.</summary>
         public KernelConfig Config<T>(int blocks) where T : unmanaged =>
@@ -175,17 +176,17 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     }
 
     /// <summary>
-    /// <paramref name="rows"/> in at most <paramref name="wanted"/> blocks of consecutive rows, as even as whole rows
-    /// allow: the blocks and the rows of each (the last may hold fewer).
+    /// <paramref name="rows"/> (one or more: the validator's rule) in at most <paramref name="wanted"/> blocks of
+    /// consecutive rows, as even as whole rows allow: the blocks and the rows of each (the last may hold fewer).
     /// </summary>
-    public static (int Blocks, int RowsPerBlock) RowBlocks(int rows, int wanted)
+    private static (int Blocks, int RowsPerBlock) RowBlocks(int rows, int wanted)
     {
-        int rowsPerBlock = (rows + Math.Clamp(wanted, 1, Math.Max(rows, 1)) - 1) / Math.Clamp(wanted, 1, Math.Max(rows, 1));
+        int blocks = Math.Clamp(wanted, 1, rows), rowsPerBlock = (rows + blocks - 1) / blocks;
         return ((rows + rowsPerBlock - 1) / rowsPerBlock, rowsPerBlock);
     }
 
     /// <summary>
-    /// A row kernel's threads, quads, stages and launcher. With aligned views (<paramref name="whole"/>) the first of
+    /// A row kernel's threads, stages, launcher and resident groups. With aligned views (<paramref name="whole"/>) the first of
     /// <see cref="ExactShapes"/> whose kernel's registers allow its G; else (or with <see cref="ThreadsPerRow"/>) G a
     /// power of two from the hidden size, then K from G, exact where 4·K·G happens to be the hidden size; a kernel whose
     /// registers allow fewer threads than G runs at half G, with K planned again. The backward's rows stream through two
@@ -209,9 +210,10 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             var (launcher, maxThreads) = kernels.Load<TLauncher>(entryPoint, registers);
             if (threads > maxThreads && threads > 1)
                 return null;
-            int resident = device.Type == AcceleratorType.CPU ? 1
+            // row blocks are the backward's alone: the forward takes a group a row
+            int resident = !backward ? 0 : device.Type == AcceleratorType.CPU ? 1
                 : device.Multiprocessors * (kernels.ResidentGroups(entryPoint, registers, threads, stageBytes) ?? Math.Max(1, device.MaxThreadsPerMultiprocessor / threads));
-            return new RowPlan<TLauncher>(threads, quads, stageBytes, launcher, Math.Max(1, resident));
+            return new RowPlan<TLauncher>(threads, stageBytes, launcher, resident);
         }
         if (whole && ThreadsPerRow is null)
             foreach (var (exactThreads, quads) in ExactShapes(hidden, Math.Max(1, device.WarpSize), limit, tree, featuresPerThread))

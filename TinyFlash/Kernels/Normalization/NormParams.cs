@@ -16,10 +16,10 @@ internal struct NormParams<T> where T : unmanaged
 
     public int Rows, Hidden;
 
-    /// <summary>Rows a group handles one after another (its block).</summary>
+    /// <summary>Rows a group of the backward's row pass handles one after another (its block).</summary>
     public int RowsPerBlock;
 
-    /// <summary>Device addresses of x and the residual, where a kernel copies them with <c>cp.async</c> (CUDA).</summary>
+    /// <summary>Device addresses of x and the residual, where the backward copies them with <c>cp.async</c> (CUDA).</summary>
     public ulong XAddress, ResidualAddress;
 
     /// <summary>1 for RMSNorm (no mean subtracted, no beta), 0 for LayerNorm.</summary>

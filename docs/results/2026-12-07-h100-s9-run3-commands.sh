@@ -8,12 +8,12 @@ top=$OUT; r=$OUT/r; mkdir -p $r
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > $r/gpu.txt
 mkdir -p /tmp/new /tmp/prev && tar xJf .gpu/rt.tar.xz -C /tmp/new && cp -r /tmp/new/. /tmp/prev/ && cp .gpu/prev/TinyFlash.dll .gpu/prev/TinyFlash.Bench.dll /tmp/prev/
 for ptx in .gpu/*.ptx; do echo "== $ptx"; ptxas -arch=sm_90a -v "$ptx" -o /dev/null 2>&1 | grep -E "registers|spill|error" | head -6; done > $r/ptxas.txt 2>&1
-timeout 170 /tmp/new/TinyFlash.Bench verify --norm --backend cuda > $r/verify-norm-cuda.txt 2>&1; echo "rc=$?" >> $r/verify-norm-cuda.txt
-timeout 40 /tmp/new/TinyFlash.Bench verify --norm --backend opencl --filter "x1,|x31,|x33,|x768,|x1000,|x4096," > $r/verify-norm-opencl.txt 2>&1; echo "rc=$?" >> $r/verify-norm-opencl.txt
+timeout 100 /tmp/new/TinyFlash.Bench verify --norm --backend cuda > $r/verify-norm-cuda.txt 2>&1; echo "rc=$?" >> $r/verify-norm-cuda.txt
+timeout 25 /tmp/new/TinyFlash.Bench verify --norm --backend opencl --filter "x1,|x31,|x33,|x768,|x1000,|x4096," > $r/verify-norm-opencl.txt 2>&1; echo "rc=$?" >> $r/verify-norm-opencl.txt
 tar czf $top/all.tgz -C $r .
-timeout 90 /tmp/new/TinyFlash.Bench postprocess --backend cuda --out $r/new.jsonl > $r/new.txt 2>&1
+timeout 60 /tmp/new/TinyFlash.Bench postprocess --backend cuda --out $r/new.jsonl > $r/new.txt 2>&1
 tar czf $top/all.tgz -C $r .
-(cd TinyFlash.Bench/baselines && timeout 150 python3 torch_norm.py --out $r/torch.jsonl) > $r/torch.txt 2>&1
+(cd TinyFlash.Bench/baselines && timeout 90 python3 torch_norm.py --out $r/torch.jsonl) > $r/torch.txt 2>&1
 tar czf $top/all.tgz -C $r .
 timeout 60 /tmp/prev/TinyFlash.Bench postprocess --backend cuda --kernels Forward Backward --out $r/prev.jsonl > $r/prev.txt 2>&1
 tar czf $top/all.tgz -C $r .
