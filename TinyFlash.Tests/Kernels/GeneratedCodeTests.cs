@@ -129,6 +129,25 @@ public class GeneratedCodeTests
     }
 
     /// <summary>
+    /// The norm kernels read their optional inputs (residual, bias, β) unconditionally, absent ones as rows of zeros, so
+    /// no 16-bit load is merged with zeros after a branch (<c>mov.b16</c>, a byte permute a half in SASS); and their group
+    /// reductions are written out for 32 lanes, the warps' values summed by a second butterfly: the forward's moments
+    /// 3 × 5 shuffles, then 2 × 5 and 5 across the warps; the backward's pair 2 × 5, then 2 × 5.
+    /// </summary>
+    [Test]
+    public void The_norm_PTX_reads_optional_inputs_unconditionally_and_reduces_in_written_out_butterflies()
+    {
+        using var generator = new PtxGenerator();
+        foreach (var (kernel, shuffles) in new[] { ("norm", 30), ("norm-backward", 20) })
+        {
+            string ptx = generator.Elementwise(kernel, ElementType.Float16);
+            Assert.That(ptx, Does.Not.Contain("mov.b16"), kernel);
+            Assert.That(Regex.Matches(ptx, @"shfl\.sync\.bfly").Count, Is.GreaterThanOrEqualTo(shuffles), kernel);
+            Assert.That(Regex.Matches(ptx, @"bar\.sync").Count, Is.EqualTo(1), kernel);
+        }
+    }
+
+    /// <summary>
     /// The norm's exact 4096-feature rows compile without bounds checks (no element-by-element loads), and the
     /// backward's row pass carries the register limit the engine loads it with where it plans 2 quads a thread (fp16),
     /// the forward and the fp32 backward (4 quads) none.

@@ -337,10 +337,10 @@ public sealed class FlashEngine : IDisposable
             }
             if (type == ElementType.Float32)
                 Norm.Run(x.Cast<float>(), residual.Cast<float>(), bias.Cast<float>(), gamma.Cast<float>(), beta.Cast<float>(),
-                    output.Cast<float>(), sum.Cast<float>(), mean, rstd, rows, hidden, options, type);
+                    output.Cast<float>(), sum.Cast<float>(), mean, rstd, rows, hidden, options, type, workspace);
             else
                 Norm.Run(x.Cast<ushort>(), residual.Cast<ushort>(), bias.Cast<ushort>(), gamma.Cast<ushort>(), beta.Cast<ushort>(),
-                    output.Cast<ushort>(), sum.Cast<ushort>(), mean, rstd, rows, hidden, options, type);
+                    output.Cast<ushort>(), sum.Cast<ushort>(), mean, rstd, rows, hidden, options, type, workspace);
         }
     }
 

@@ -15,6 +15,7 @@ internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator all
     private DeviceBuffer<float>? floats;
     private DeviceBuffer<float>? inputs;
     private DeviceBuffer<int>? ints;
+    private DeviceBuffer<float>? zeros;
 
     /// <summary>Most bytes the float workspace may take.</summary>
     public long LimitBytes { get; } = limitBytes;
@@ -23,10 +24,11 @@ internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator all
     public int Allocations { get; private set; }
 
     /// <summary>Device buffers the pool holds now (they live until the engine is disposed).</summary>
-    public int HeldBuffers => (floats is null ? 0 : 1) + (inputs is null ? 0 : 1) + (ints is null ? 0 : 1);
+    public int HeldBuffers => (floats is null ? 0 : 1) + (inputs is null ? 0 : 1) + (ints is null ? 0 : 1) + (zeros is null ? 0 : 1);
 
     /// <summary>Bytes the pool holds now.</summary>
-    public long HeldBytes => (floats?.View.LengthInBytes ?? 0) + (inputs?.View.LengthInBytes ?? 0) + (ints?.View.LengthInBytes ?? 0);
+    public long HeldBytes => (floats?.View.LengthInBytes ?? 0) + (inputs?.View.LengthInBytes ?? 0) + (ints?.View.LengthInBytes ?? 0)
+        + (zeros?.View.LengthInBytes ?? 0);
 
     /// <summary>A view of <paramref name="count"/> floats, valid until the next call that rents from the pool.</summary>
     /// <exception cref="InvalidOperationException">The request exceeds <see cref="LimitBytes"/> (a planner bug).</exception>
@@ -36,6 +38,22 @@ internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator all
             throw new InvalidOperationException($"A workspace of {4 * count} bytes exceeds the engine's bound of {LimitBytes} bytes.");
         floats = Grow(floats, count, LimitBytes / 4, "split workspace");
         return floats.View.SubView(0, count);
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> zero elements of <typeparamref name="T"/>, never written: what a kernel reads for an absent
+    /// per-feature input (the norm's bias, β, or its residual's one row), so that its loads need no condition. Valid
+    /// until the next call that rents from the pool.
+    /// </summary>
+    public ArrayView<T> Zeros<T>(long count) where T : unmanaged
+    {
+        long floatCount = (count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() + 3) / 4;
+        if (zeros is null || zeros.View.Length < floatCount)
+        {
+            zeros = Grow(zeros, floatCount, long.MaxValue, "zeros");
+            zeros.View.MemSetToZero();
+        }
+        return zeros.View.Cast<T>().SubView(0, count);
     }
 
     /// <summary>
@@ -77,6 +95,8 @@ internal sealed class WorkspacePool(Accelerator accelerator, DeviceAllocator all
         floats?.Dispose();
         inputs?.Dispose();
         ints?.Dispose();
+        zeros?.Dispose();
+        zeros = null;
         floats = null;
         inputs = null;
         ints = null;

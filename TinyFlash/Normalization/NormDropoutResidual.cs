@@ -114,19 +114,28 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         return power;
     }
 
-    /// <summary>Launches on the default stream, a group a row; <typeparamref name="T"/> is the storage (float, or ushort bits of fp16/bf16).</summary>
+    /// <summary>
+    /// Launches on the default stream, a group a row; <typeparamref name="T"/> is the storage (float, or ushort bits of
+    /// fp16/bf16). Absent inputs (empty views) are read as rows of zeros from <paramref name="workspace"/>.
+    /// </summary>
     public void Run<T>(ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma, ArrayView<T> beta,
         ArrayView<T> output, ArrayView<T> sum, ArrayView<float> mean, ArrayView<float> rstd, int rows, int hidden,
-        NormOptions options, ElementType type) where T : unmanaged
+        NormOptions options, ElementType type, WorkspacePool workspace) where T : unmanaged
     {
+        int residualPerRow = residual.Length > 0 ? 1 : 0;
+        (residual, bias, beta) = (OrZeros(residual, hidden, workspace), OrZeros(bias, hidden, workspace), OrZeros(beta, hidden, workspace));
         bool whole = WholeQuads(hidden, x, residual, bias, gamma, beta, output, sum);
         var plan = Plan<Action<AcceleratorStream, KernelConfig, NormParams<T>>, T>(backward: false, hidden, type, whole);
         plan.Launcher(accelerator.DefaultStream, plan.Config<T>(rows), WithOptions(new NormParams<T>
         {
             X = x, Residual = residual, Bias = bias, Gamma = gamma, Beta = beta, Output = output, Sum = sum,
-            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, WholeQuads = whole ? 1 : 0,
+            Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden, ResidualPerRow = residualPerRow, WholeQuads = whole ? 1 : 0,
         }, options));
     }
+
+    /// <summary><paramref name="view"/>, or where it is absent a row of <paramref name="hidden"/> zeros that the kernels read in its place.</summary>
+    private static ArrayView<T> OrZeros<T>(ArrayView<T> view, int hidden, WorkspacePool workspace) where T : unmanaged =>
+        view.Length > 0 ? view : workspace.Zeros<T>(hidden);
 
     /// <summary>Bytes of per-block partial sums the backward may keep (it uses fewer row blocks rather than more).</summary>
     private const long PartialBytes = 64L << 20;
@@ -141,6 +150,8 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         ArrayView<T> gradGamma, ArrayView<T> gradBeta, int rows, int hidden, NormOptions options, ElementType type, WorkspacePool workspace)
         where T : unmanaged
     {
+        int residualPerRow = residual.Length > 0 ? 1 : 0;
+        (residual, bias) = (OrZeros(residual, hidden, workspace), OrZeros(bias, hidden, workspace));
         bool whole = WholeQuads(hidden, gradOutput, x, residual, bias, gamma, gradX, gradResidual);
         var plan = Plan<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>, T>(backward: true, hidden, type, whole);
         var (columnPass, columnLimit) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(
@@ -152,7 +163,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             Forward = WithOptions(new NormParams<T>
             {
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
-                RowsPerBlock = rowsPerBlock, WholeQuads = whole ? 1 : 0, XAddress = Address(x), ResidualAddress = Address(residual),
+                ResidualPerRow = residualPerRow, RowsPerBlock = rowsPerBlock, WholeQuads = whole ? 1 : 0, XAddress = Address(x), ResidualAddress = Address(residual),
             }, options),
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
             GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), GradOutputAddress = Address(gradOutput),

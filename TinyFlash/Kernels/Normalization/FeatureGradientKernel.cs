@@ -9,8 +9,11 @@ internal static class FeatureGradientKernel
     /// <summary>Most consecutive features a group reduces (a warp's coalesced 128 bytes of fp32 partials).</summary>
     public const int MaxColumns = 32;
 
-    /// <summary>Most slices of the row blocks a group's threads divide among themselves.</summary>
-    public const int MaxSlices = 8;
+    /// <summary>
+    /// Most slices of the row blocks a group's threads divide among themselves: 32, so that a GPU's group of 1024 threads
+    /// walks about 8 of the ~260 row blocks a thread, each step a dependent round trip to memory (at 8 slices, 33 steps).
+    /// </summary>
+    public const int MaxSlices = 32;
 
     /// <summary>Most threads a group.</summary>
     public const int MaxThreads = MaxColumns * MaxSlices;
@@ -29,7 +32,7 @@ internal static class FeatureGradientKernel
 /// The norm backward's second stage: dγ, dβ and dbias as the sums over row blocks of the partials the row pass of
 /// <see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/> wrote. A group takes C consecutive features
 /// (<see cref="NormBackwardParams{T}.FeaturesAGroup"/>, 32 on a GPU); its thread (column c, slice s) adds blocks s,
-/// s + S, s + 2S, … of feature c (S = threads / C, 8 on a GPU), then the slice-0 thread adds the S slice sums in
+/// s + S, s + 2S, … of feature c (S = threads / C, 32 on a GPU), then the slice-0 thread adds the S slice sums in
 /// order. A fixed order and no atomics: bit-identical from run to run, and S times the parallelism of one thread a
 /// feature walking every block.
 /// </summary>

@@ -27,9 +27,13 @@ internal interface IRowSum
 }
 
 /// <summary>
-/// Warp shuffles (a butterfly: every lane ends with the same value), then the warps' values through shared memory,
-/// merged by every thread in warp order (the moments around the group's mean: one division). Any whole number of
-/// warps a group. CUDA and ILGPU's CPU accelerator.
+/// Warp shuffles (a butterfly: every lane ends with the same value), then the warps' values through shared memory:
+/// where the group has at most a warp's lanes of warps (every CUDA group), lane w of every warp reads warp w's value
+/// and the warp sums them by a second butterfly, a fixed number of steps whatever the group's size; elsewhere (the CPU
+/// accelerator's narrow warps) every thread merges them in warp order. On CUDA the butterflies are written out for 32
+/// lanes: ILGPU does not unroll loops, and the loop's counter, test and branch had cost more than its shuffles (Nsight
+/// Compute on the H100, 2026-12-07: the backward's per-row reduction, a loop of 16 warps' reads that every thread ran,
+/// was a fifth of its instructions).
 /// </summary>
 internal readonly struct WarpShuffleRowSum : IRowSum
 {
@@ -44,17 +48,17 @@ internal readonly struct WarpShuffleRowSum : IRowSum
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer, bool equalCounts)
     {
-        for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
+        if (Warp.WarpSize == 32)
         {
-            var other = new RowMoments
-            {
-                Count = Warp.ShuffleXor(local.Count, lanes), Mean = Warp.ShuffleXor(local.Mean, lanes), M2 = Warp.ShuffleXor(local.M2, lanes),
-            };
-            // Both lanes of a pair merge (lower lane, upper lane): the same operands in the same order, the same bits.
-            bool upper = (Warp.LaneIdx & lanes) != 0;
-            var (low, high) = (upper ? other : local, upper ? local : other);
-            local = equalCounts ? RowMoments.CombineEqual(low, high) : RowMoments.Combine(low, high);
+            local = MergeLanes(local, 16, equalCounts);
+            local = MergeLanes(local, 8, equalCounts);
+            local = MergeLanes(local, 4, equalCounts);
+            local = MergeLanes(local, 2, equalCounts);
+            local = MergeLanes(local, 1, equalCounts);
         }
+        else
+            for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
+                local = MergeLanes(local, lanes, equalCounts);
         int warps = Group.DimX / Warp.WarpSize;
         if (warps == 1)
             return local;
@@ -67,14 +71,32 @@ internal readonly struct WarpShuffleRowSum : IRowSum
         }
         Group.Barrier();
         // mean = Σ n_w·mean_w / n, M2 = Σ M2_w + n_w·(mean_w − mean)²: Chan's update for all warps at once.
-        float count = 0f, weighted = 0f;
+        float count = 0f, weighted = 0f, mean, m2 = 0f;
+        if (warps <= Warp.WarpSize)
+        {
+            int lane = Warp.LaneIdx;
+            float n = 0f, laneMean = 0f, laneM2 = 0f;
+            if (lane < warps)
+            {
+                n = scratch[origin + Slot * lane];
+                laneMean = scratch[origin + Slot * lane + 1];
+                laneM2 = scratch[origin + Slot * lane + 2];
+            }
+            count = n;
+            weighted = n * laneMean;
+            SumLanes(ref count, ref weighted);
+            mean = weighted / XMath.Max(count, 1f);
+            float deviation = laneMean - mean;
+            m2 = SumLanes(laneM2 + n * deviation * deviation);
+            return new RowMoments { Count = count, Mean = mean, M2 = m2 };
+        }
         for (int w = 0; w < warps; w++)
         {
             float n = scratch[origin + Slot * w];
             count += n;
             weighted += n * scratch[origin + Slot * w + 1];
         }
-        float mean = weighted / XMath.Max(count, 1f), m2 = 0f;
+        mean = weighted / XMath.Max(count, 1f);
         for (int w = 0; w < warps; w++)
         {
             float deviation = scratch[origin + Slot * w + 1] - mean;
@@ -86,12 +108,7 @@ internal readonly struct WarpShuffleRowSum : IRowSum
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public (float A, float B) SumPair(float a, float b, ArrayView<float> scratch, int buffer)
     {
-        // Lane i adds (its value + lane j's), lane j (its + lane i's): addition commutes, so both hold the same bits.
-        for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
-        {
-            a += Warp.ShuffleXor(a, lanes);
-            b += Warp.ShuffleXor(b, lanes);
-        }
+        SumLanes(ref a, ref b);
         int warps = Group.DimX / Warp.WarpSize;
         if (warps == 1)
             return (a, b);
@@ -103,12 +120,80 @@ internal readonly struct WarpShuffleRowSum : IRowSum
         }
         Group.Barrier();
         float totalA = 0f, totalB = 0f;
+        if (warps <= Warp.WarpSize)
+        {
+            int lane = Warp.LaneIdx;
+            if (lane < warps)
+            {
+                totalA = scratch[origin + Slot * lane];
+                totalB = scratch[origin + Slot * lane + 1];
+            }
+            SumLanes(ref totalA, ref totalB);
+            return (totalA, totalB);
+        }
         for (int w = 0; w < warps; w++)
         {
             totalA += scratch[origin + Slot * w];
             totalB += scratch[origin + Slot * w + 1];
         }
         return (totalA, totalB);
+    }
+
+    /// <summary>
+    /// Σ <paramref name="a"/> and Σ <paramref name="b"/> over the warp's lanes, on every lane: lane i adds (its value +
+    /// lane j's), lane j (its + lane i's), and addition commutes, so all hold the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SumLanes(ref float a, ref float b)
+    {
+        if (Warp.WarpSize == 32)
+        {
+            AddLanes(ref a, ref b, 16);
+            AddLanes(ref a, ref b, 8);
+            AddLanes(ref a, ref b, 4);
+            AddLanes(ref a, ref b, 2);
+            AddLanes(ref a, ref b, 1);
+        }
+        else
+            for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
+                AddLanes(ref a, ref b, lanes);
+    }
+
+    /// <summary>Σ <paramref name="value"/> over the warp's lanes, on every lane (as <see cref="SumLanes(ref float, ref float)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float SumLanes(float value)
+    {
+        if (Warp.WarpSize == 32)
+        {
+            value += Warp.ShuffleXor(value, 16);
+            value += Warp.ShuffleXor(value, 8);
+            value += Warp.ShuffleXor(value, 4);
+            value += Warp.ShuffleXor(value, 2);
+            return value + Warp.ShuffleXor(value, 1);
+        }
+        for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
+            value += Warp.ShuffleXor(value, lanes);
+        return value;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddLanes(ref float a, ref float b, int lanes)
+    {
+        a += Warp.ShuffleXor(a, lanes);
+        b += Warp.ShuffleXor(b, lanes);
+    }
+
+    /// <summary>The moments of this lane and the lane <paramref name="lanes"/> away, merged by both in the same order (lower lane first): the same bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static RowMoments MergeLanes(RowMoments local, int lanes, bool equalCounts)
+    {
+        var other = new RowMoments
+        {
+            Count = Warp.ShuffleXor(local.Count, lanes), Mean = Warp.ShuffleXor(local.Mean, lanes), M2 = Warp.ShuffleXor(local.M2, lanes),
+        };
+        bool upper = (Warp.LaneIdx & lanes) != 0;
+        var (low, high) = (upper ? other : local, upper ? local : other);
+        return equalCounts ? RowMoments.CombineEqual(low, high) : RowMoments.Combine(low, high);
     }
 }
 

@@ -176,7 +176,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
         }
     }
 
-    /// <summary>γ and β as stored (β 0 when absent).</summary>
+    /// <summary>γ and β as stored (an absent β: a row of zeros).</summary>
     private struct FetchWeights : IQuadStep<NormQuad<T>>
     {
         public NormParams<T> P;
@@ -188,7 +188,7 @@ internal static class NormDropoutResidualKernel<T, TCodec, TQuads, TSum, TLayout
             int left = layout.Left(P.Hidden, column);
             bool whole = layout.Whole(P.WholeQuads);
             quad.Gamma = ElementQuads.Fetch(P.Gamma, column, left, whole);
-            quad.Beta = P.Beta.Length > 0 ? ElementQuads.Fetch(P.Beta, column, left, whole) : default;
+            quad.Beta = ElementQuads.Fetch(P.Beta, column, left, whole);
         }
     }
 

@@ -5,7 +5,8 @@ namespace TinyFlash.Kernels.Normalization;
 
 /// <summary>
 /// The stored inputs of a quad's pre-norm sum, as fetched: x, the residual and the bias at features c … c + 3 (zero
-/// bits where absent or past the row's end, 0 in every storage type). x and the residual are streamed
+/// bits past the row's end, 0 in every storage type; an absent residual or bias is a row of zeros, read like any other,
+/// <see cref="NormParams{T}"/>). x and the residual are streamed
 /// (<see cref="IRowStream{T, TSelf}"/>: tensors <c>tensor</c> and <c>tensor</c> + 1), the bias, the same for every
 /// row, is fetched from global memory. Both norm kernels fetch the inputs of every quad a thread holds before
 /// converting any (<see cref="PreNormQuad.From"/>): the loads are then all in flight at once, where a load converted
@@ -29,8 +30,7 @@ internal struct PreNormInputs<T> where T : unmanaged
         int left = layout.Left(p.Hidden, column);
         bool whole = layout.Whole(p.WholeQuads);
         stream.Issue(stage, tensor, slot, p.X, p.XAddress, origin + column, left, whole);
-        if (p.Residual.Length > 0)
-            stream.Issue(stage, tensor + 1, slot, p.Residual, p.ResidualAddress, origin + column, left, whole);
+        stream.Issue(stage, tensor + 1, slot, p.Residual, p.ResidualAddress, origin * p.ResidualPerRow + column, left, whole);
     }
 
     /// <summary>The inputs of features <paramref name="column"/> … + 3 of the row starting at element <paramref name="origin"/>.</summary>
@@ -45,8 +45,8 @@ internal struct PreNormInputs<T> where T : unmanaged
         return new PreNormInputs<T>
         {
             X = stream.Read(stage, tensor, slot, p.X, origin + column, left, whole),
-            Residual = p.Residual.Length > 0 ? stream.Read(stage, tensor + 1, slot, p.Residual, origin + column, left, whole) : default,
-            Bias = p.Bias.Length > 0 ? ElementQuads.Fetch(p.Bias, column, left, whole) : default,
+            Residual = stream.Read(stage, tensor + 1, slot, p.Residual, origin * p.ResidualPerRow + column, left, whole),
+            Bias = ElementQuads.Fetch(p.Bias, column, left, whole),
         };
     }
 }
