@@ -143,7 +143,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     /// <summary>
     /// The backward on the default stream: the row pass over blocks of rows, then the column pass that adds the blocks'
     /// partial per-feature gradients (deterministic: no atomics, a fixed order). Blocks: as many as the device holds
-    /// groups at once (<see cref="RowBlocks"/>), bounded by the partials' budget.
+    /// groups at once, bounded by the partials' budget and the rows; block b takes rows b, b + blocks, ….
     /// </summary>
     public void RunBackward<T>(ArrayView<T> gradOutput, ArrayView<T> x, ArrayView<T> residual, ArrayView<T> bias, ArrayView<T> gamma,
         ArrayView<float> mean, ArrayView<float> rstd, ArrayView<T> gradX, ArrayView<T> gradResidual, ArrayView<T> gradBias,
@@ -156,14 +156,14 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         var plan = Plan<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>, T>(backward: true, hidden, type, whole);
         var (columnPass, columnLimit) = kernels.Load<Action<AcceleratorStream, KernelConfig, NormBackwardParams<T>>>(
             typeof(FeatureGradientKernel<,>).MakeGenericType(typeof(T), CodecOf(type)).GetMethod(nameof(FeatureGradientKernel<float, Float32Codec>.Run))!);
-        var (blocks, rowsPerBlock) = RowBlocks(rows, (int)Math.Min(plan.ResidentGroups, PartialBytes / (12L * hidden)));
+        int blocks = (int)Math.Clamp(Math.Min(plan.ResidentGroups, PartialBytes / (12L * hidden)), 1, rows);
         var (columns, columnThreads) = FeatureGradientKernel.Shape(Math.Min(device.MaxGroupSize, columnLimit));
         var parameters = new NormBackwardParams<T>
         {
             Forward = WithOptions(new NormParams<T>
             {
                 X = x, Residual = residual, Bias = bias, Gamma = gamma, Mean = mean, Rstd = rstd, Rows = rows, Hidden = hidden,
-                ResidualPerRow = residualPerRow, RowsPerBlock = rowsPerBlock, WholeQuads = whole ? 1 : 0, XAddress = Address(x), ResidualAddress = Address(residual),
+                ResidualPerRow = residualPerRow, WholeQuads = whole ? 1 : 0, XAddress = Address(x), ResidualAddress = Address(residual),
             }, options),
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
             GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), GradOutputAddress = Address(gradOutput),
@@ -184,16 +184,6 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         public KernelConfig Config<T>(int blocks) where T : unmanaged =>
             new(new Index1D(blocks), new Index1D(Threads),
                 StageBytes > 0 ? SharedMemoryConfig.RequestDynamic<T>(StageBytes / System.Runtime.CompilerServices.Unsafe.SizeOf<T>()) : SharedMemoryConfig.Empty);
-    }
-
-    /// <summary>
-    /// <paramref name="rows"/> (one or more: the validator's rule) in at most <paramref name="wanted"/> blocks of
-    /// consecutive rows, as even as whole rows allow: the blocks and the rows of each (the last may hold fewer).
-    /// </summary>
-    private static (int Blocks, int RowsPerBlock) RowBlocks(int rows, int wanted)
-    {
-        int blocks = Math.Clamp(wanted, 1, rows), rowsPerBlock = (rows + blocks - 1) / blocks;
-        return ((rows + rowsPerBlock - 1) / rowsPerBlock, rowsPerBlock);
     }
 
     /// <summary>
@@ -221,8 +211,10 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             var (launcher, maxThreads) = kernels.Load<TLauncher>(entryPoint, registers);
             if (threads > maxThreads && threads > 1)
                 return null;
-            // row blocks are the backward's alone: the forward takes a group a row
-            int resident = !backward ? 0 : device.Type == AcceleratorType.CPU ? 1
+            // row blocks are the backward's alone: the forward takes a group a row. The CPU accelerator runs groups one
+            // after another, so any count serves it: three, so that its tests cover the blocks' interleaved rows and the
+            // column pass's sum over blocks as a GPU runs them
+            int resident = !backward ? 0 : device.Type == AcceleratorType.CPU ? 3
                 : device.Multiprocessors * (kernels.ResidentGroups(entryPoint, registers, threads, stageBytes) ?? Math.Max(1, device.MaxThreadsPerMultiprocessor / threads));
             return new RowPlan<TLauncher>(threads, stageBytes, launcher, resident);
         }

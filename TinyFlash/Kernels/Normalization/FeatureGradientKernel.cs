@@ -32,8 +32,8 @@ internal static class FeatureGradientKernel
 /// The norm backward's second stage: dγ, dβ and dbias as the sums over row blocks of the partials the row pass of
 /// <see cref="NormBackwardKernel{T, TCodec, TQuads, TSum, TLayout, TStream}"/> wrote. A group takes C consecutive features
 /// (<see cref="NormBackwardParams{T}.FeaturesAGroup"/>, 32 on a GPU); its thread (column c, slice s) adds blocks s,
-/// s + S, s + 2S, … of feature c (S = threads / C, 32 on a GPU), then the slice-0 thread adds the S slice sums in
-/// order. A fixed order and no atomics: bit-identical from run to run, and S times the parallelism of one thread a
+/// s + S, s + 2S, … of feature c (S = threads / C, 32 on a GPU), two blocks a step, then the slice-0 thread adds
+/// the S slice sums in order. A fixed order and no atomics: bit-identical from run to run, and S times the parallelism of one thread a
 /// feature walking every block.
 /// </summary>
 internal static class FeatureGradientKernel<T, TCodec>
@@ -50,12 +50,17 @@ internal static class FeatureGradientKernel<T, TCodec>
         int column = Grid.IdxX * columns + lane;
         float gamma = 0f, beta = 0f, bias = 0f;
         if (column < hidden)
-            for (int block = slice; block < p.Blocks; block += slices)
+            // two blocks a step, both read before either is added: half the dependent round trips to memory
+            for (int block = slice; block < p.Blocks; block += 2 * slices)
             {
-                int partial = block * 3 * hidden + column;
-                gamma += p.Partials[partial];
-                beta += p.Partials[partial + hidden];
-                bias += p.Partials[partial + 2 * hidden];
+                int partial = block * 3 * hidden + column, next = partial + 3 * slices * hidden;
+                bool second = block + slices < p.Blocks;
+                float gamma0 = p.Partials[partial], beta0 = p.Partials[partial + hidden], bias0 = p.Partials[partial + 2 * hidden];
+                float gamma1 = second ? p.Partials[next] : 0f, beta1 = second ? p.Partials[next + hidden] : 0f;
+                float bias1 = second ? p.Partials[next + 2 * hidden] : 0f;
+                gamma += gamma0 + gamma1;
+                beta += beta0 + beta1;
+                bias += bias0 + bias1;
             }
         sums[Group.IdxX] = gamma;
         sums[most + Group.IdxX] = beta;

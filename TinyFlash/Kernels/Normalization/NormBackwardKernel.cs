@@ -21,7 +21,8 @@ internal static class NormBackwardKernel
 /// dresidual = ds          dx = ds·keep/(1 − p)       (the forward's Philox mask, regenerated)
 /// dγ = Σ_rows dy·x̂       dβ = Σ_rows dy             dbias = Σ_rows dx
 /// </code>
-/// <see cref="Rows"/>: one group of G threads per block of rows, the rows one after another, each thread holding K
+/// <see cref="Rows"/>: one group of G threads per block of rows (of B blocks, block b takes rows b, b + B, b + 2B, …:
+/// the groups stream neighbouring rows at any moment), the rows one after another, each thread holding K
 /// quads of a row in registers (<typeparamref name="TQuads"/>, at features 4t + j·4G as in the forward): the pre-norm
 /// sums and kept features, regenerated once a row, and the thread's per-feature sums of dγ, dβ and dbias over the
 /// block's rows (<see cref="GradientQuad{T}"/>). Per chunk, dy, x and the residual of the group's next chunk (this
@@ -47,7 +48,7 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
     where TStream : struct, IRowStream<T, TStream>
 {
 
-    /// <summary>Entry point of the row pass: one group a block of rows, a power-of-two size.</summary>
+    /// <summary>Entry point of the row pass: one group a block of rows (the grid is the blocks).</summary>
     public static void Rows(NormBackwardParams<T> p)
     {
         var scratch = SharedMemory.Allocate<float>(default(TSum).ScratchFloats);
@@ -65,9 +66,11 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         TSum sums = default;
         TQuads quads = default;
         int stage = 0, buffer = 0;
-        int row = block * f.RowsPerBlock, lastRow = XMath.Min(row + f.RowsPerBlock, f.Rows);
+        // the block's rows interleave with the other blocks' (row b, b + B, b + 2B, …), so that the groups stream
+        // neighbouring rows at any moment, as the forward's do
+        int row = block, rowStep = Grid.DimX;
         float mean = 0f, rstd = 0f;
-        if (row < lastRow)
+        if (row < f.Rows)
         {
             Issue(ref quads, p, stream, stage, row * f.Hidden, 0, first, stride);
             stream.Commit();
@@ -75,21 +78,23 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
             rstd = f.Rstd[row];
         }
 
-        for (; row < lastRow; row++)
+        for (; row < f.Rows; row += rowStep)
         {
-            int origin = row * f.Hidden;
+            int origin = row * f.Hidden, nextOrigin = 0;
+            bool nextRow = row + rowStep < f.Rows;
             float nextMean = 0f, nextRstd = 0f;
-            if (row + 1 < lastRow)
+            if (nextRow)
             {
-                nextMean = f.Mean[row + 1];
-                nextRstd = f.Rstd[row + 1];
+                nextOrigin = (row + rowStep) * f.Hidden;
+                nextMean = f.Mean[row + rowStep];
+                nextRstd = f.Rstd[row + rowStep];
             }
             var load = new Load { P = p, Origin = origin, Mean = mean, Rstd = rstd };
             for (int c = 0; c < chunks; c++)
             {
                 bool more = c + 1 < chunks;
-                if (more || row + 1 < lastRow)
-                    Issue(ref quads, p, stream, stage ^ 1, more ? origin : origin + f.Hidden, more ? (c + 1) * chunk : 0, first, stride);
+                if (more || nextRow)
+                    Issue(ref quads, p, stream, stage ^ 1, more ? origin : nextOrigin, more ? (c + 1) * chunk : 0, first, stride);
                 stream.Advance();
                 LoadChunk(ref quads, ref load, stream, stage, c * chunk, first, stride);
                 stage ^= 1;

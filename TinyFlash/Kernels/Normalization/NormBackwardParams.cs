@@ -19,7 +19,7 @@ internal struct NormBackwardParams<T> where T : unmanaged
     /// <summary>Device address of dy, where the row pass copies it with <c>cp.async</c> (CUDA).</summary>
     public ulong GradOutputAddress;
 
-    /// <summary>Row blocks (<see cref="NormParams{T}.RowsPerBlock"/> rows each), whose partials the column pass adds.</summary>
+    /// <summary>Row blocks (every Blocks-th row each), whose partials the column pass adds.</summary>
     public int Blocks;
 
     /// <summary>Consecutive features a group of <see cref="FeatureGradientKernel{T, TCodec}"/> sums.</summary>

@@ -22,9 +22,6 @@ internal struct NormParams<T> where T : unmanaged
     /// <summary>1: the residual has a row per row; 0: it is one row of zeros (no residual).</summary>
     public int ResidualPerRow;
 
-    /// <summary>Rows a group of the backward's row pass handles one after another (its block).</summary>
-    public int RowsPerBlock;
-
     /// <summary>Device addresses of x and the residual, where the backward copies them with <c>cp.async</c> (CUDA).</summary>
     public ulong XAddress, ResidualAddress;
 
