@@ -33,9 +33,14 @@ internal static class PostprocessCommand
         {
             DefaultValueFactory = _ => 0.5, Description = "Seconds of the norm forward run before each storage type's measurements (clocks ramp up); 0 under a profiler that counts launches.",
         };
+        var placements = new Option<int>("--placements")
+        {
+            DefaultValueFactory = _ => 1,
+            Description = "Time the backward this many times in the process, each on fresh copies of its five streamed tensors (the earlier copies kept, so each lands elsewhere in memory): whether a process's speed depends on where its tensors are.",
+        };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("postprocess", "Time the fused norm (forward, backward) and rotary + QKV split, with bandwidth.")
-            { backend, types, rows, hidden, p, tokens, threadsPerRow, kernels, warmUp, output };
+            { backend, types, rows, hidden, p, tokens, threadsPerRow, kernels, warmUp, placements, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -44,14 +49,15 @@ internal static class PostprocessCommand
             {
                 var run = type switch
                 {
-                    ElementType.Float32 => (Func<FlashEngine, ElementType, int, int, float, int, IReadOnlySet<PostprocessKernel>, double, string, int>)Measure<float>,
+                    ElementType.Float32 => (Func<FlashEngine, ElementType, int, int, float, int, IReadOnlySet<PostprocessKernel>, double, int, string, int>)Measure<float>,
                     ElementType.Float16 => Measure<Half>,
                     _ => Measure<BFloat16>,
                 };
                 foreach (int? threads in new int?[] { null }.Concat((parse.GetValue(threadsPerRow) ?? []).Select(t => (int?)t)))
                 {
                     engine.Norm.ThreadsPerRow = threads;
-                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(kernels)!.ToHashSet(), threads is null ? parse.GetValue(warmUp) : 0, parse.GetValue(output)!) != 0)
+                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(kernels)!.ToHashSet(), threads is null ? parse.GetValue(warmUp) : 0,
+                            Math.Max(1, parse.GetValue(placements)), parse.GetValue(output)!) != 0)
                         return 1;
                 }
             }
@@ -60,7 +66,8 @@ internal static class PostprocessCommand
         return command;
     }
 
-    private static int Measure<T>(FlashEngine engine, ElementType type, int rows, int hidden, float p, int tokens, IReadOnlySet<PostprocessKernel> kernels, double warmUp, string path) where T : unmanaged
+    private static int Measure<T>(FlashEngine engine, ElementType type, int rows, int hidden, float p, int tokens, IReadOnlySet<PostprocessKernel> kernels,
+        double warmUp, int placements, string path) where T : unmanaged
     {
         var accelerator = engine.Accelerator;
         var round = NaiveAttention.RoundingOf(type);
@@ -125,13 +132,37 @@ internal static class PostprocessCommand
 
         if (kernels.Contains(PostprocessKernel.Backward))
         {
-            var backward = Timing.Measure(() => engine.LayerNormDropoutResidualBackward<T>(dys.View, xs.View, residuals.View, biases.View, gammas.View,
-                means.View, rstds.View, hidden, options, dxs.View, dresiduals.View, dbiases.View, dgammas.View, dbetas.View), accelerator.Synchronize);
             var gradients = NormReference.Backward(dy.AsSpan(0, check * hidden), x.AsSpan(0, check * hidden), residual.AsSpan(0, check * hidden), bias, gamma, hidden, options);
-            float[] dx = Widen(dxs.View.SubView(0, check * hidden).GetAsArray1D());
-            double backwardError = dx.Select((v, i) => Math.Abs(v - gradients.GradX[i]) / Math.Max(1, Math.Abs(gradients.GradX[i]))).Max();
-            failures += backwardError < (size == 4 ? 1e-4 : 2e-2) ? 0 : 1;
-            Record($"norm-backward-p{p}", backward.MedianMs, 5.0 * size * rows * hidden, backwardError);
+            var copies = new List<MemoryBuffer1D<T, Stride1D.Dense>>();
+            try
+            {
+                var (dyView, xView, residualView, dxView, dresidualView) = (dys.View, xs.View, residuals.View, dxs.View, dresiduals.View);
+                for (int placement = 0; placement < placements; placement++)
+                {
+                    if (placement > 0)
+                    {
+                        ArrayView<T> Copy(ArrayView<T> source)
+                        {
+                            var copy = accelerator.Allocate1D<T>(source.Length);
+                            copies.Add(copy);
+                            copy.View.CopyFrom(source);
+                            return copy.View;
+                        }
+                        (dyView, xView, residualView, dxView, dresidualView) = (Copy(dys.View), Copy(xs.View), Copy(residuals.View), Copy(dxs.View), Copy(dresiduals.View));
+                    }
+                    var backward = Timing.Measure(() => engine.LayerNormDropoutResidualBackward<T>(dyView, xView, residualView, biases.View, gammas.View,
+                        means.View, rstds.View, hidden, options, dxView, dresidualView, dbiases.View, dgammas.View, dbetas.View), accelerator.Synchronize);
+                    float[] dx = Widen(dxView.SubView(0, check * hidden).GetAsArray1D());
+                    double backwardError = dx.Select((v, i) => Math.Abs(v - gradients.GradX[i]) / Math.Max(1, Math.Abs(gradients.GradX[i]))).Max();
+                    failures += backwardError < (size == 4 ? 1e-4 : 2e-2) ? 0 : 1;
+                    Record($"norm-backward-p{p}" + (placements > 1 ? $"-placement{placement}" : ""), backward.MedianMs, 5.0 * size * rows * hidden, backwardError);
+                }
+            }
+            finally
+            {
+                foreach (var copy in copies)
+                    copy.Dispose();
+            }
         }
         if (engine.Norm.ThreadsPerRow is not null || !kernels.Contains(PostprocessKernel.Rotary))
             return failures; // a sweep of the norm's group size: the rotary split was timed with the planner's run
