@@ -28,12 +28,12 @@ internal interface IRowSum
 
 /// <summary>
 /// Warp shuffles (a butterfly: every lane ends with the same value), then the warps' values through shared memory:
-/// where the group has at most a warp's lanes of warps (every CUDA group), lane w of every warp reads warp w's value
-/// and the warp sums them by a second butterfly, a fixed number of steps whatever the group's size; elsewhere (the CPU
-/// accelerator's narrow warps) every thread merges them in warp order. On CUDA the butterflies are written out for 32
-/// lanes: ILGPU does not unroll loops, and the loop's counter, test and branch had cost more than its shuffles (Nsight
-/// Compute on the H100, 2026-12-07: the backward's per-row reduction, a loop of 16 warps' reads that every thread ran,
-/// was a fifth of its instructions).
+/// lane l of every warp takes warps l, l + W, … in order (on CUDA, where a group has at most 32 warps, warp l's alone)
+/// and a second butterfly adds the lanes' shares, so a group of any size pays the same shuffles and no thread walks
+/// the warps one by one. Butterflies are written out for 32 lanes (<see cref="Butterfly"/>): ILGPU does not unroll
+/// loops, and the loop's counter, test and branch had cost more than its shuffles (Nsight Compute on the H100,
+/// 2026-12-07: the backward's per-row reduction, a loop of 16 warps' reads that every thread ran, was a fifth of its
+/// instructions).
 /// </summary>
 internal readonly struct WarpShuffleRowSum : IRowSum
 {
@@ -48,17 +48,9 @@ internal readonly struct WarpShuffleRowSum : IRowSum
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public RowMoments Moments(RowMoments local, ArrayView<float> scratch, int buffer, bool equalCounts)
     {
-        if (Warp.WarpSize == 32)
-        {
-            local = MergeLanes(local, 16, equalCounts);
-            local = MergeLanes(local, 8, equalCounts);
-            local = MergeLanes(local, 4, equalCounts);
-            local = MergeLanes(local, 2, equalCounts);
-            local = MergeLanes(local, 1, equalCounts);
-        }
-        else
-            for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
-                local = MergeLanes(local, lanes, equalCounts);
+        var merge = new MergeMoments { Local = local, EqualCounts = equalCounts };
+        Butterfly(ref merge);
+        local = merge.Local;
         int warps = Group.DimX / Warp.WarpSize;
         if (warps == 1)
             return local;
@@ -71,129 +63,120 @@ internal readonly struct WarpShuffleRowSum : IRowSum
         }
         Group.Barrier();
         // mean = Σ n_w·mean_w / n, M2 = Σ M2_w + n_w·(mean_w − mean)²: Chan's update for all warps at once.
-        float count = 0f, weighted = 0f, mean, m2 = 0f;
-        if (warps <= Warp.WarpSize)
-        {
-            int lane = Warp.LaneIdx;
-            float n = 0f, laneMean = 0f, laneM2 = 0f;
-            if (lane < warps)
-            {
-                n = scratch[origin + Slot * lane];
-                laneMean = scratch[origin + Slot * lane + 1];
-                laneM2 = scratch[origin + Slot * lane + 2];
-            }
-            count = n;
-            weighted = n * laneMean;
-            SumLanes(ref count, ref weighted);
-            mean = weighted / XMath.Max(count, 1f);
-            float deviation = laneMean - mean;
-            m2 = SumLanes(laneM2 + n * deviation * deviation);
-            return new RowMoments { Count = count, Mean = mean, M2 = m2 };
-        }
-        for (int w = 0; w < warps; w++)
+        var totals = new AddPair();
+        for (int w = Warp.LaneIdx; w < warps; w += Warp.WarpSize)
         {
             float n = scratch[origin + Slot * w];
-            count += n;
-            weighted += n * scratch[origin + Slot * w + 1];
+            totals.A += n;
+            totals.B += n * scratch[origin + Slot * w + 1];
         }
-        mean = weighted / XMath.Max(count, 1f);
-        for (int w = 0; w < warps; w++)
+        Butterfly(ref totals);
+        float count = totals.A, mean = totals.B / XMath.Max(count, 1f);
+        var m2 = new AddOne();
+        for (int w = Warp.LaneIdx; w < warps; w += Warp.WarpSize)
         {
             float deviation = scratch[origin + Slot * w + 1] - mean;
-            m2 += scratch[origin + Slot * w + 2] + scratch[origin + Slot * w] * deviation * deviation;
+            m2.Value += scratch[origin + Slot * w + 2] + scratch[origin + Slot * w] * deviation * deviation;
         }
-        return new RowMoments { Count = count, Mean = mean, M2 = m2 };
+        Butterfly(ref m2);
+        return new RowMoments { Count = count, Mean = mean, M2 = m2.Value };
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public (float A, float B) SumPair(float a, float b, ArrayView<float> scratch, int buffer)
     {
-        SumLanes(ref a, ref b);
+        var sums = new AddPair { A = a, B = b };
+        Butterfly(ref sums);
         int warps = Group.DimX / Warp.WarpSize;
         if (warps == 1)
-            return (a, b);
+            return (sums.A, sums.B);
         int origin = buffer * Slot * MaxWarps;
         if (Warp.IsFirstLane)
         {
-            scratch[origin + Slot * Warp.WarpIdx] = a;
-            scratch[origin + Slot * Warp.WarpIdx + 1] = b;
+            scratch[origin + Slot * Warp.WarpIdx] = sums.A;
+            scratch[origin + Slot * Warp.WarpIdx + 1] = sums.B;
         }
         Group.Barrier();
-        float totalA = 0f, totalB = 0f;
-        if (warps <= Warp.WarpSize)
+        var totals = new AddPair();
+        for (int w = Warp.LaneIdx; w < warps; w += Warp.WarpSize)
         {
-            int lane = Warp.LaneIdx;
-            if (lane < warps)
-            {
-                totalA = scratch[origin + Slot * lane];
-                totalB = scratch[origin + Slot * lane + 1];
-            }
-            SumLanes(ref totalA, ref totalB);
-            return (totalA, totalB);
+            totals.A += scratch[origin + Slot * w];
+            totals.B += scratch[origin + Slot * w + 1];
         }
-        for (int w = 0; w < warps; w++)
-        {
-            totalA += scratch[origin + Slot * w];
-            totalB += scratch[origin + Slot * w + 1];
-        }
-        return (totalA, totalB);
+        Butterfly(ref totals);
+        return (totals.A, totals.B);
     }
 
     /// <summary>
-    /// Σ <paramref name="a"/> and Σ <paramref name="b"/> over the warp's lanes, on every lane: lane i adds (its value +
-    /// lane j's), lane j (its + lane i's), and addition commutes, so all hold the same bits.
+    /// <paramref name="step"/> with the lanes 16, 8, 4, 2 and 1 away (on CUDA, written out) or every power of two below
+    /// the warp's size (the CPU accelerator's warps): after it every lane holds the whole warp's result, the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SumLanes(ref float a, ref float b)
+    private static void Butterfly<TStep>(ref TStep step) where TStep : struct, ILaneStep
     {
         if (Warp.WarpSize == 32)
         {
-            AddLanes(ref a, ref b, 16);
-            AddLanes(ref a, ref b, 8);
-            AddLanes(ref a, ref b, 4);
-            AddLanes(ref a, ref b, 2);
-            AddLanes(ref a, ref b, 1);
+            step.Exchange(16);
+            step.Exchange(8);
+            step.Exchange(4);
+            step.Exchange(2);
+            step.Exchange(1);
         }
         else
             for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
-                AddLanes(ref a, ref b, lanes);
+                step.Exchange(lanes);
     }
 
-    /// <summary>Σ <paramref name="value"/> over the warp's lanes, on every lane (as <see cref="SumLanes(ref float, ref float)"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float SumLanes(float value)
+    /// <summary>One step of a butterfly: this lane's state and that of the lane <c>lanes</c> away combined, both lanes alike.</summary>
+    private interface ILaneStep
     {
-        if (Warp.WarpSize == 32)
+        void Exchange(int lanes);
+    }
+
+    /// <summary>
+    /// A sum over the lanes: lane i adds (its value + lane j's), lane j (its + lane i's), and addition commutes, so both
+    /// hold the same bits.
+    /// </summary>
+    private struct AddOne : ILaneStep
+    {
+        public float Value;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Exchange(int lanes) => Value += Warp.ShuffleXor(Value, lanes);
+    }
+
+    /// <summary>Two sums over the lanes at once (as <see cref="AddOne"/>).</summary>
+    private struct AddPair : ILaneStep
+    {
+        public float A, B;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Exchange(int lanes)
         {
-            value += Warp.ShuffleXor(value, 16);
-            value += Warp.ShuffleXor(value, 8);
-            value += Warp.ShuffleXor(value, 4);
-            value += Warp.ShuffleXor(value, 2);
-            return value + Warp.ShuffleXor(value, 1);
+            A += Warp.ShuffleXor(A, lanes);
+            B += Warp.ShuffleXor(B, lanes);
         }
-        for (int lanes = Warp.WarpSize / 2; lanes > 0; lanes /= 2)
-            value += Warp.ShuffleXor(value, lanes);
-        return value;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddLanes(ref float a, ref float b, int lanes)
+    /// <summary>The lanes' moments merged, both lanes of a pair in the same order (lower lane first): the same bits.</summary>
+    private struct MergeMoments : ILaneStep
     {
-        a += Warp.ShuffleXor(a, lanes);
-        b += Warp.ShuffleXor(b, lanes);
-    }
+        public RowMoments Local;
 
-    /// <summary>The moments of this lane and the lane <paramref name="lanes"/> away, merged by both in the same order (lower lane first): the same bits.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static RowMoments MergeLanes(RowMoments local, int lanes, bool equalCounts)
-    {
-        var other = new RowMoments
+        /// <summary>Every lane's count is the same (a compile-time constant: the merge needs no division).</summary>
+        public bool EqualCounts;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Exchange(int lanes)
         {
-            Count = Warp.ShuffleXor(local.Count, lanes), Mean = Warp.ShuffleXor(local.Mean, lanes), M2 = Warp.ShuffleXor(local.M2, lanes),
-        };
-        bool upper = (Warp.LaneIdx & lanes) != 0;
-        var (low, high) = (upper ? other : local, upper ? local : other);
-        return equalCounts ? RowMoments.CombineEqual(low, high) : RowMoments.Combine(low, high);
+            var other = new RowMoments
+            {
+                Count = Warp.ShuffleXor(Local.Count, lanes), Mean = Warp.ShuffleXor(Local.Mean, lanes), M2 = Warp.ShuffleXor(Local.M2, lanes),
+            };
+            bool upper = (Warp.LaneIdx & lanes) != 0;
+            var (low, high) = (upper ? other : Local, upper ? Local : other);
+            Local = EqualCounts ? RowMoments.CombineEqual(low, high) : RowMoments.Combine(low, high);
+        }
     }
 }
 

@@ -47,7 +47,6 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
     where TLayout : struct, IRowLayout
     where TStream : struct, IRowStream<T, TStream>
 {
-
     /// <summary>Entry point of the row pass: one group a block of rows (the grid is the blocks).</summary>
     public static void Rows(NormBackwardParams<T> p)
     {
