@@ -167,6 +167,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             }, options),
             GradOutput = gradOutput, GradX = gradX, GradResidual = gradResidual, GradBias = gradBias, GradGamma = gradGamma,
             GradBeta = gradBeta, Partials = workspace.Floats(3L * blocks * hidden), GradOutputAddress = Address(gradOutput),
+            MeanAddress = Address(mean), RstdAddress = Address(rstd),
             Blocks = blocks, FeaturesAGroup = columns,
         };
         plan.Launcher(accelerator.DefaultStream, plan.Config<T>(blocks), parameters);
@@ -203,7 +204,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         bool tree = forward.StaticSharedMemory;
         RowPlan<TLauncher>? Load(int threads, int quads, bool exact)
         {
-            int stageBytes = StagedRows<T>.Bytes(NormBackwardKernel.StreamedTensors, quads * threads);
+            int stageBytes = StagedRows<T>.Bytes(NormBackwardKernel.StreamedTensors, quads * threads, threads);
             if (!backward || tree || stageBytes + default(WarpShuffleRowSum).ScratchFloats * sizeof(float) > device.MaxSharedMemoryPerGroup)
                 stageBytes = 0;
             var entryPoint = RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact, staged: stageBytes > 0);

@@ -27,7 +27,8 @@ internal static class NormBackwardKernel
 /// sums and kept features, regenerated once a row, and the thread's per-feature sums of dγ, dβ and dbias over the
 /// block's rows (<see cref="GradientQuad{T}"/>). Per chunk, dy, x and the residual of the group's next chunk (this
 /// row's next, else the next row's first) start streaming into the other stage (<typeparamref name="TStream"/>), and
-/// this chunk's, streamed before, are read with every quad's bias and γ; per row, the sums of g and g·x̂ in one group
+/// this chunk's, streamed before, are read with every quad's bias and γ (the row's mean and rstd stream with its first
+/// chunk); per row, the sums of g and g·x̂ in one group
 /// reduction, then dy (still in its stage) and γ read again and the per-element gradients. A row longer than a chunk
 /// (4·K·G features) recomputes its earlier chunks, and its per-feature sums go to the block's slice of the partials row
 /// by row (thread t owns its features there: no two threads touch one float). <see cref="FeatureGradientKernel{T, TCodec}"/>
@@ -68,36 +69,32 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         // the block's rows interleave with the other blocks' (row b, b + B, b + 2B, …), so that the groups stream
         // neighbouring rows at any moment, as the forward's do
         int row = block, rowStep = Grid.DimX;
-        float mean = 0f, rstd = 0f;
         if (row < f.Rows)
         {
-            Issue(ref quads, p, stream, stage, row * f.Hidden, 0, first, stride);
+            Issue(ref quads, p, stream, stage, row, 0, first, stride);
             stream.Commit();
-            mean = f.Mean[row];
-            rstd = f.Rstd[row];
         }
 
         for (; row < f.Rows; row += rowStep)
         {
-            int origin = row * f.Hidden, nextOrigin = 0;
+            int origin = row * f.Hidden;
             bool nextRow = row + rowStep < f.Rows;
-            float nextMean = 0f, nextRstd = 0f;
-            if (nextRow)
-            {
-                nextOrigin = (row + rowStep) * f.Hidden;
-                nextMean = f.Mean[row + rowStep];
-                nextRstd = f.Rstd[row + rowStep];
-            }
-            var load = new Load { P = p, Origin = origin, Mean = mean, Rstd = rstd };
+            var load = new Load { P = p, Origin = origin };
             for (int c = 0; c < chunks; c++)
             {
                 bool more = c + 1 < chunks;
                 if (more || nextRow)
-                    Issue(ref quads, p, stream, stage ^ 1, more ? origin : nextOrigin, more ? (c + 1) * chunk : 0, first, stride);
+                    Issue(ref quads, p, stream, stage ^ 1, more ? row : row + rowStep, more ? (c + 1) * chunk : 0, first, stride);
                 stream.Advance();
+                if (c == 0)
+                {
+                    load.Mean = stream.ReadStatistic(stage, 0, f.Mean, row);
+                    load.Rstd = stream.ReadStatistic(stage, 1, f.Rstd, row);
+                }
                 LoadChunk(ref quads, ref load, stream, stage, c * chunk, first, stride);
                 stage ^= 1;
             }
+            float mean = load.Mean, rstd = load.Rstd;
             var (sumG, sumGx) = sums.SumPair(load.SumG, load.SumGx, scratch, buffer);
             buffer ^= 1;
             float meanG = f.Rms == 0 ? sumG / f.Hidden : 0f, meanGx = sumGx / f.Hidden;
@@ -117,8 +114,6 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
             quads.ForEach(ref fetch, last + first, stride);
             gradients.InRegisters = chunks == 1;
             quads.ForEach(ref gradients, last + first, stride);
-            mean = nextMean;
-            rstd = nextRstd;
         }
         if (chunks == 1)
         {
@@ -127,12 +122,20 @@ internal static class NormBackwardKernel<T, TCodec, TQuads, TSum, TLayout, TStre
         }
     }
 
-    /// <summary>Starts streaming dy, x and the residual of the chunk from feature <paramref name="start"/> of the row at <paramref name="origin"/> into <paramref name="stage"/>.</summary>
+    /// <summary>
+    /// Starts streaming dy, x and the residual of the chunk from feature <paramref name="start"/> of row
+    /// <paramref name="row"/> into <paramref name="stage"/>, with the row's mean and rstd at its first chunk.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Issue(ref TQuads quads, in NormBackwardParams<T> p, in TStream stream, int stage, int origin, int start, int first, int stride)
+    private static void Issue(ref TQuads quads, in NormBackwardParams<T> p, in TStream stream, int stage, int row, int start, int first, int stride)
     {
-        var issue = new IssueRow { P = p, Stream = stream, Stage = stage, Origin = origin, Start = start };
+        var issue = new IssueRow { P = p, Stream = stream, Stage = stage, Origin = row * p.Forward.Hidden, Start = start };
         quads.ForEach(ref issue, start + first, stride);
+        if (start == 0)
+        {
+            stream.IssueStatistic(stage, 0, p.Forward.Mean, p.MeanAddress, row);
+            stream.IssueStatistic(stage, 1, p.Forward.Rstd, p.RstdAddress, row);
+        }
     }
 
     /// <summary>

@@ -16,8 +16,8 @@ internal struct NormBackwardParams<T> where T : unmanaged
 
     public ArrayView<float> Partials;
 
-    /// <summary>Device address of dy, where the row pass copies it with <c>cp.async</c> (CUDA).</summary>
-    public ulong GradOutputAddress;
+    /// <summary>Device addresses of dy and of the forward's statistics, where the row pass copies them with <c>cp.async</c> (CUDA).</summary>
+    public ulong GradOutputAddress, MeanAddress, RstdAddress;
 
     /// <summary>Row blocks (every Blocks-th row each), whose partials the column pass adds.</summary>
     public int Blocks;

@@ -38,14 +38,16 @@ internal static class CpAsync
     }
 
     /// <summary>
-    /// Copies <paramref name="bytes"/> (8 or 16, a compile-time constant) from global address <paramref name="source"/>
-    /// to shared address <paramref name="target"/>, both aligned to the size: <c>cp.async.ca</c> for 8 bytes (the only
-    /// form below 16), <c>.cg</c> (past L1) for 16. CUDA only: the caller, which holds the views, keeps the twin.
+    /// Copies <paramref name="bytes"/> (4, 8 or 16, a compile-time constant) from global address <paramref name="source"/>
+    /// to shared address <paramref name="target"/>, both aligned to the size: <c>cp.async.ca</c> for 4 and 8 bytes (the
+    /// only form below 16), <c>.cg</c> (past L1) for 16. CUDA only: the caller, which holds the views, keeps the twin.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(uint target, ulong source, int bytes)
     {
-        if (bytes == 8)
+        if (bytes == 4)
+            CudaAsm.Emit("cp.async.ca.shared.global [%0], [%1], 4;", target, source);
+        else if (bytes == 8)
             CudaAsm.Emit("cp.async.ca.shared.global [%0], [%1], 8;", target, source);
         else
             CudaAsm.Emit("cp.async.cg.shared.global [%0], [%1], 16;", target, source);
