@@ -29,7 +29,8 @@ internal sealed record RunRecord(
     string Date,
     string? Tile = null,
     double? Tbps = null,
-    string? Variant = null)
+    string? Variant = null,
+    string? Clock = null)
 {
     private static readonly JsonSerializerOptions Json = new()
     {
