@@ -42,7 +42,7 @@ public class NormDropoutResidualTests
     public void Group_sizes_are_powers_of_two_within_the_compiled_kernels_limit_and_quads_cover_the_row()
     {
         // A kernel whose registers allow 736 threads a group runs 512.
-        Assert.That(NormDropoutResidual.GroupSize(4096, DeviceFacts.H100, 736, NormDropoutResidual.BackwardFeaturesPerThread(2)), Is.EqualTo(512));
+        Assert.That(NormDropoutResidual.GroupSize(16384, DeviceFacts.H100, 736, NormDropoutResidual.BackwardFeaturesPerThread), Is.EqualTo(512));
         Assert.That(NormDropoutResidual.ForcedGroupSize(1024, DeviceFacts.H100, 736), Is.EqualTo(512), "a forced size is rounded down, not clamped to 736");
         Assert.That(NormDropoutResidual.ForcedGroupSize(128, DeviceFacts.H100, 736), Is.EqualTo(128));
         Assert.That(NormDropoutResidual.GroupSize(1, DeviceFacts.H100, 1024, NormDropoutResidual.ForwardFeaturesPerThread), Is.EqualTo(32), "at least a warp");
@@ -68,8 +68,7 @@ public class NormDropoutResidualTests
         Assert.That(Shapes(768, powerOfTwo: true), Is.Empty, "the shared-memory tree halves its group");
         Assert.That(Shapes(1000), Is.Empty);
         Assert.That(Shapes(65536), Is.Empty, "longer than a chunk");
-        Assert.That(Shapes(4096, features: NormDropoutResidual.BackwardFeaturesPerThread(2))[0], Is.EqualTo((512, 2)), "the backward, 16-bit");
-        Assert.That(Shapes(4096, features: NormDropoutResidual.BackwardFeaturesPerThread(4))[0], Is.EqualTo((256, 4)), "the backward, fp32");
+        Assert.That(Shapes(4096, features: NormDropoutResidual.BackwardFeaturesPerThread)[0], Is.EqualTo((256, 4)), "the backward");
     }
 
     [Test]

@@ -87,7 +87,7 @@ internal sealed class PtxGenerator : IDisposable
         return kernel switch
         {
             "norm" => Row(false, NormDropoutResidual.ForwardFeaturesPerThread),
-            "norm-backward" => Row(true, NormDropoutResidual.BackwardFeaturesPerThread(type == ElementType.Float32 ? 4 : 2)),
+            "norm-backward" => Row(true, NormDropoutResidual.BackwardFeaturesPerThread),
             "rotary" => Compile(typeof(Kernels.Rotary.RotaryQkvSplitKernel<,>).MakeGenericType(element, codec).GetMethod("Run")!),
             _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "norm, norm-backward or rotary"),
         };

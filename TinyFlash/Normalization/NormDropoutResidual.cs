@@ -34,13 +34,15 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     public const int ForwardFeaturesPerThread = 32;
 
     /// <summary>
-    /// Features a thread the backward aims for, by bytes an element: 8 (two quads) in fp16 and bf16, whose row pass
-    /// fits 64 registers (<see cref="RegisterLimit"/>; measured on the H200 on 2026-12-03 at hidden 4096: 1.74 TB/s
-    /// against 1.48 with 16 features a thread and 122 registers); 16 in fp32, where two quads spill 160 bytes under
-    /// the limit since every quad's inputs are fetched before any is converted (H100, 2026-12-07: 2.24 TB/s at 256
-    /// threads of four quads against 1.94 at 512 of two).
+    /// Features a thread the backward aims for, in every storage type: 16 (four quads). In fp32, two quads spill under
+    /// the 64-register limit since every quad's inputs are fetched before any is converted (H100, 2026-12-07: 2.24 TB/s
+    /// at 256 threads of four quads against 1.94 at 512 of two). In fp16, 8 features at 512 threads and 64 registers had
+    /// measured faster on the H200 (2026-12-03: 1.74 against 1.48 TB/s, before the rows streamed through shared-memory
+    /// stages); with the stages, 16 at 256 threads measured 5-7 % faster on two H100s (2026-12-07, session 11, runs 1
+    /// and 2, docs/benchmarks.md: 2.38 against 2.23 TB/s; 2.07-2.28 against 1.95-2.04): a row's reduction, barrier and
+    /// per-row work are shared by twice the features.
     /// </summary>
-    public static int BackwardFeaturesPerThread(int elementBytes) => elementBytes == 4 ? 16 : 8;
+    public const int BackwardFeaturesPerThread = 16;
 
     /// <summary>
     /// Registers a thread the row kernel is held to on CUDA (0: ptxas's choice): the backward's row pass with up to 2
@@ -200,7 +202,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
         where TLauncher : Delegate where T : unmanaged
     {
         int limit = Limit(device, int.MaxValue);
-        int featuresPerThread = backward ? BackwardFeaturesPerThread(System.Runtime.CompilerServices.Unsafe.SizeOf<T>()) : ForwardFeaturesPerThread;
+        int featuresPerThread = backward ? BackwardFeaturesPerThread : ForwardFeaturesPerThread;
         bool tree = forward.StaticSharedMemory;
         RowPlan<TLauncher>? Load(int threads, int quads, bool exact)
         {
