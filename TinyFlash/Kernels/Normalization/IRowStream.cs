@@ -61,7 +61,8 @@ internal interface IRowStream<T, TSelf> where T : unmanaged where TSelf : struct
 /// its own statistics (a warp's 32 copies of one float are one request): loaded into registers instead, the row's
 /// mean and rstd went to uniform registers right after their load, and each warp waited out the load's round trip
 /// there once a row, a row ahead or not (Nsight Compute on the H100, 2026-12-07: 5 % of the fp16 backward's stall
-/// samples, every warp of a group at once after the row's barrier).
+/// samples, every warp of a group at once after the row's barrier; streamed, the time did not measurably change,
+/// session 11 run 1 in docs/benchmarks.md).
 /// </summary>
 internal readonly struct StagedRows<T> : IRowStream<T, StagedRows<T>> where T : unmanaged
 {
