@@ -24,6 +24,11 @@ internal static class PostprocessCommand
         var p = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Dropout probability." };
         var tokens = new Option<int>("--tokens") { DefaultValueFactory = _ => 16384, Description = "Tokens of the rotary split (batch 1)." };
         var threadsPerRow = new Option<int[]>("--threads-per-row") { AllowMultipleArgumentsPerToken = true, Description = "Also time the norm with these threads a row (powers of two) instead of the planner's." };
+        var backwardRegisters = new Option<int[]>("--backward-registers")
+        {
+            AllowMultipleArgumentsPerToken = true,
+            Description = "Also time the norm with the backward's row pass held to these registers a thread (CUDA; 0: ptxas's choice) instead of the planner's limit.",
+        };
         var kernels = new Option<PostprocessKernel[]>("--kernels")
         {
             DefaultValueFactory = _ => Enum.GetValues<PostprocessKernel>(), AllowMultipleArgumentsPerToken = true,
@@ -40,7 +45,7 @@ internal static class PostprocessCommand
         };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("postprocess", "Time the fused norm (forward, backward) and rotary + QKV split, with bandwidth.")
-            { backend, types, rows, hidden, p, tokens, threadsPerRow, kernels, warmUp, placements, output };
+            { backend, types, rows, hidden, p, tokens, threadsPerRow, backwardRegisters, kernels, warmUp, placements, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -53,10 +58,15 @@ internal static class PostprocessCommand
                     ElementType.Float16 => Measure<Half>,
                     _ => Measure<BFloat16>,
                 };
-                foreach (int? threads in new int?[] { null }.Concat((parse.GetValue(threadsPerRow) ?? []).Select(t => (int?)t)))
+                // the planner's choices first, then each forced group size, then each forced register limit
+                var settings = new (int? Threads, int? Registers)[] { (null, null) }
+                    .Concat((parse.GetValue(threadsPerRow) ?? []).Select(t => ((int?)t, (int?)null)))
+                    .Concat((parse.GetValue(backwardRegisters) ?? []).Select(r => ((int?)null, (int?)r)));
+                foreach (var (threads, registers) in settings)
                 {
-                    engine.Norm.ThreadsPerRow = threads;
-                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(kernels)!.ToHashSet(), threads is null ? parse.GetValue(warmUp) : 0,
+                    (engine.Norm.ThreadsPerRow, engine.Norm.BackwardRegisters) = (threads, registers);
+                    bool planned = threads is null && registers is null;
+                    if (run(engine, type, parse.GetValue(rows), parse.GetValue(hidden), parse.GetValue(p), parse.GetValue(tokens), parse.GetValue(kernels)!.ToHashSet(), planned ? parse.GetValue(warmUp) : 0,
                             Math.Max(1, parse.GetValue(placements)), parse.GetValue(output)!) != 0)
                         return 1;
                 }
@@ -113,6 +123,8 @@ internal static class PostprocessCommand
         {
             if (engine.Norm.ThreadsPerRow is int forced && variant.StartsWith("norm", StringComparison.Ordinal))
                 variant += $"-threads{forced}";
+            if (engine.Norm.BackwardRegisters is int registers && variant.StartsWith("norm-backward", StringComparison.Ordinal))
+                variant += $"-registers{registers}";
             foreach (var (ms, clock) in new[] { (time.WallMs, (string?)null), (time.EventMs ?? 0, "cuda-events") })
             {
                 if (ms <= 0)
@@ -174,8 +186,8 @@ internal static class PostprocessCommand
                     copy.Dispose();
             }
         }
-        if (engine.Norm.ThreadsPerRow is not null || !kernels.Contains(PostprocessKernel.Rotary))
-            return failures; // a sweep of the norm's group size: the rotary split was timed with the planner's run
+        if (engine.Norm.ThreadsPerRow is not null || engine.Norm.BackwardRegisters is not null || !kernels.Contains(PostprocessKernel.Rotary))
+            return failures; // a sweep of the norm's plan: the rotary split was timed with the planner's run
 
         var shape = new AttentionShape(1, 32, 8, tokens, tokens, 128);
         float[] qkv = RandomTensors.Normal((long)tokens * 48 * 128, 7, round);

@@ -60,6 +60,12 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     public int? ThreadsPerRow { get; set; }
 
     /// <summary>
+    /// Registers a thread the backward's row pass is held to on CUDA instead of <see cref="RegisterLimit"/>'s choice (0:
+    /// ptxas's own), for measuring that choice (<c>TinyFlash.Bench postprocess --backward-registers</c>); null: the planner's.
+    /// </summary>
+    public int? BackwardRegisters { get; set; }
+
+    /// <summary>
     /// A forced group size within what the device and the compiled kernel allow, rounded down to a power of two (the
     /// reduction halves it: a kernel whose registers allow 736 threads runs 512, not 736).
     /// </summary>
@@ -210,7 +216,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             if (!backward || tree || stageBytes + default(WarpShuffleRowSum).ScratchFloats * sizeof(float) > device.MaxSharedMemoryPerGroup)
                 stageBytes = 0;
             var entryPoint = RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact, staged: stageBytes > 0);
-            int registers = RegisterLimit(backward, quads);
+            int registers = backward && BackwardRegisters is int forcedRegisters ? forcedRegisters : RegisterLimit(backward, quads);
             var (launcher, maxThreads) = kernels.Load<TLauncher>(entryPoint, registers);
             if (threads > maxThreads && threads > 1)
                 return null;
