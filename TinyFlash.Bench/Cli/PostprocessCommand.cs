@@ -125,10 +125,11 @@ internal static class PostprocessCommand
                 variant += $"-threads{forced}";
             if (engine.Norm.BackwardRegisters is int registers && variant.StartsWith("norm-backward", StringComparison.Ordinal))
                 variant += $"-registers{registers}";
-            foreach (var (ms, clock) in new[] { (time.WallMs, (string?)null), (time.EventMs ?? 0, "cuda-events") })
+            var clocks = new List<(double Ms, string? Clock)> { (time.WallMs, null) };
+            if (time.EventMs is double eventMs)
+                clocks.Add((eventMs, "cuda-events"));
+            foreach (var (ms, clock) in clocks)
             {
-                if (ms <= 0)
-                    continue;
                 double tbps = bytes / (ms * 1e-3) / 1e12;
                 new RunRecord("tinyflash", engine.DeviceName, RunRecord.DtypeName(type), hidden, false, rows, 1, 1, rows, hidden, -1, -1, "rows",
                     ms, 0, error, DateTime.UtcNow.ToString("yyyy-MM-dd"), null, tbps, variant, clock).AppendTo(path);
