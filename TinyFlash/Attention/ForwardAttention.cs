@@ -181,14 +181,15 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
 
     /// <summary>
     /// The softcap, ALiBi slopes and bias of a call as the kernels read them (host values copied to the device); a
-    /// block-sparse mask's element mask goes in as a bias of 0 and −∞ read only in the tiles its work list marks.
+    /// block-sparse mask's element mask goes in as a bias of 0 and −∞ read only in the tiles its work list marks, where
+    /// <paramref name="tile"/>'s work list marks any (<see cref="BlockSparseMask.HasPartialTiles"/>).
     /// </summary>
-    private ScoreModifierParams ModifierParams(AttentionProblem problem)
+    private ScoreModifierParams ModifierParams(AttentionProblem problem, ForwardPlan tile)
     {
         var shape = problem.Shape;
         var m = problem.Modifiers;
         var bias = m?.Bias;
-        var blockMask = problem.BlockMask is { HasPartialBlocks: true } partial ? partial : null;
+        var blockMask = problem.BlockMask is { } mask && mask.HasPartialTiles(tile.BlockM, tile.BlockN) ? mask : null;
         var dropout = problem.Dropout;
         if (m is null && blockMask is null && dropout is null)
             return default;
@@ -215,9 +216,12 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
         };
     }
 
-    /// <summary>Whether scores are modified: softcap, ALiBi, a bias, a block-sparse mask with partial blocks, or dropout.</summary>
+    /// <summary>
+    /// Whether scores are modified: softcap, ALiBi, a bias, dropout, or a block-sparse mask whose element mask some tile
+    /// may need (<see cref="BlockSparseMask.MayHavePartialTiles"/>: decided before the tile is).
+    /// </summary>
     public static bool Modified(AttentionProblem problem) =>
-        problem.Modifiers is not null || problem.BlockMask is { HasPartialBlocks: true } || problem.Dropout is not null;
+        problem.Modifiers is not null || problem.BlockMask is { MayHavePartialTiles: true } || problem.Dropout is not null;
 
     /// <summary>A block-sparse mask's work lists in the tiles of <paramref name="tile"/>, and its groups' order by work, on the device.</summary>
     private void SetTileList<T>(ref AttentionParams<T> parameters, AttentionProblem problem, ForwardPlan tile) where T : unmanaged
@@ -368,7 +372,7 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             BlocksTogether = plan.Order == GridOrder.BlocksTogether ? 1 : 0,
             SplitOutput = throughWorkspace ? splitWorkspace.SubView(0, splitRows * shape.HeadDim) : default,
             SplitLogSumExp = throughWorkspace ? splitWorkspace.SubView(splitRows * shape.HeadDim, splitRows) : default,
-            Modifiers = ModifierParams(problem),
+            Modifiers = ModifierParams(problem, plan.Tile),
         };
         SetTileList(ref parameters, problem, plan.Tile);
         return parameters;

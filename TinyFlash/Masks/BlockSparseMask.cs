@@ -69,20 +69,58 @@ public sealed class BlockSparseMask
     /// <summary>Whether some block is partial (the element mask is read there).</summary>
     public bool HasPartialBlocks => Blocks.Contains(Partial);
 
+    /// <summary>
+    /// Whether a kernel tile may need the element mask: some block is partial, or visible and skipped blocks both occur
+    /// (a tile larger than the blocks, or not aligned with them, can hold both: its work-list entry is then masked).
+    /// </summary>
+    internal bool MayHavePartialTiles => HasPartialBlocks || (Blocks.Contains(Skip) && Blocks.Contains(Full));
+
+    /// <summary>Whether the work list in tiles of <paramref name="blockM"/> × <paramref name="blockN"/> marks some tile masked (<see cref="KernelTiles"/>).</summary>
+    internal bool HasPartialTiles(int blockM, int blockN)
+    {
+        int[] tiles = KernelTiles(blockM, blockN);
+        int entriesStart = Batch * Heads * ((QueryLength + blockM - 1) / blockM) + 1;
+        for (int e = entriesStart; e < tiles.Length; e++)
+            if ((tiles[e] & 1) != 0)
+                return true;
+        return false;
+    }
+
     /// <summary>State of every block, [Batch, Heads, QueryBlocks, KeyBlocks].</summary>
     internal byte[] Blocks { get; }
 
     /// <summary>The element mask read in partial blocks, [Batch, Heads, QueryLength, KeyLength]; null if none is partial.</summary>
     internal bool[]? Elements { get; }
 
-    /// <summary><see cref="Elements"/> as the bias the kernels read (0 visible, −∞ hidden), made on first use and kept.</summary>
-    internal float[]? ElementBias
+    /// <summary>
+    /// Every element's visibility as the bias the kernels read in masked tiles (0 visible, −∞ hidden; <see cref="BuildElementBias"/>),
+    /// made on first use and kept.
+    /// </summary>
+    internal float[] ElementBias
     {
         get
         {
             lock (gate)
-                return elementBias ??= Elements is null ? null : Array.ConvertAll(Elements, v => v ? 0f : float.NegativeInfinity);
+                return elementBias ??= BuildElementBias();
         }
+    }
+
+    /// <summary>
+    /// 0 where a query sees a key, −∞ where not, [Batch, Heads, QueryLength, KeyLength]: partial blocks from their
+    /// elements, full and skipped blocks whole (a masked tile may hold skipped blocks beside visible ones).
+    /// </summary>
+    private float[] BuildElementBias()
+    {
+        var bias = new float[(long)Batch * Heads * QueryLength * KeyLength];
+        for (int b = 0; b < Batch; b++)
+        for (int h = 0; h < Heads; h++)
+        for (int i = 0; i < QueryLength; i++)
+        {
+            long row = (((long)b * Heads + h) * QueryLength + i) * KeyLength;
+            for (int j = 0; j < KeyLength; j++)
+                bias[row + j] = Visible(b, h, i, j) ? 0f : float.NegativeInfinity;
+        }
+        return bias;
     }
 
     /// <summary>

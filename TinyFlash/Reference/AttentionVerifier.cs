@@ -68,6 +68,8 @@ public static class AttentionVerifier
         Add("block-sparse mask per head, blocks of 24, a quarter skipped", Shape(100, 150, 64, hq: 2, hkv: 1),
             new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, h, i, j) => (i / 24 + j / 24 + h) % 4 != 0 && (j + 2 * i + h) % 5 != 0, 100, 150, 24, heads: 2) },
             ElementType.Float16);
+        Add("block-sparse mask of whole blocks of 16 (visible and skipped blocks in one tile)", Shape(100, 90, 64),
+            new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, _, i, j) => (i / 16 + j / 16) % 4 != 1, 100, 90, 16) }, ElementType.BFloat16);
         Add("few queries, many keys (key splits on a GPU)", Shape(33, 1500, 64, hq: 2, hkv: 1), new AttentionOptions { WindowLeft = 900 }, ElementType.Float16);
         Add("dropout 0.1, causal", Shape(129, 200, 64), new AttentionOptions { Causal = true, DropoutProbability = 0.1f, DropoutSeed = 5, DropoutOffset = 7 },
             ElementType.Float16);
@@ -151,6 +153,11 @@ public static class AttentionVerifier
             new AttentionOptions { Bias = AttentionBias.FromMask(RandomMask(2 * 30 * 35, seed: 5), heads: 2) }, ElementType.BFloat16);
         Add("block-sparse mask per head, blocks of 12", Shape(50, 45, 32, hq: 2, hkv: 1),
             new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, h, i, j) => (i / 12 + j / 12 + h) % 3 != 0 && (j + 2 * i + h) % 5 != 0, 50, 45, 12, heads: 2) });
+        Add("GQA, causal, dropout, ALiBi, three key blocks", Shape(150, 170, 128, hq: 2, hkv: 1),
+            new AttentionOptions { Causal = true, DropoutProbability = 0.1f, DropoutSeed = 4, AlibiSlopes = [0.25f, 0.5f] }, ElementType.BFloat16);
+        Add("block-sparse mask of whole blocks of 16, two query tiles", Shape(100, 90, 64),
+            new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, _, i, j) => (i / 16 + j / 16) % 4 != 1, 100, 90, 16) },
+            ElementType.Float16);
         Add("deterministic dq, GQA, dropout", Shape(33, 39, 64, hq: 4, hkv: 2),
             new AttentionOptions { Causal = true, DeterministicBackward = true, DropoutProbability = 0.25f, DropoutSeed = 9 }, ElementType.Float16);
         return cases;
