@@ -21,9 +21,9 @@ internal static partial class PtxCommand
         var output = new Option<string?>("--output", "-o") { Description = "Write the PTX to this file." };
         var backward = new Option<string?>("--backward")
         {
-            Description = "A backward kernel instead: key-value (dK, dV, atomic dQ) or query (deterministic dQ), square tile --block-m (threads-x = block-m / 4), or tensor-core (the key-block pass on mma.sync for dK, dV, fp16/bf16) and tensor-core-query (its dq pass).",
+            Description = "A backward kernel instead: key-value (dK, dV, atomic dQ) or query (deterministic dQ), square tile --block-m (threads-x = block-m / 4), or tensor-core (the key-block pass on mma.sync for dK, dV, fp16/bf16), tensor-core-query (its dq pass), warpgroup and warpgroup-query (both passes on Hopper's warpgroup products, head dim 64 or 128).",
         };
-        backward.AcceptOnlyFromAmong("key-value", "query", "tensor-core", "tensor-core-query");
+        backward.AcceptOnlyFromAmong("key-value", "query", "tensor-core", "tensor-core-query", "warpgroup", "warpgroup-query");
         var modified = new Option<bool>("--modified") { Description = "The variant with score modifiers and dropout." };
         var elementwise = new Option<string?>("--elementwise") { Description = "A fused pre/post-processing kernel instead: norm, norm-backward or rotary." };
         var command = new Command("ptx", "Print a summary of a kernel's PTX (sm_90), generated without a GPU.")
@@ -40,6 +40,13 @@ internal static partial class PtxCommand
             {
                 kernel = $"Kernel {fused}";
                 ptx = generator.Elementwise(fused, parse.GetValue(type));
+            }
+            else if (parse.GetValue(backward) is "warpgroup" or "warpgroup-query")
+            {
+                bool queryGradient = parse.GetValue(backward) == "warpgroup-query";
+                kernel = queryGradient ? "Backward warpgroup dq kernel" : "Backward warpgroup kernel";
+                plan = new TilePlan(64, 16, parse.GetValue(headDim));
+                ptx = generator.WarpGroupBackward(parse.GetValue(type), parse.GetValue(headDim), parse.GetValue(modified), queryGradient);
             }
             else if (parse.GetValue(backward) is "tensor-core" or "tensor-core-query")
             {

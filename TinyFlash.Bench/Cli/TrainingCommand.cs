@@ -22,12 +22,14 @@ internal static class TrainingCommand
         var tokens = new Option<int>("--tokens") { DefaultValueFactory = _ => 16384, Description = "Batch × sequence length." };
         var dropout = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Dropout of the training step." };
         var deterministic = new Option<bool>("--deterministic") { Description = "Time the deterministic dq pass instead of atomics." };
+        var mmaBackward = new Option<bool>("--mma-backward") { Description = "Run the backward's tensor-core passes on mma.sync even where warpgroup products could run them (to time the two side by side)." };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("training", "Time the attention backward and a training step (forward + backward with dropout).")
-            { backend, type, headDims, lengths, tokens, dropout, deterministic, output };
+            { backend, type, headDims, lengths, tokens, dropout, deterministic, mmaBackward, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
+            engine.Backward.WarpGroupPasses = !parse.GetValue(mmaBackward);
             var dtype = parse.GetValue(type);
             Console.WriteLine($"training on {engine.Backend} {engine.DeviceName}, {dtype}");
             int failures = 0;

@@ -5,7 +5,8 @@ using TinyFlash.Tests.Support;
 namespace TinyFlash.Tests.Kernels;
 
 /// <summary>
-/// The tensor-core backward (the key-block pass for dK and dV and the dq pass, both on <c>mma.sync</c>) on ILGPU's
+/// The tensor-core backward (the key-block pass for dK and dV, on <c>mma.sync</c> or at head dims 64 and 128 on warpgroup
+/// products, and the dq pass on <c>mma.sync</c>) on ILGPU's
 /// warp-32 CPU device, where every inline-PTX instruction runs as its portable twin: their fragment indexing, transposed
 /// score tiles and masking are checked against the closed-form double gradients under the fp16/bf16 accuracy rule, on
 /// shapes that are not multiples of their 64-row blocks, with dropout, ALiBi, a boolean mask and a block-sparse mask;
@@ -25,10 +26,8 @@ public class TensorCoreBackwardTests
             ("window both sides, two key blocks", new(1, 1, 1, 40, 90, 32), new AttentionOptions { WindowLeft = 9, WindowRight = 3 }),
             ("single query, single key", new(1, 1, 1, 1, 1, 32), AttentionOptions.Default),
             ("GQA, causal", new(1, 2, 1, 20, 70, 32), new AttentionOptions { Causal = true }),
-            ("d64", new(1, 1, 1, 17, 20, 64), AttentionOptions.Default),
             ("batch 2, cache lengths", new(2, 1, 1, 5, 80, 32), new AttentionOptions { Causal = true, CacheLengths = [80, 13] }),
             ("packed sequences", new(1, 2, 1, 50, 60, 32), new AttentionOptions { Causal = true, QuerySequenceOffsets = [0, 20, 20, 50], KeySequenceOffsets = [0, 25, 30, 60] }),
-            ("d128", new(1, 1, 1, 20, 30, 128), new AttentionOptions { Causal = true }),
             ("dropout 0.3, GQA, packed sequences at odd offsets", new(1, 2, 1, 45, 52, 32),
                 new AttentionOptions { DropoutProbability = 0.3f, DropoutSeed = 5, DropoutOffset = 9, QuerySequenceOffsets = [0, 21, 45], KeySequenceOffsets = [0, 23, 52] }),
             ("ALiBi and a boolean mask, causal", new(1, 2, 1, 30, 40, 32),
@@ -57,6 +56,52 @@ public class TensorCoreBackwardTests
         Assert.That(Engine.Backward.UsesTensorCores(problem, verificationCase.Type, aligned: true), Is.True);
 
         var result = AttentionVerifier.RunBackward(Engine, verificationCase);
+
+        Assert.That(result.Passed, Is.True, $"worst gradient error {result.Error:E3} (bound {result.Bound:E3})");
+    }
+
+    private static IEnumerable<TestCaseData> WarpGroupCases()
+    {
+        var cases = new (string Name, AttentionShape Shape, AttentionOptions Options)[]
+        {
+            ("odd lengths, two key blocks and three query tiles", new(1, 1, 1, 130, 70, 64), AttentionOptions.Default),
+            ("causal, more queries than keys (fully masked rows), Bhsd", new(1, 1, 1, 70, 30, 128, AttentionLayout.Bhsd), new AttentionOptions { Causal = true }),
+            ("window both sides", new(1, 1, 1, 90, 130, 64), new AttentionOptions { WindowLeft = 20, WindowRight = 5 }),
+            ("dropout 0.3, GQA, packed sequences at odd offsets", new(1, 2, 1, 85, 92, 64),
+                new AttentionOptions { DropoutProbability = 0.3f, DropoutSeed = 5, DropoutOffset = 9, QuerySequenceOffsets = [0, 21, 85], KeySequenceOffsets = [0, 23, 92] }),
+            ("ALiBi and a boolean mask, causal, batch 2 with cache lengths", new(2, 2, 2, 30, 70, 64),
+                new AttentionOptions { Causal = true, AlibiSlopes = [0.25f, 0.5f], CacheLengths = [70, 41], Bias = AttentionBias.FromMask([.. Enumerable.Range(0, 30 * 70).Select(i => i % 7 != 3)]) }),
+            ("block-sparse mask with partial blocks", new(1, 1, 1, 100, 90, 64),
+                new AttentionOptions { BlockMask = BlockSparseMask.FromPredicate((_, _, i, j) => (i / 16 + j / 16) % 3 != 1 && (i + j) % 4 != 0, 100, 90, 16) }),
+        };
+        for (int i = 0; i < cases.Length; i++)
+        {
+            var (name, shape, options) = cases[i];
+            var type = i % 2 == 0 ? ElementType.Float16 : ElementType.BFloat16;
+            yield return new TestCaseData(new VerificationCase(name, shape, options, type)).SetName($"Warpgroup backward: {name}, d={shape.HeadDim}, {type}");
+        }
+    }
+
+    [TestCaseSource(nameof(WarpGroupCases))]
+    public void On_warpgroup_products_gradients_match_the_double_reference(VerificationCase verificationCase)
+    {
+        Assert.That(Engine.Backward.UsesWarpGroups(verificationCase.Shape.HeadDim), Is.True);
+
+        var result = AttentionVerifier.RunBackward(Engine, verificationCase);
+
+        Assert.That(result.Passed, Is.True, $"worst gradient error {result.Error:E3} (bound {result.Bound:E3})");
+    }
+
+    [Test]
+    public void On_mma_sync_at_a_warpgroup_head_dim_gradients_match_the_double_reference()
+    {
+        const int headDim = 128;
+        var engine = TestBackend.TensorCoresMmaKeyPass.Engine;
+        var verificationCase = new VerificationCase("GQA, causal, dropout", new(1, 2, 1, 20, 30, headDim),
+            new AttentionOptions { Causal = true, DropoutProbability = 0.2f, DropoutSeed = 3 }, ElementType.Float16);
+        Assert.That(engine.Backward.UsesWarpGroups(headDim), Is.False);
+
+        var result = AttentionVerifier.RunBackward(engine, verificationCase);
 
         Assert.That(result.Passed, Is.True, $"worst gradient error {result.Error:E3} (bound {result.Bound:E3})");
     }

@@ -23,6 +23,13 @@ public sealed class TestBackend
         return engine;
     });
 
+    private static readonly Lazy<FlashEngine?> MmaKeyPassTensorCoreEngine = new(() =>
+    {
+        var engine = CreateCpu(CPUDevice.Nvidia, tensorCores: true);
+        engine.Backward.WarpGroupPasses = false;
+        return engine;
+    });
+
     private static readonly Dictionary<string, Lazy<FlashEngine?>> Engines = new()
     {
         ["cpu-warp4"] = new(() => CreateCpu(CPUDevice.Default)),
@@ -54,6 +61,12 @@ public sealed class TestBackend
     /// </summary>
     public static TestBackend TensorCoresOneStage => new("cpu-tensor-cores-one-stage");
 
+    /// <summary>
+    /// <see cref="TensorCores"/> with the backward's key-block pass on <c>mma.sync</c> at every head dim (as on Ampere and
+    /// Ada, which have no warpgroup products).
+    /// </summary>
+    public static TestBackend TensorCoresMmaKeyPass => new("cpu-tensor-cores-mma-key-pass");
+
     // The tensor-core engine is not in All: its emulated mma (32 shuffles each) is slow enough on the CPU that it
     // gets its own suite of small shapes (TensorCoreKernelTests) rather than the whole matrix.
 
@@ -62,6 +75,7 @@ public sealed class TestBackend
     {
         "cpu-tensor-cores" => TensorCoreEngine,
         "cpu-tensor-cores-one-stage" => OneStageTensorCoreEngine,
+        "cpu-tensor-cores-mma-key-pass" => MmaKeyPassTensorCoreEngine,
         _ => Engines[Name],
     }).Value ?? IgnoreAbsent();
 

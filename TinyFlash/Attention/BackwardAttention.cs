@@ -21,8 +21,10 @@ namespace TinyFlash.Attention;
 /// each query block's key tiles). The tile comes from <see cref="BackwardTilePlanner"/>; D and the accumulator live in
 /// the engine's workspace, and where the accumulator would exceed its bound dQ takes the deterministic pass.
 /// On CUDA (sm_80+), fp16/bf16 calls with 16-byte aligned tensors, head dim up to 128 and no softcap run on tensor cores:
-/// the key-block pass (<see cref="TensorCoreBackwardKernel{TElement, TScores, TGradients, TShape, TModifier}"/>) and, in
-/// the deterministic mode, the dq pass (<see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>).
+/// the key-block pass (<see cref="TensorCoreBackwardKernel{TElement, TScores, TGradients, TShape, TModifier}"/>) and the dq
+/// pass (<see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>), at head dims 64 and
+/// 128 on devices with warpgroup products both on those (<see cref="WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TModifier}"/>,
+/// <see cref="WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TModifier}"/>).
 /// </summary>
 internal sealed class BackwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device, WorkspacePool workspace,
     ForwardAttention forward)
@@ -34,6 +36,18 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     /// <summary>Warps of the tensor-core key-block kernel: 64 keys a group, and query tiles of 64 rows.</summary>
     public const int TensorCoreWarps = 4;
 
+    /// <summary>
+    /// Whether the tensor-core passes may run on warpgroup products where the forward's may
+    /// (<see cref="ForwardAttention.WarpGroups"/>) and the head dim is 64 or 128; the bench turns it off to time the
+    /// <c>mma.sync</c> passes beside them.
+    /// </summary>
+    internal bool WarpGroupPasses { get; set; } = true;
+
+    /// <summary>Whether a tensor-core call of head dim <paramref name="headDim"/> runs both passes on warpgroup products.</summary>
+    public bool UsesWarpGroups(int headDim) =>
+        WarpGroupPasses && forward.WarpGroups && headDim is 64 or 128
+        && WarpGroupBackwardTiles.SharedBytes(headDim) <= device.MaxSharedMemoryPerGroup;
+
     /// <summary>The tile the backward of <paramref name="problem"/> runs with on this device (the portable one; see <see cref="UsesTensorCores"/>).</summary>
     public TilePlan PlanFor(AttentionProblem problem) => BackwardTilePlanner.Plan(ForwardAttention.SequenceShape(problem), device);
 
@@ -41,7 +55,9 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     public string Describe(AttentionProblem problem, ElementType type, bool deterministic)
     {
         bool tensorCores = UsesTensorCores(problem, type, aligned: true);
-        string kernel = tensorCores ? $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys" : $"backward {PlanFor(problem).Describe()}";
+        string kernel = !tensorCores ? $"backward {PlanFor(problem).Describe()}"
+            : UsesWarpGroups(problem.Shape.HeadDim) ? $"warpgroup backward {WarpGroupBackwardTiles.Block} keys"
+            : $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys";
         string queryGradient = deterministic ? "deterministic dq" : DeterministicFor(problem, false, tensorCores) ? "dq pass" : "atomic dq";
         return $"{kernel}, {queryGradient}";
     }
@@ -106,8 +122,9 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         bool modified = ForwardAttention.Modified(problem);
         RunRows(parameters, codec, nameof(BackwardRowKernels<float, Float32Codec>.Prepare), rows, shape.HeadDim);
         int queryGroups = attention.QueryBlocks * attention.BatchHeads;
+        int headDim = shape.HeadDim;
         if (deterministic && tensorCores)
-            RunTensorCore(typeof(TensorCoreQueryGradientKernel<,,,,>), query, key, value, gradOutput, type, modified,
+            RunTensorCore(PassEntryPoint(queryGradient: true, type, headDim, modified), PassSharedBytes(headDim), query, key, value, gradOutput,
                 (BackwardParams<ushort>)(object)parameters, queryGroups);
         else if (deterministic)
             RunTiles(typeof(QueryGradientKernel<,,,,,>), parameters, codec, plan, modified, queryGroups);
@@ -120,7 +137,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         }
         int keyGroups = parameters.KeyBlocks * launch.Batch * shape.KeyValueHeads;
         if (tensorCores)
-            RunTensorCore(typeof(TensorCoreBackwardKernel<,,,,>), query, key, value, gradOutput, type, modified,
+            RunTensorCore(PassEntryPoint(queryGradient: false, type, headDim, modified), PassSharedBytes(headDim), query, key, value, gradOutput,
                 (BackwardParams<ushort>)(object)parameters, keyGroups);
         else
             RunTiles(typeof(KeyValueGradientKernel<,,,,,>), parameters, codec, plan, modified, keyGroups);
@@ -144,19 +161,30 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
             parameters);
     }
 
-    private void RunTensorCore<T>(Type kernel, ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> gradOutput, ElementType type,
-        bool modified, BackwardParams<ushort> parameters, int groups) where T : unmanaged
+    /// <summary>
+    /// A tensor-core pass for a call (the dq pass if <paramref name="queryGradient"/>, else the key-block pass): on warpgroup
+    /// products where <see cref="UsesWarpGroups"/>, else on <c>mma.sync</c>.
+    /// </summary>
+    private MethodInfo PassEntryPoint(bool queryGradient, ElementType type, int headDim, bool modified) => UsesWarpGroups(headDim)
+        ? WarpGroupEntryPoint(queryGradient ? typeof(WarpGroupQueryGradientKernel<,,,>) : typeof(WarpGroupBackwardKernel<,,,>), type, headDim, modified)
+        : TensorCoreEntryPoint(queryGradient ? typeof(TensorCoreQueryGradientKernel<,,,,>) : typeof(TensorCoreBackwardKernel<,,,,>), type, headDim, modified,
+            TensorCoreStages(headDim));
+
+    private int PassSharedBytes(int headDim) =>
+        UsesWarpGroups(headDim) ? WarpGroupBackwardTiles.SharedBytes(headDim) : TensorCoreSharedBytes(headDim, TensorCoreStages(headDim));
+
+    /// <summary>Launches a tensor-core backward pass of 128 threads a group (both passes' groups are four warps, or one warpgroup).</summary>
+    private void RunTensorCore<T>(MethodInfo entryPoint, int sharedBytes, ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> gradOutput,
+        BackwardParams<ushort> parameters, int groups) where T : unmanaged
     {
-        int headDim = parameters.Attention.HeadDim, stages = TensorCoreStages(headDim);
-        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>>(
-            TensorCoreEntryPoint(kernel, type, headDim, modified, stages));
+        var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>>(entryPoint);
         int threads = 32 * TensorCoreWarps;
         if (threads > maxThreads)
             throw new NotSupportedException($"The tensor-core backward needs {threads} threads a group; the compiled kernel allows {maxThreads} on '{device.Name}'.");
         if (groups == 0)
             return;
         launcher(accelerator.DefaultStream,
-            new KernelConfig(new Index1D(groups), new Index1D(threads), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreSharedBytes(headDim, stages) / 2)),
+            new KernelConfig(new Index1D(groups), new Index1D(threads), SharedMemoryConfig.RequestDynamic<ushort>(sharedBytes / 2)),
             new TensorCoreBackwardParams
             {
                 Backward = parameters,
@@ -187,6 +215,18 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
                 .GetMethod("Run")!;
         });
 
+    /// <summary>
+    /// A warpgroup pass (<paramref name="kernel"/>: <see cref="WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TModifier}"/>
+    /// or <see cref="WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TModifier}"/>, open) for fp16 or bf16, head
+    /// dim 64 or 128 and score modifiers or none; cached.
+    /// </summary>
+    public static MethodInfo WarpGroupEntryPoint(Type kernel, ElementType type, int headDim, bool modified = false) =>
+        TensorCoreEntryPoints.GetOrAdd((kernel, type, headDim, modified, 2), static key =>
+            key.Kernel
+                .MakeGenericType(key.Type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element),
+                    ForwardAttention.WarpGroupBlocksType(key.HeadDim / 64), ForwardAttention.ConstantType(key.HeadDim), ForwardAttention.ModifierType(key.Modified))
+                .GetMethod("Run")!);
+
     private static Type ScoreGradientBlocksType(int count) => count == 1
         ? typeof(ScoreGradientBlock)
         : typeof(ScoreGradientBlocks<,>).MakeGenericType(ScoreGradientBlocksType(count / 2), ScoreGradientBlocksType(count - count / 2));
@@ -209,9 +249,9 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         {
             // dq always takes its own pass here (DeterministicFor).
             var tensorCoreLauncher = typeof(Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>);
-            int headDim = problem.Shape.HeadDim, stages = TensorCoreStages(headDim);
-            kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreBackwardKernel<,,,,>), type, headDim, modified, stages), tensorCoreLauncher);
-            kernels.Load(TensorCoreEntryPoint(typeof(TensorCoreQueryGradientKernel<,,,,>), type, headDim, modified, stages), tensorCoreLauncher);
+            int headDim = problem.Shape.HeadDim;
+            kernels.Load(PassEntryPoint(queryGradient: false, type, headDim, modified), tensorCoreLauncher);
+            kernels.Load(PassEntryPoint(queryGradient: true, type, headDim, modified), tensorCoreLauncher);
             return;
         }
         var plan = PlanFor(problem);

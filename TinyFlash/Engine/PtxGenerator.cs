@@ -66,6 +66,16 @@ internal sealed class PtxGenerator : IDisposable
             type, headDim, modified));
 
     /// <summary>
+    /// The PTX of a warpgroup backward pass (<see cref="Kernels.TensorCore.WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TModifier}"/>,
+    /// or with <paramref name="queryGradient"/> <see cref="Kernels.TensorCore.WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TModifier}"/>)
+    /// as the engine loads it.
+    /// </summary>
+    public string WarpGroupBackward(ElementType type, int headDim, bool modified = false, bool queryGradient = false) =>
+        Compile(BackwardAttention.WarpGroupEntryPoint(
+            queryGradient ? typeof(Kernels.TensorCore.WarpGroupQueryGradientKernel<,,,>) : typeof(Kernels.TensorCore.WarpGroupBackwardKernel<,,,>),
+            type, headDim, modified));
+
+    /// <summary>
     /// The PTX of a fused pre/post-processing kernel for <paramref name="type"/>: <c>norm</c> (norm + dropout + residual),
     /// <c>norm-backward</c> (its row pass) or <c>rotary</c> (rotary + QKV split); the norms specialised as the planner
     /// would for rows of <paramref name="hidden"/> features of aligned views on an H100, with the register limit the
@@ -82,7 +92,7 @@ internal sealed class PtxGenerator : IDisposable
             int quads = exact ? exactShapes[0].Quads
                 : NormDropoutResidual.QuadsPerThread(hidden, NormDropoutResidual.GroupSize(hidden, h100, h100.MaxGroupSize, featuresPerThread));
             return InlinePtxOperands.LimitRegisters(Compile(NormDropoutResidual.RowEntryPoint(backward, element, codec, quads, tree: false, exact, staged: true)),
-                NormDropoutResidual.RegisterLimit(backward, quads));
+                NormDropoutResidual.RegisterLimit(backward, quads, type));
         }
         return kernel switch
         {

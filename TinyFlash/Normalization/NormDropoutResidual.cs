@@ -45,11 +45,17 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
     public const int BackwardFeaturesPerThread = 16;
 
     /// <summary>
-    /// Registers a thread the row kernel is held to on CUDA (0: ptxas's choice): the backward's row pass with up to 2
+    /// Registers a thread the row kernel is held to on CUDA (0: ptxas's choice). The backward's row pass with up to 2
     /// quads a thread (17 registers of state a quad) to 64, so that two 512-thread groups fit a multiprocessor's 65536
     /// registers; ptxas chose 65-71 on its own, one group and 25 % occupancy (Nsight Compute on the H200, 2026-12-03).
+    /// With 16-bit storage and up to 4 quads to 128, so that two 256-thread groups fit where ptxas's 136 let one: 2.39-2.45
+    /// TB/s against 2.11-2.22 at 4096 features, three processes on the H100 (2026-12-07, session 12 run 1,
+    /// docs/benchmarks.md; 96 registers: 2.13-2.17). fp32 rows of 4 quads keep ptxas's 172.
     /// </summary>
-    public static int RegisterLimit(bool backward, int quads) => backward && quads <= 2 ? 64 : 0;
+    public static int RegisterLimit(bool backward, int quads, ElementType type) => !backward ? 0
+        : quads <= 2 ? 64
+        : quads <= 4 && type != ElementType.Float32 ? 128
+        : 0;
 
     private static readonly ConcurrentDictionary<(bool Backward, Type Storage, Type Codec, int Quads, bool Tree, bool Exact, bool Staged), MethodInfo> EntryPoints = new();
 
@@ -216,7 +222,7 @@ internal sealed class NormDropoutResidual(Accelerator accelerator, KernelCache k
             if (!backward || tree || stageBytes + default(WarpShuffleRowSum).ScratchFloats * sizeof(float) > device.MaxSharedMemoryPerGroup)
                 stageBytes = 0;
             var entryPoint = RowEntryPoint(backward, typeof(T), CodecOf(type), quads, tree, exact, staged: stageBytes > 0);
-            int registers = backward && BackwardRegisters is int forcedRegisters ? forcedRegisters : RegisterLimit(backward, quads);
+            int registers = backward && BackwardRegisters is int forcedRegisters ? forcedRegisters : RegisterLimit(backward, quads, type);
             var (launcher, maxThreads) = kernels.Load<TLauncher>(entryPoint, registers);
             if (threads > maxThreads && threads > 1)
                 return null;

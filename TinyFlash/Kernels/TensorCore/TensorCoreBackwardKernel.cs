@@ -102,7 +102,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                 }
                 CpAsync.WaitAll();
                 if (thread < b)
-                    pending.Store(statistics, tiles, stage, rowStart + thread < block.QueryLength, thread);
+                    pending.Store(statistics, tiles.LogSumExpIndex(stage), tiles.DeltaIndex(stage), rowStart + thread < block.QueryLength, thread);
                 Group.Barrier(); // this tile is in; with two stages, the other stage's readers (the previous tile) are done
                 if (g.Stages == 2)
                 {
@@ -219,11 +219,15 @@ internal readonly struct PendingStatistics(float logSumExp, float delta)
 {
     private readonly float logSumExp = logSumExp, delta = delta;
 
-    /// <summary>Stores them for row <paramref name="thread"/> of <paramref name="stage"/>: the log-sum-exp in base 2 (+∞ unless <paramref name="inside"/>: P is 0 there), and D.</summary>
+    /// <summary>
+    /// Stores them for row <paramref name="thread"/> of a tile whose statistics start at float indices
+    /// <paramref name="logSumExpIndex"/> and <paramref name="deltaIndex"/>: the log-sum-exp in base 2 (+∞ unless
+    /// <paramref name="inside"/>: P is 0 there), and D.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Store(ArrayView<float> statistics, in TensorCoreBackwardTiles tiles, int stage, bool inside, int thread)
+    public void Store(ArrayView<float> statistics, int logSumExpIndex, int deltaIndex, bool inside, int thread)
     {
-        statistics[tiles.LogSumExpIndex(stage) + thread] = SoftmaxMath.ProbabilityOffset(logSumExp, inside);
-        statistics[tiles.DeltaIndex(stage) + thread] = delta;
+        statistics[logSumExpIndex + thread] = SoftmaxMath.ProbabilityOffset(logSumExp, inside);
+        statistics[deltaIndex + thread] = delta;
     }
 }

@@ -66,8 +66,8 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
             tiles.LoadKeys(parameters, block, keyTiles.TileAt(p.TileList, 0) * b, shared, tiles.Streamed(0), thread);
         CpAsync.Commit();
         int row = rowStart + warpRow + lane / 4;
-        var logSumExp = new RowValues(LogSumExp2(p, block, row), LogSumExp2(p, block, row + 8), 0f, 0f);
-        var delta = new RowValues(Delta(bp, block, row), Delta(bp, block, row + 8), 0f, 0f);
+        var logSumExp = new RowValues(QueryRowStatistics.LogSumExp2(p, block, row), QueryRowStatistics.LogSumExp2(p, block, row + 8), 0f, 0f);
+        var delta = new RowValues(QueryRowStatistics.Delta(bp, block, row), QueryRowStatistics.Delta(bp, block, row + 8), 0f, 0f);
 
         // This lane's ldmatrix row addresses: Q, dO as A; K, V as B (not transposed) for S, dP; K transposed for dS·K.
         uint rowsA = LaneAddresses.RowsA(warpRow, lane, pitch);
@@ -122,15 +122,19 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
         gradQuery.Store(new PackedPairs<TElement>(bp.GradQuery.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
             p.QueryStrides.Row, block.RowEnd - row, RowValues.Broadcast(bp.Scale));
     }
+}
 
+/// <summary>A dq pass's query-row statistics, read into registers once a group (both dq kernels' lanes hold rows g and g + 8 of their warp).</summary>
+internal static class QueryRowStatistics
+{
     /// <summary>Row <paramref name="row"/>'s log-sum-exp in base 2; +∞ where the row saw no key or does not exist (its P is 0).</summary>
-    private static float LogSumExp2(in AttentionParams<ushort> p, in QueryBlock block, int row)
+    public static float LogSumExp2(in AttentionParams<ushort> p, in QueryBlock block, int row)
     {
         bool inside = row < block.RowEnd;
         return SoftmaxMath.ProbabilityOffset(p.LogSumExp[inside ? block.RowIndex + row : 0], inside);
     }
 
     /// <summary>Row <paramref name="row"/>'s D; 0 where it does not exist.</summary>
-    private static float Delta(in BackwardParams<ushort> bp, in QueryBlock block, int row) =>
+    public static float Delta(in BackwardParams<ushort> bp, in QueryBlock block, int row) =>
         row < block.RowEnd ? bp.Delta[block.RowIndex + row] : 0f;
 }
