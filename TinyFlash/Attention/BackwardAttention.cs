@@ -267,7 +267,9 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     private void RunRows<T>(BackwardParams<T> parameters, Type codec, string name, long rows, int headDim) where T : unmanaged
     {
         var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, BackwardParams<T>>>(RowEntryPoint(typeof(T), codec, name));
-        long threads = BackwardRowKernels<float, Float32Codec>.Threads(rows, headDim);
+        long threads = name == nameof(BackwardRowKernels<float, Float32Codec>.Prepare)
+            ? BackwardRowKernels<float, Float32Codec>.PrepareThreads(rows)
+            : BackwardRowKernels<float, Float32Codec>.StoreThreads(rows, headDim);
         int groupSize = Math.Min(256, maxThreads);
         launcher(accelerator.DefaultStream,
             new KernelConfig(new Index1D((int)((threads + groupSize - 1) / groupSize)), new Index1D(groupSize)), parameters);
