@@ -23,9 +23,13 @@ internal static class TrainingCommand
         var dropout = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Dropout of the training step." };
         var deterministic = new Option<bool>("--deterministic") { Description = "Time the deterministic dq pass instead of atomics." };
         var mmaBackward = new Option<bool>("--mma-backward") { Description = "Run the backward's tensor-core passes on mma.sync even where warpgroup products could run them (to time the two side by side)." };
+        var once = new Option<bool>("--once")
+        {
+            Description = "Run each shape's forward and backward once, without the check or timing (for a profiler: Nsight Compute times each kernel); full masks only.",
+        };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("training", "Time the attention backward and a training step (forward + backward with dropout).")
-            { backend, type, headDims, lengths, tokens, dropout, deterministic, mmaBackward, output };
+            { backend, type, headDims, lengths, tokens, dropout, deterministic, mmaBackward, once, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
@@ -35,14 +39,28 @@ internal static class TrainingCommand
             int failures = 0;
             foreach (int d in parse.GetValue(headDims)!)
                 foreach (int n in parse.GetValue(lengths)!)
-                    foreach (bool causal in new[] { false, true })
+                    foreach (bool causal in parse.GetValue(once) ? new[] { false } : new[] { false, true })
                     {
                         var shape = new AttentionShape(Math.Max(1, parse.GetValue(tokens) / n), 2048 / d, 2048 / d, n, n, d, AttentionLayout.Bhsd);
-                        failures += Measure(engine, shape, dtype, causal, parse.GetValue(dropout), parse.GetValue(deterministic), parse.GetValue(output)!);
+                        if (parse.GetValue(once))
+                            RunOnce(engine, shape, dtype);
+                        else
+                            failures += Measure(engine, shape, dtype, causal, parse.GetValue(dropout), parse.GetValue(deterministic), parse.GetValue(output)!);
                     }
             return failures == 0 ? 0 : 1;
         });
         return command;
+    }
+
+    /// <summary>One forward and one backward of <paramref name="shape"/>, each waited for: the launches a profiler sees, in order (the backward's D, dq pass, key-block pass).</summary>
+    private static void RunOnce(FlashEngine engine, AttentionShape shape, ElementType type)
+    {
+        using var workload = AttentionWorkload.Create(engine, shape, AttentionOptions.Default, type);
+        workload.Run();
+        engine.Accelerator.Synchronize();
+        workload.RunBackward();
+        engine.Accelerator.Synchronize();
+        Console.WriteLine($"ran once: d{shape.HeadDim} N{shape.QueryLength}, {engine.Backward.Describe(Attention.AttentionValidator.Validate(shape, null), type, false)}");
     }
 
     private static int Measure(FlashEngine engine, AttentionShape shape, ElementType type, bool causal, float p, bool deterministic, string path)
