@@ -126,10 +126,12 @@ public class TensorCoreBackwardTests
         Assert.That(result.Passed, Is.True, $"worst gradient error {result.Error:E3} (bound {result.Bound:E3})");
     }
 
-    [Test]
-    public void Deterministic_gradients_on_tensor_cores_are_bit_identical_from_run_to_run()
+    [TestCase(32, TestName = "Deterministic gradients on tensor cores are bit-identical from run to run (mma.sync)")]
+    [TestCase(64, TestName = "Deterministic gradients on tensor cores are bit-identical from run to run (warpgroup)")]
+    public void Deterministic_gradients_on_tensor_cores_are_bit_identical_from_run_to_run(int headDim)
     {
-        var shape = new AttentionShape(1, 1, 1, 20, 24, 32);
+        var shape = new AttentionShape(1, 1, 1, 20, 24, headDim);
+        Assert.That(Engine.Backward.UsesWarpGroups(headDim), Is.EqualTo(headDim == 64));
         var options = new AttentionOptions { Causal = true, DeterministicBackward = true };
         var (q, k, v) = Inputs.For(shape);
         var h = (float[] x) => Array.ConvertAll(x, a => (System.Half)a);
