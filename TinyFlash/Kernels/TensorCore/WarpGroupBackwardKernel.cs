@@ -30,7 +30,7 @@ namespace TinyFlash.Kernels.TensorCore;
 ///                                          on while the next tile is awaited)
 /// epilogue     wait; dK·scale, dV → 16-bit pairs; zeros for keys past the sequence's length
 /// </code>
-/// dQ is <see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>'s. All PTX is in
+/// dQ is <see cref="WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TModifier}"/>'s. All PTX is in
 /// <see cref="Instructions"/>, whose twins (<see cref="WarpGroupEmulation"/>) run this kernel on the CPU accelerator in
 /// the tests.
 /// </summary>
