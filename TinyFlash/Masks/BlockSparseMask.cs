@@ -22,6 +22,7 @@ public sealed class BlockSparseMask
 
     private readonly Dictionary<(int BlockM, int BlockN), int[]> kernelTiles = [];
     private readonly Dictionary<(int BlockM, int BlockN), int[]> kernelTilesByKey = [];
+    private readonly Dictionary<(int BlockM, int BlockN), bool> partialTiles = [];
     private readonly Dictionary<(int BlockM, int BlockN, int Batch, int Heads), int[]> groupOrders = [];
     private readonly Lock gate = new();
     private float[]? elementBias;
@@ -37,6 +38,8 @@ public sealed class BlockSparseMask
         KeyBlockSize = keyBlockSize;
         Blocks = blocks;
         Elements = elements;
+        HasPartialBlocks = blocks.Contains(Partial);
+        MayHavePartialTiles = HasPartialBlocks || (blocks.Contains(Skip) && blocks.Contains(Full));
     }
 
     /// <summary>1 (one mask for every batch element) or the call's batch size.</summary>
@@ -67,23 +70,29 @@ public sealed class BlockSparseMask
     public double BlockDensity => Blocks.Count(b => b != Skip) / (double)Blocks.Length;
 
     /// <summary>Whether some block is partial (the element mask is read there).</summary>
-    public bool HasPartialBlocks => Blocks.Contains(Partial);
+    public bool HasPartialBlocks { get; }
 
     /// <summary>
     /// Whether a kernel tile may need the element mask: some block is partial, or visible and skipped blocks both occur
     /// (a tile larger than the blocks, or not aligned with them, can hold both: its work-list entry is then masked).
     /// </summary>
-    internal bool MayHavePartialTiles => HasPartialBlocks || (Blocks.Contains(Skip) && Blocks.Contains(Full));
+    internal bool MayHavePartialTiles { get; }
 
-    /// <summary>Whether the work list in tiles of <paramref name="blockM"/> × <paramref name="blockN"/> marks some tile masked (<see cref="KernelTiles"/>).</summary>
+    /// <summary>Whether the work list in tiles of <paramref name="blockM"/> × <paramref name="blockN"/> marks some tile masked (<see cref="KernelTiles"/>); cached.</summary>
     internal bool HasPartialTiles(int blockM, int blockN)
     {
         int[] tiles = KernelTiles(blockM, blockN);
-        int entriesStart = Batch * Heads * ((QueryLength + blockM - 1) / blockM) + 1;
-        for (int e = entriesStart; e < tiles.Length; e++)
-            if ((tiles[e] & 1) != 0)
-                return true;
-        return false;
+        lock (gate)
+        {
+            if (partialTiles.TryGetValue((blockM, blockN), out bool cached))
+                return cached;
+            int entriesStart = Batch * Heads * ((QueryLength + blockM - 1) / blockM) + 1;
+            bool any = false;
+            for (int e = entriesStart; e < tiles.Length && !any; e++)
+                any = (tiles[e] & 1) != 0;
+            partialTiles[(blockM, blockN)] = any;
+            return any;
+        }
     }
 
     /// <summary>State of every block, [Batch, Heads, QueryBlocks, KeyBlocks].</summary>

@@ -140,10 +140,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         }
         CpAsync.WaitAll();
 
-        int keyRow = keyStart + warpRow + lane / 4;
-        int origin = keys.KeyOrigin + keyRow * p.KeyStrides.Row + 2 * (lane & 3);
-        gradKey.Store(new PackedPairs<TElement>(bp.GradKey.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(bp.Scale));
-        gradValue.Store(new PackedPairs<TElement>(bp.GradValue.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(1f));
+        KeyGradients.Store<TElement, TGradients>(bp, keys, keyStart + warpRow + lane / 4, ownedKeys, gradKey, gradValue);
     }
 
     /// <summary>
@@ -156,9 +153,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         int rowStart, int stage, SharedBlock shared, int thread)
     {
         tiles.LoadQueries(parameters, block, rowStart, shared, tiles.Streamed(stage), thread);
-        bool reads = thread < default(TShape).Geometry.BlockN & rowStart + thread < block.QueryLength;
-        int row = reads ? block.RowIndex + rowStart + thread : 0;
-        return new PendingStatistics(reads ? parameters.Backward.Attention.LogSumExp[row] : 0f, reads ? parameters.Backward.Delta[row] : 0f);
+        return PendingStatistics.Read(parameters.Backward, block, rowStart, default(TShape).Geometry.BlockN, thread);
     }
 }
 
@@ -220,6 +215,18 @@ internal readonly struct PendingStatistics(float logSumExp, float delta)
     private readonly float logSumExp = logSumExp, delta = delta;
 
     /// <summary>
+    /// For threads below <paramref name="rows"/>, the log-sum-exp and D of query row <paramref name="rowStart"/> + thread
+    /// of <paramref name="block"/> (zeros past its rows and for the other threads).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static PendingStatistics Read(in BackwardParams<ushort> bp, in QueryBlock block, int rowStart, int rows, int thread)
+    {
+        bool reads = thread < rows & rowStart + thread < block.QueryLength;
+        int row = reads ? block.RowIndex + rowStart + thread : 0;
+        return new PendingStatistics(reads ? bp.Attention.LogSumExp[row] : 0f, reads ? bp.Delta[row] : 0f);
+    }
+
+    /// <summary>
     /// Stores them for row <paramref name="thread"/> of a tile whose statistics start at float indices
     /// <paramref name="logSumExpIndex"/> and <paramref name="deltaIndex"/>: the log-sum-exp in base 2 (+∞ unless
     /// <paramref name="inside"/>: P is 0 there), and D.
@@ -229,5 +236,26 @@ internal readonly struct PendingStatistics(float logSumExp, float delta)
     {
         statistics[logSumExpIndex + thread] = SoftmaxMath.ProbabilityOffset(logSumExp, inside);
         statistics[deltaIndex + thread] = delta;
+    }
+}
+
+/// <summary>The key-block passes' epilogue: a lane's rows of dK·scale and dV as 16-bit pairs, zeros for keys past the sequence's length.</summary>
+internal static class KeyGradients
+{
+    /// <summary>
+    /// Stores this lane's rows of <paramref name="gradKey"/> (times the scale) and <paramref name="gradValue"/>: row g of
+    /// its 16 is key <paramref name="keyRow"/> of <paramref name="keys"/>' sequence, of which <paramref name="ownedKeys"/>
+    /// rows are the sequence's to write.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store<TElement, TGradients>(in BackwardParams<ushort> bp, in QueryBlock keys, int keyRow, int ownedKeys, in TGradients gradKey,
+        in TGradients gradValue)
+        where TElement : struct, ITensorElement
+        where TGradients : struct, IColumnBlocks
+    {
+        var p = bp.Attention;
+        int origin = keys.KeyOrigin + keyRow * p.KeyStrides.Row + 2 * (Warp.LaneIdx & 3);
+        gradKey.Store(new PackedPairs<TElement>(bp.GradKey.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(bp.Scale));
+        gradValue.Store(new PackedPairs<TElement>(bp.GradValue.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(1f));
     }
 }

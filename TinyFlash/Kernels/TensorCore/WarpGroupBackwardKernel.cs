@@ -122,10 +122,7 @@ internal static class WarpGroupBackwardKernel<TElement, TGradients, THeadDim, TM
         WarpGroupMma.Wait();
         CpAsync.WaitAll();
 
-        int keyRow = keyStart + warpRow + lane / 4;
-        int origin = keys.KeyOrigin + keyRow * p.KeyStrides.Row + 2 * (lane & 3);
-        gradKey.Store(new PackedPairs<TElement>(bp.GradKey.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(bp.Scale));
-        gradValue.Store(new PackedPairs<TElement>(bp.GradValue.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(1f));
+        KeyGradients.Store<TElement, TGradients>(bp, keys, keyStart + warpRow + lane / 4, ownedKeys, gradKey, gradValue);
     }
 
     /// <summary>
@@ -138,9 +135,7 @@ internal static class WarpGroupBackwardKernel<TElement, TGradients, THeadDim, TM
         int rowStart, int stage, int thread)
     {
         tiles.LoadQueries(parameters, block, rowStart, tiles.Streamed(stage), thread);
-        bool reads = thread < WarpGroupBackwardTiles.Block & rowStart + thread < block.QueryLength;
-        int row = reads ? block.RowIndex + rowStart + thread : 0;
-        return new PendingStatistics(reads ? parameters.Backward.Attention.LogSumExp[row] : 0f, reads ? parameters.Backward.Delta[row] : 0f);
+        return PendingStatistics.Read(parameters.Backward, block, rowStart, WarpGroupBackwardTiles.Block, thread);
     }
 }
 

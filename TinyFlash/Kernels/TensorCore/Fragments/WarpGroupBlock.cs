@@ -41,6 +41,20 @@ internal struct WarpGroupBlock : IWarpGroupBlocks
     {
         Fragment a0 = Quad.First.First.First.Pack<TElement>(), a1 = Quad.First.Second.First.Pack<TElement>(),
             a2 = Quad.Second.First.First.Pack<TElement>(), a3 = Quad.Second.Second.First.Pack<TElement>();
+        MultiplyPacked<TElement, TOutput>(ref output, a0, a1, a2, a3, shared, b, keyBytes, leafBytes);
+    }
+
+    /// <summary>
+    /// output += A·B over 64 k from four packed A fragments of 16 k each (<paramref name="a0"/> … <paramref name="a3"/>,
+    /// packed before the call so that no register a product reads is written after the fence), B MN-major: k block i's
+    /// rows <c>i·keyBytes</c> after <paramref name="b"/>, output leaf j <c>j·leafBytes</c> after.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyPacked<TElement, TOutput>(ref TOutput output, Fragment a0, Fragment a1, Fragment a2, Fragment a3, SharedBlock shared,
+        ulong b, uint keyBytes, uint leafBytes)
+        where TElement : struct, ITensorElement
+        where TOutput : struct, IWarpGroupBlocks
+    {
         WarpGroupMma.Fence();
         output.WarpGroupAccumulate<TElement>(shared, a0, b, leafBytes);
         output.WarpGroupAccumulate<TElement>(shared, a1, WarpGroupMma.Advance(b, keyBytes), leafBytes);

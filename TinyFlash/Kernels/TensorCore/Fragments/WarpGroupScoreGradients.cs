@@ -58,9 +58,7 @@ internal struct WarpGroupScoreGradients
 
     /// <summary>
     /// output += P·B, or with <paramref name="gradients"/> (a constant) output += dS·B: the tile rounded to 16 bits as the
-    /// A operand 16 columns (k) at a time, B MN-major: the B rows of 16-column block i start <c>i·keyBytes</c> after
-    /// <paramref name="b"/>, output leaf j <c>j·leafBytes</c> after. All four A fragments are packed before the fence,
-    /// so that no register a product reads is written after it.
+    /// A operand 16 columns (k) at a time, B MN-major (<see cref="WarpGroupBlock.MultiplyPacked"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
@@ -69,11 +67,7 @@ internal struct WarpGroupScoreGradients
     {
         Fragment a0 = Pack<TElement>(Blocks.First.First, gradients), a1 = Pack<TElement>(Blocks.First.Second, gradients),
             a2 = Pack<TElement>(Blocks.Second.First, gradients), a3 = Pack<TElement>(Blocks.Second.Second, gradients);
-        WarpGroupMma.Fence();
-        output.WarpGroupAccumulate<TElement>(shared, a0, b, leafBytes);
-        output.WarpGroupAccumulate<TElement>(shared, a1, WarpGroupMma.Advance(b, keyBytes), leafBytes);
-        output.WarpGroupAccumulate<TElement>(shared, a2, WarpGroupMma.Advance(b, 2 * keyBytes), leafBytes);
-        output.WarpGroupAccumulate<TElement>(shared, a3, WarpGroupMma.Advance(b, 3 * keyBytes), leafBytes);
+        WarpGroupBlock.MultiplyPacked<TElement, TOutput>(ref output, a0, a1, a2, a3, shared, b, keyBytes, leafBytes);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
