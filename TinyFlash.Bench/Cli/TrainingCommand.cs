@@ -23,17 +23,23 @@ internal static class TrainingCommand
         var dropout = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Dropout of the training step." };
         var deterministic = new Option<bool>("--deterministic") { Description = "Time the deterministic dq pass instead of atomics." };
         var mmaBackward = new Option<bool>("--mma-backward") { Description = "Run the backward's tensor-core passes on mma.sync even where warpgroup products could run them (to time the two side by side)." };
+        var warpGroups = new Option<int>("--backward-warpgroups")
+        {
+            DefaultValueFactory = _ => 2,
+            Description = "Most warpgroups a group of the warpgroup backward passes (1 or 2: two share each streamed tile).",
+        };
         var once = new Option<bool>("--once")
         {
-            Description = "Run each shape's forward and backward once, without the check or timing (for a profiler: Nsight Compute times each kernel); full masks only.",
+            Description = "Run each shape's forward and backward once without dropout, then once with it, without the check or timing (for a profiler: Nsight Compute times each kernel); full masks only.",
         };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("training", "Time the attention backward and a training step (forward + backward with dropout).")
-            { backend, type, headDims, lengths, tokens, dropout, deterministic, mmaBackward, once, output };
+            { backend, type, headDims, lengths, tokens, dropout, deterministic, mmaBackward, warpGroups, once, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
             engine.Backward.WarpGroupPasses = !parse.GetValue(mmaBackward);
+            engine.Backward.MostWarpGroups = parse.GetValue(warpGroups);
             var dtype = parse.GetValue(type);
             Console.WriteLine($"training on {engine.Backend} {engine.DeviceName}, {dtype}");
             int failures = 0;
@@ -43,7 +49,7 @@ internal static class TrainingCommand
                     {
                         var shape = new AttentionShape(Math.Max(1, parse.GetValue(tokens) / n), 2048 / d, 2048 / d, n, n, d, AttentionLayout.Bhsd);
                         if (parse.GetValue(once))
-                            RunOnce(engine, shape, dtype);
+                            RunOnce(engine, shape, dtype, parse.GetValue(dropout));
                         else
                             failures += Measure(engine, shape, dtype, causal, parse.GetValue(dropout), parse.GetValue(deterministic), parse.GetValue(output)!);
                     }
@@ -52,15 +58,22 @@ internal static class TrainingCommand
         return command;
     }
 
-    /// <summary>One forward and one backward of <paramref name="shape"/>, each waited for: the launches a profiler sees, in order (the backward's D, dq pass, key-block pass).</summary>
-    private static void RunOnce(FlashEngine engine, AttentionShape shape, ElementType type)
+    /// <summary>
+    /// One forward and one backward of <paramref name="shape"/>, each waited for, without dropout and then with
+    /// <paramref name="p"/>: the launches a profiler sees, in order (for each: the forward, then the backward's D, dq pass, key-block pass).
+    /// </summary>
+    private static void RunOnce(FlashEngine engine, AttentionShape shape, ElementType type, float p)
     {
-        using var workload = AttentionWorkload.Create(engine, shape, AttentionOptions.Default, type);
-        workload.Run();
-        engine.Accelerator.Synchronize();
-        workload.RunBackward();
-        engine.Accelerator.Synchronize();
-        Console.WriteLine($"ran once: d{shape.HeadDim} N{shape.QueryLength}, {engine.Backward.Describe(Attention.AttentionValidator.Validate(shape, null), type, false)}");
+        foreach (var options in new[] { AttentionOptions.Default, AttentionOptions.Default with { DropoutProbability = p, DropoutSeed = 1 } })
+        {
+            using var workload = AttentionWorkload.Create(engine, shape, options, type);
+            workload.Run();
+            engine.Accelerator.Synchronize();
+            workload.RunBackward();
+            engine.Accelerator.Synchronize();
+            Console.WriteLine($"ran once: d{shape.HeadDim} N{shape.QueryLength} dropout {options.DropoutProbability}, " +
+                engine.Backward.Describe(Attention.AttentionValidator.Validate(shape, options), type, false));
+        }
     }
 
     private static int Measure(FlashEngine engine, AttentionShape shape, ElementType type, bool causal, float p, bool deterministic, string path)
