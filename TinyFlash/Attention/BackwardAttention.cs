@@ -290,13 +290,13 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     private void RunRows<T>(BackwardParams<T> parameters, Type codec, string name, long rows, int headDim) where T : unmanaged
     {
         var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, BackwardParams<T>>>(RowEntryPoint(typeof(T), codec, name));
-        long threads = name == nameof(BackwardRowKernels<float, Float32Codec>.Prepare)
-            ? BackwardRowKernels<float, Float32Codec>.PrepareThreads(rows)
-            : BackwardRowKernels<float, Float32Codec>.StoreThreads(rows, headDim);
-        int groupSize = Math.Min(256, maxThreads);
-        launcher(accelerator.DefaultStream,
-            new KernelConfig(new Index1D((int)((threads + groupSize - 1) / groupSize)), new Index1D(groupSize)), parameters);
+        var (groups, groupSize) = name == nameof(BackwardRowKernels<float, Float32Codec>.Prepare)
+            ? BackwardRowKernels<float, Float32Codec>.PrepareLaunch(rows, headDim, maxThreads)
+            : Groups(BackwardRowKernels<float, Float32Codec>.StoreThreads(rows, headDim), Math.Min(256, maxThreads));
+        launcher(accelerator.DefaultStream, new KernelConfig(new Index1D((int)groups), new Index1D(groupSize)), parameters);
     }
+
+    private static (long Groups, int GroupSize) Groups(long threads, int groupSize) => ((threads + groupSize - 1) / groupSize, groupSize);
 
     /// <summary>
     /// <paramref name="kernel"/> (<see cref="KeyValueGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/> or

@@ -1,20 +1,21 @@
 using ILGPU;
+using ILGPU.Algorithms;
 using TinyFlash.Kernels.Elements;
 
 namespace TinyFlash.Kernels.Backward;
 
 /// <summary>
-/// The backward pass's two row-wise kernels in groups of any size: before the main kernels, one thread a query row,
-/// D = rowsum(dO ∘ O) (the softmax's gradient term, in fp32) and the row of a zeroed dQ accumulator; after them, one
-/// thread per (query row, four features), the accumulator times the scale stored as dQ in the query's layout. A row r
-/// of the log-sum-exp's order is (batch·heads + head)·QueryLength + position (packed sequences: batch 0, the packed
-/// position).
+/// The backward pass's two row-wise kernels in groups of any size: before the main kernels, D = rowsum(dO ∘ O) (the
+/// softmax's gradient term, in fp32) and the row of a zeroed dQ accumulator, a row by consecutive threads of four
+/// features each; after them, one thread per (query row, four features), the accumulator times the scale stored as dQ in
+/// the query's layout. A row r of the log-sum-exp's order is (batch·heads + head)·QueryLength + position (packed
+/// sequences: batch 0, the packed position).
 /// </summary>
 /// <remarks>
-/// D took a thread per four features of which only the first summed the row: one busy lane a warp, each walking its
-/// row's elements one load at a time. A thread a row keeps every lane busy (a warp's loads walk 32 rows together, each
-/// row's next elements from the line the last load brought into L1): 1.4-1.6 ms off the d128 backward over 16384
-/// tokens × 16 heads on the H100 at every sequence length, 0.3 ms at d64 (session 12 runs 2 and 3).
+/// D by a thread a row (each lane of a warp walking its own row, two bytes a load) took 1.33-1.35 ms of every d128
+/// backward over 16384 tokens × 16 heads on the H200 (Nsight Compute, session 13 run 1: 100 GB/s, L2 busy 82 %, as long
+/// as the dq and key-block passes together at N = 1024); threads of four consecutive features read a warp's rows as
+/// whole lines.
 /// </remarks>
 /// <typeparam name="T">Storage element.</typeparam>
 /// <typeparam name="TCodec">Conversion between storage and fp32.</typeparam>
@@ -22,25 +23,56 @@ internal static class BackwardRowKernels<T, TCodec>
     where T : unmanaged
     where TCodec : struct, IElementCodec<T>
 {
-    /// <summary>D of this thread's row, and the row's accumulator zeroed where dQ is summed atomically.</summary>
+    /// <summary>Most threads a group of <see cref="Prepare"/> (the size of its shared partial sums).</summary>
+    public const int PrepareGroupLimit = 256;
+
+    /// <summary>
+    /// D of the group's rows, and their accumulator rows zeroed where dQ is summed atomically: a row's
+    /// <see cref="PrepareThreadsPerRow"/> threads each sum dO∘O over every such-th quad of it (consecutive threads,
+    /// consecutive quads), and the row's first thread adds their partial sums in order.
+    /// </summary>
     public static void Prepare(BackwardParams<T> bp)
     {
         var p = bp.Attention;
-        int row = Grid.GlobalIndex.X;
-        if (row >= p.LogSumExp.IntLength)
-            return;
-        if (bp.GradQueryAccumulator.Length > 0)
-        {
-            int start = row * p.HeadDim;
-            for (int feature = 0; feature < p.HeadDim; feature++)
-                bp.GradQueryAccumulator[start + feature] = 0f;
-        }
-        int origin = p.QueryRowOrigin(row);
+        var partials = SharedMemory.Allocate<float>(PrepareGroupLimit);
+        int quads = p.HeadDim / 4;
+        int threadsPerRow = XMath.Min(quads, Group.DimX);
+        int local = Group.IdxX;
+        int rowInGroup = local / threadsPerRow;
+        int lane = local - rowInGroup * threadsPerRow;
+        int row = Grid.IdxX * (Group.DimX / threadsPerRow) + rowInGroup;
+        bool inside = row < p.LogSumExp.IntLength;
         TCodec codec = default;
         float sum = 0f;
-        for (int feature = 0; feature < p.HeadDim; feature++)
-            sum += codec.ToFloat(bp.GradOutput[origin + feature]) * codec.ToFloat(p.Output[origin + feature]);
-        bp.Delta[row] = sum;
+        if (inside)
+        {
+            int origin = p.QueryRowOrigin(row), start = row * p.HeadDim;
+            for (int quad = lane; quad < quads; quad += threadsPerRow)
+            {
+                int at = origin + 4 * quad;
+                sum += codec.ToFloat(bp.GradOutput[at]) * codec.ToFloat(p.Output[at])
+                       + codec.ToFloat(bp.GradOutput[at + 1]) * codec.ToFloat(p.Output[at + 1])
+                       + codec.ToFloat(bp.GradOutput[at + 2]) * codec.ToFloat(p.Output[at + 2])
+                       + codec.ToFloat(bp.GradOutput[at + 3]) * codec.ToFloat(p.Output[at + 3]);
+                if (bp.GradQueryAccumulator.Length > 0)
+                {
+                    int accumulator = start + 4 * quad;
+                    bp.GradQueryAccumulator[accumulator] = 0f;
+                    bp.GradQueryAccumulator[accumulator + 1] = 0f;
+                    bp.GradQueryAccumulator[accumulator + 2] = 0f;
+                    bp.GradQueryAccumulator[accumulator + 3] = 0f;
+                }
+            }
+        }
+        partials[local] = sum;
+        Group.Barrier();
+        if (inside & lane == 0)
+        {
+            float delta = 0f;
+            for (int i = 0; i < threadsPerRow; i++)
+                delta += partials[local + i];
+            bp.Delta[row] = delta;
+        }
     }
 
     /// <summary>dQ = scale · accumulator, in the query's layout and storage.</summary>
@@ -58,8 +90,19 @@ internal static class BackwardRowKernels<T, TCodec>
         bp.GradQuery[target + 3] = codec.FromFloat(bp.GradQueryAccumulator[source + 3] * bp.Scale);
     }
 
-    /// <summary>Threads <see cref="Prepare"/> needs for <paramref name="rows"/> query rows: one a row.</summary>
-    public static long PrepareThreads(long rows) => rows;
+    /// <summary>Threads of <see cref="Prepare"/> on a row of <paramref name="headDim"/> features, in groups of at most <paramref name="maxGroup"/>: one a quad, at most a group.</summary>
+    public static int PrepareThreadsPerRow(int headDim, int maxGroup) => Math.Min(headDim / 4, Math.Min(maxGroup, PrepareGroupLimit));
+
+    /// <summary>
+    /// The launch of <see cref="Prepare"/> for <paramref name="rows"/> query rows: groups of whole rows
+    /// (<see cref="PrepareThreadsPerRow"/> threads each) of at most <paramref name="maxGroup"/> threads.
+    /// </summary>
+    public static (long Groups, int GroupSize) PrepareLaunch(long rows, int headDim, int maxGroup)
+    {
+        int threadsPerRow = PrepareThreadsPerRow(headDim, maxGroup);
+        int rowsPerGroup = Math.Min(maxGroup, PrepareGroupLimit) / threadsPerRow;
+        return ((rows + rowsPerGroup - 1) / rowsPerGroup, rowsPerGroup * threadsPerRow);
+    }
 
     /// <summary>Threads <see cref="StoreGradQuery"/> needs for <paramref name="rows"/> query rows of <paramref name="headDim"/> features.</summary>
     public static long StoreThreads(long rows, int headDim) => rows * (headDim / 4);
