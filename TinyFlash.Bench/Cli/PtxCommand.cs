@@ -45,7 +45,7 @@ internal static partial class PtxCommand
             {
                 bool queryGradient = parse.GetValue(backward) == "warpgroup-query";
                 kernel = queryGradient ? "Backward warpgroup dq kernel" : "Backward warpgroup kernel";
-                plan = new TilePlan(128, 16, parse.GetValue(headDim));
+                plan = new TilePlan(64, 16, parse.GetValue(headDim));
                 ptx = generator.WarpGroupBackward(parse.GetValue(type), parse.GetValue(headDim), parse.GetValue(modified), queryGradient);
             }
             else if (parse.GetValue(backward) is "tensor-core" or "tensor-core-query")

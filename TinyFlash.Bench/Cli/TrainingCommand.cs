@@ -23,23 +23,17 @@ internal static class TrainingCommand
         var dropout = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Dropout of the training step." };
         var deterministic = new Option<bool>("--deterministic") { Description = "Time the deterministic dq pass instead of atomics." };
         var mmaBackward = new Option<bool>("--mma-backward") { Description = "Run the backward's tensor-core passes on mma.sync even where warpgroup products could run them (to time the two side by side)." };
-        var warpGroups = new Option<int>("--backward-warpgroups")
-        {
-            DefaultValueFactory = _ => 2,
-            Description = "Most warpgroups a group of the warpgroup backward passes (1 or 2: two share each streamed tile).",
-        };
         var once = new Option<bool>("--once")
         {
             Description = "Run each shape's forward and backward once without dropout, then once with it, without the check or timing (for a profiler: Nsight Compute times each kernel); full masks only.",
         };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "JSON-lines file to append the records to." };
         var command = new Command("training", "Time the attention backward and a training step (forward + backward with dropout).")
-            { backend, type, headDims, lengths, tokens, dropout, deterministic, mmaBackward, warpGroups, once, output };
+            { backend, type, headDims, lengths, tokens, dropout, deterministic, mmaBackward, once, output };
         command.SetAction(parse =>
         {
             using var engine = FlashEngine.Create(parse.GetValue(backend));
             engine.Backward.WarpGroupPasses = !parse.GetValue(mmaBackward);
-            engine.Backward.MostWarpGroups = parse.GetValue(warpGroups);
             var dtype = parse.GetValue(type);
             Console.WriteLine($"training on {engine.Backend} {engine.DeviceName}, {dtype}");
             int failures = 0;

@@ -86,24 +86,8 @@ public class TensorCoreBackwardTests
     public void On_warpgroup_products_gradients_match_the_double_reference(VerificationCase verificationCase)
     {
         Assert.That(Engine.Backward.UsesWarpGroups(verificationCase.Shape.HeadDim), Is.True);
-        Assert.That(Engine.Backward.WarpGroupsFor(AttentionValidator.Validate(verificationCase.Shape, verificationCase.Options)),
-            Is.EqualTo(verificationCase.Options.BlockMask is null ? 2 : 1), "two warpgroups a group but under a block-sparse mask");
 
         var result = AttentionVerifier.RunBackward(Engine, verificationCase);
-
-        Assert.That(result.Passed, Is.True, $"worst gradient error {result.Error:E3} (bound {result.Bound:E3})");
-    }
-
-    [TestCase(64, TestName = "Warpgroup backward at one warpgroup a group: dropout, GQA, causal, odd lengths, d=64")]
-    [TestCase(128, TestName = "Warpgroup backward at one warpgroup a group: dropout, GQA, causal, odd lengths, d=128")]
-    public void At_one_warpgroup_a_group_gradients_match_the_double_reference(int headDim)
-    {
-        var engine = TestBackend.TensorCoresOneWarpGroup.Engine;
-        var verificationCase = new VerificationCase("dropout, GQA, causal", new(1, 2, 1, 75, 70, headDim),
-            new AttentionOptions { Causal = true, DropoutProbability = 0.2f, DropoutSeed = 4 }, ElementType.BFloat16);
-        Assert.That(engine.Backward.WarpGroupsFor(AttentionValidator.Validate(verificationCase.Shape, verificationCase.Options)), Is.EqualTo(1));
-
-        var result = AttentionVerifier.RunBackward(engine, verificationCase);
 
         Assert.That(result.Passed, Is.True, $"worst gradient error {result.Error:E3} (bound {result.Bound:E3})");
     }

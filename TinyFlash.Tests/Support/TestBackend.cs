@@ -30,13 +30,6 @@ public sealed class TestBackend
         return engine;
     });
 
-    private static readonly Lazy<FlashEngine?> OneWarpGroupTensorCoreEngine = new(() =>
-    {
-        var engine = CreateCpu(CPUDevice.Nvidia, tensorCores: true);
-        engine.Backward.MostWarpGroups = 1;
-        return engine;
-    });
-
     private static readonly Dictionary<string, Lazy<FlashEngine?>> Engines = new()
     {
         ["cpu-warp4"] = new(() => CreateCpu(CPUDevice.Default)),
@@ -74,9 +67,6 @@ public sealed class TestBackend
     /// </summary>
     public static TestBackend TensorCoresMmaKeyPass => new("cpu-tensor-cores-mma-key-pass");
 
-    /// <summary><see cref="TensorCores"/> with the warpgroup backward passes at one warpgroup a group (the engine's choice is two).</summary>
-    public static TestBackend TensorCoresOneWarpGroup => new("cpu-tensor-cores-one-warpgroup");
-
     // The tensor-core engine is not in All: its emulated mma (32 shuffles each) is slow enough on the CPU that it
     // gets its own suite of small shapes (TensorCoreKernelTests) rather than the whole matrix.
 
@@ -86,7 +76,6 @@ public sealed class TestBackend
         "cpu-tensor-cores" => TensorCoreEngine,
         "cpu-tensor-cores-one-stage" => OneStageTensorCoreEngine,
         "cpu-tensor-cores-mma-key-pass" => MmaKeyPassTensorCoreEngine,
-        "cpu-tensor-cores-one-warpgroup" => OneWarpGroupTensorCoreEngine,
         _ => Engines[Name],
     }).Value ?? IgnoreAbsent();
 

@@ -23,9 +23,8 @@ namespace TinyFlash.Attention;
 /// On CUDA (sm_80+), fp16/bf16 calls with 16-byte aligned tensors, head dim up to 128 and no softcap run on tensor cores:
 /// the key-block pass (<see cref="TensorCoreBackwardKernel{TElement, TScores, TGradients, TShape, TModifier}"/>) and the dq
 /// pass (<see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>), at head dims 64 and
-/// 128 on devices with warpgroup products both on those (<see cref="WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TWarpGroups, TModifier}"/>,
-/// <see cref="WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TWarpGroups, TModifier}"/>), two warpgroups a
-/// group where <see cref="WarpGroupsFor"/> allows.
+/// 128 on devices with warpgroup products both on those (<see cref="WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TModifier}"/>,
+/// <see cref="WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TModifier}"/>).
 /// </summary>
 internal sealed class BackwardAttention(Accelerator accelerator, KernelCache kernels, DeviceFacts device, WorkspacePool workspace,
     ForwardAttention forward)
@@ -33,7 +32,6 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     private static readonly ConcurrentDictionary<(Type Kernel, Type Element, Type Codec, TilePlan Plan, bool StaticShared, bool Modified), MethodInfo> TileEntryPoints = new();
     private static readonly ConcurrentDictionary<(Type Element, Type Codec, string Name), MethodInfo> RowEntryPoints = new();
     private static readonly ConcurrentDictionary<(Type Kernel, ElementType Type, int HeadDim, bool Modified, int Stages), MethodInfo> TensorCoreEntryPoints = new();
-    private static readonly ConcurrentDictionary<(Type Kernel, ElementType Type, int HeadDim, int WarpGroups, bool Modified), MethodInfo> WarpGroupEntryPoints = new();
 
     /// <summary>Warps of the tensor-core key-block kernel: 64 keys a group, and query tiles of 64 rows.</summary>
     public const int TensorCoreWarps = 4;
@@ -48,22 +46,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     /// <summary>Whether a tensor-core call of head dim <paramref name="headDim"/> runs both passes on warpgroup products.</summary>
     public bool UsesWarpGroups(int headDim) =>
         WarpGroupPasses && forward.WarpGroups && headDim is 64 or 128
-        && WarpGroupBackwardTiles.SharedBytes(headDim, 1) <= device.MaxSharedMemoryPerGroup;
-
-    /// <summary>
-    /// Most warpgroups a group of the warpgroup passes (1 or 2; the bench sets 1 to time one beside the other): two share
-    /// each streamed tile, so a pass streams half the tiles through L2 for the same products.
-    /// </summary>
-    internal int MostWarpGroups { get; set; } = 2;
-
-    /// <summary>
-    /// Warpgroups a group of the warpgroup passes for <paramref name="problem"/> (see <see cref="MostWarpGroups"/>): one
-    /// under a block-sparse mask (its work lists and element bias are built for 64-row tiles), or where two groups' shared
-    /// memory exceeds the device's.
-    /// </summary>
-    public int WarpGroupsFor(AttentionProblem problem) =>
-        MostWarpGroups >= 2 && problem.BlockMask is null
-        && WarpGroupBackwardTiles.SharedBytes(problem.Shape.HeadDim, 2) <= device.MaxSharedMemoryPerGroup ? 2 : 1;
+        && WarpGroupBackwardTiles.SharedBytes(headDim) <= device.MaxSharedMemoryPerGroup;
 
     /// <summary>The tile the backward of <paramref name="problem"/> runs with on this device (the portable one; see <see cref="UsesTensorCores"/>).</summary>
     public TilePlan PlanFor(AttentionProblem problem) => BackwardTilePlanner.Plan(ForwardAttention.SequenceShape(problem), device);
@@ -73,7 +56,7 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
     {
         bool tensorCores = UsesTensorCores(problem, type, aligned: true);
         string kernel = !tensorCores ? $"backward {PlanFor(problem).Describe()}"
-            : UsesWarpGroups(problem.Shape.HeadDim) ? $"warpgroup backward {WarpGroupsFor(problem)} x {WarpGroupBackwardTiles.Block} rows"
+            : UsesWarpGroups(problem.Shape.HeadDim) ? $"warpgroup backward {WarpGroupBackwardTiles.Block} keys"
             : $"tensor-core backward {TensorCoreWarps} warps x {16 * TensorCoreWarps} keys";
         string queryGradient = deterministic ? "deterministic dq" : DeterministicFor(problem, false, tensorCores) ? "dq pass" : "atomic dq";
         return $"{kernel}, {queryGradient}";
@@ -115,9 +98,8 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         var shape = problem.Shape;
         var launch = ForwardAttention.SequenceShape(problem);
         bool tensorCores = UsesTensorCores(problem, type, ForwardAttention.Aligned(query, key, value, gradOutput));
-        int warpGroups = tensorCores && UsesWarpGroups(shape.HeadDim) ? WarpGroupsFor(problem) : 1;
         var plan = tensorCores
-            ? new TilePlan(16 * TensorCoreWarps * warpGroups, 4 * TensorCoreWarps, shape.HeadDim) // B·W: the tensor-core passes' block of keys, of query rows
+            ? new TilePlan(16 * TensorCoreWarps, 4 * TensorCoreWarps, shape.HeadDim) // B = 64: the tensor-core kernel's block
             : BackwardTilePlanner.Plan(launch, device);
         deterministic = DeterministicFor(problem, deterministic, tensorCores);
         int b = plan.BlockM;
@@ -142,21 +124,21 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         int queryGroups = attention.QueryBlocks * attention.BatchHeads;
         int headDim = shape.HeadDim;
         if (deterministic && tensorCores)
-            RunTensorCore(PassEntryPoint(queryGradient: true, type, headDim, warpGroups, modified), PassSharedBytes(headDim, warpGroups), warpGroups,
-                query, key, value, gradOutput, (BackwardParams<ushort>)(object)parameters, queryGroups);
+            RunTensorCore(PassEntryPoint(queryGradient: true, type, headDim, modified), PassSharedBytes(headDim), query, key, value, gradOutput,
+                (BackwardParams<ushort>)(object)parameters, queryGroups);
         else if (deterministic)
             RunTiles(typeof(QueryGradientKernel<,,,,,>), parameters, codec, plan, modified, queryGroups);
         if (problem.BlockMask is { } mask)
         {
             // The key-block kernel reads the mask's work lists by key block. The query-block lists (uploaded with the
             // parameters) are no longer needed: the stream runs the copy after the kernel that reads them.
-            parameters.Attention.TileList = workspace.Ints(mask.KernelTilesByKey(b, b)); // one warpgroup: B = 64 either way
+            parameters.Attention.TileList = workspace.Ints(mask.KernelTilesByKey(b, b));
             parameters.Attention.TileListEntries = mask.Batch * mask.Heads * parameters.KeyBlocks + 1;
         }
         int keyGroups = parameters.KeyBlocks * launch.Batch * shape.KeyValueHeads;
         if (tensorCores)
-            RunTensorCore(PassEntryPoint(queryGradient: false, type, headDim, warpGroups, modified), PassSharedBytes(headDim, warpGroups), warpGroups,
-                query, key, value, gradOutput, (BackwardParams<ushort>)(object)parameters, keyGroups);
+            RunTensorCore(PassEntryPoint(queryGradient: false, type, headDim, modified), PassSharedBytes(headDim), query, key, value, gradOutput,
+                (BackwardParams<ushort>)(object)parameters, keyGroups);
         else
             RunTiles(typeof(KeyValueGradientKernel<,,,,,>), parameters, codec, plan, modified, keyGroups);
         if (!deterministic)
@@ -181,26 +163,22 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
 
     /// <summary>
     /// A tensor-core pass for a call (the dq pass if <paramref name="queryGradient"/>, else the key-block pass): on warpgroup
-    /// products of <paramref name="warpGroups"/> warpgroups a group where <see cref="UsesWarpGroups"/>, else on <c>mma.sync</c>.
+    /// products where <see cref="UsesWarpGroups"/>, else on <c>mma.sync</c>.
     /// </summary>
-    private MethodInfo PassEntryPoint(bool queryGradient, ElementType type, int headDim, int warpGroups, bool modified) => UsesWarpGroups(headDim)
-        ? WarpGroupEntryPoint(queryGradient ? typeof(WarpGroupQueryGradientKernel<,,,,>) : typeof(WarpGroupBackwardKernel<,,,,>), type, headDim, warpGroups,
-            modified)
+    private MethodInfo PassEntryPoint(bool queryGradient, ElementType type, int headDim, bool modified) => UsesWarpGroups(headDim)
+        ? WarpGroupEntryPoint(queryGradient ? typeof(WarpGroupQueryGradientKernel<,,,>) : typeof(WarpGroupBackwardKernel<,,,>), type, headDim, modified)
         : TensorCoreEntryPoint(queryGradient ? typeof(TensorCoreQueryGradientKernel<,,,,>) : typeof(TensorCoreBackwardKernel<,,,,>), type, headDim, modified,
             TensorCoreStages(headDim));
 
-    private int PassSharedBytes(int headDim, int warpGroups) =>
-        UsesWarpGroups(headDim) ? WarpGroupBackwardTiles.SharedBytes(headDim, warpGroups) : TensorCoreSharedBytes(headDim, TensorCoreStages(headDim));
+    private int PassSharedBytes(int headDim) =>
+        UsesWarpGroups(headDim) ? WarpGroupBackwardTiles.SharedBytes(headDim) : TensorCoreSharedBytes(headDim, TensorCoreStages(headDim));
 
-    /// <summary>
-    /// Launches a tensor-core backward pass of 128 threads (four warps, one warpgroup) times <paramref name="warpGroups"/>
-    /// a group.
-    /// </summary>
-    private void RunTensorCore<T>(MethodInfo entryPoint, int sharedBytes, int warpGroups, ArrayView<T> query, ArrayView<T> key, ArrayView<T> value,
-        ArrayView<T> gradOutput, BackwardParams<ushort> parameters, int groups) where T : unmanaged
+    /// <summary>Launches a tensor-core backward pass of 128 threads a group (both passes' groups are four warps, or one warpgroup).</summary>
+    private void RunTensorCore<T>(MethodInfo entryPoint, int sharedBytes, ArrayView<T> query, ArrayView<T> key, ArrayView<T> value, ArrayView<T> gradOutput,
+        BackwardParams<ushort> parameters, int groups) where T : unmanaged
     {
         var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>>(entryPoint);
-        int threads = 32 * TensorCoreWarps * warpGroups;
+        int threads = 32 * TensorCoreWarps;
         if (threads > maxThreads)
             throw new NotSupportedException($"The tensor-core backward needs {threads} threads a group; the compiled kernel allows {maxThreads} on '{device.Name}'.");
         if (groups == 0)
@@ -238,16 +216,15 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         });
 
     /// <summary>
-    /// A warpgroup pass (<paramref name="kernel"/>: <see cref="WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TWarpGroups, TModifier}"/>
-    /// or <see cref="WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TWarpGroups, TModifier}"/>, open) for fp16 or
-    /// bf16, head dim 64 or 128, 1 or 2 warpgroups a group and score modifiers or none; cached.
+    /// A warpgroup pass (<paramref name="kernel"/>: <see cref="WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TModifier}"/>
+    /// or <see cref="WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TModifier}"/>, open) for fp16 or bf16, head
+    /// dim 64 or 128 and score modifiers or none; cached.
     /// </summary>
-    public static MethodInfo WarpGroupEntryPoint(Type kernel, ElementType type, int headDim, int warpGroups, bool modified = false) =>
-        WarpGroupEntryPoints.GetOrAdd((kernel, type, headDim, warpGroups, modified), static key =>
+    public static MethodInfo WarpGroupEntryPoint(Type kernel, ElementType type, int headDim, bool modified = false) =>
+        TensorCoreEntryPoints.GetOrAdd((kernel, type, headDim, modified, 2), static key =>
             key.Kernel
                 .MakeGenericType(key.Type == ElementType.BFloat16 ? typeof(BFloat16Element) : typeof(Float16Element),
-                    ForwardAttention.WarpGroupBlocksType(key.HeadDim / 64), ForwardAttention.ConstantType(key.HeadDim),
-                    ForwardAttention.ConstantType(key.WarpGroups), ForwardAttention.ModifierType(key.Modified))
+                    ForwardAttention.WarpGroupBlocksType(key.HeadDim / 64), ForwardAttention.ConstantType(key.HeadDim), ForwardAttention.ModifierType(key.Modified))
                 .GetMethod("Run")!);
 
     private static Type ScoreGradientBlocksType(int count) => count == 1
@@ -272,9 +249,9 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         {
             // dq always takes its own pass here (DeterministicFor).
             var tensorCoreLauncher = typeof(Action<AcceleratorStream, KernelConfig, TensorCoreBackwardParams>);
-            int headDim = problem.Shape.HeadDim, warpGroups = UsesWarpGroups(headDim) ? WarpGroupsFor(problem) : 1;
-            kernels.Load(PassEntryPoint(queryGradient: false, type, headDim, warpGroups, modified), tensorCoreLauncher);
-            kernels.Load(PassEntryPoint(queryGradient: true, type, headDim, warpGroups, modified), tensorCoreLauncher);
+            int headDim = problem.Shape.HeadDim;
+            kernels.Load(PassEntryPoint(queryGradient: false, type, headDim, modified), tensorCoreLauncher);
+            kernels.Load(PassEntryPoint(queryGradient: true, type, headDim, modified), tensorCoreLauncher);
             return;
         }
         var plan = PlanFor(problem);

@@ -66,14 +66,14 @@ internal sealed class PtxGenerator : IDisposable
             type, headDim, modified));
 
     /// <summary>
-    /// The PTX of a warpgroup backward pass (<see cref="Kernels.TensorCore.WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TWarpGroups, TModifier}"/>,
-    /// or with <paramref name="queryGradient"/> <see cref="Kernels.TensorCore.WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TWarpGroups, TModifier}"/>)
-    /// of <paramref name="warpGroups"/> warpgroups a group, as the engine loads it.
+    /// The PTX of a warpgroup backward pass (<see cref="Kernels.TensorCore.WarpGroupBackwardKernel{TElement, TGradients, THeadDim, TModifier}"/>,
+    /// or with <paramref name="queryGradient"/> <see cref="Kernels.TensorCore.WarpGroupQueryGradientKernel{TElement, TGradients, THeadDim, TModifier}"/>)
+    /// as the engine loads it.
     /// </summary>
-    public string WarpGroupBackward(ElementType type, int headDim, bool modified = false, bool queryGradient = false, int warpGroups = 2) =>
+    public string WarpGroupBackward(ElementType type, int headDim, bool modified = false, bool queryGradient = false) =>
         Compile(BackwardAttention.WarpGroupEntryPoint(
-            queryGradient ? typeof(Kernels.TensorCore.WarpGroupQueryGradientKernel<,,,,>) : typeof(Kernels.TensorCore.WarpGroupBackwardKernel<,,,,>),
-            type, headDim, warpGroups, modified));
+            queryGradient ? typeof(Kernels.TensorCore.WarpGroupQueryGradientKernel<,,,>) : typeof(Kernels.TensorCore.WarpGroupBackwardKernel<,,,>),
+            type, headDim, modified));
 
     /// <summary>
     /// The PTX of a fused pre/post-processing kernel for <paramref name="type"/>: <c>norm</c> (norm + dropout + residual),

@@ -57,7 +57,7 @@ internal static class KeyValueGradientKernel<T, TCodec, TSlice, TShared, TTile, 
         {
             var block = QueryBlock.Of(p, keyBlock.Sequence, keyBlock.FirstHead + h, 0, b, 0);
             TModifier modifier = default(TModifier).For(p, block, 0.693147180559945309f);
-            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b, b);
+            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b);
             for (int step = 0; step < queryTiles.Count; step++)
             {
                 int rowStart = queryTiles.TileAt(p.TileList, step) * b;

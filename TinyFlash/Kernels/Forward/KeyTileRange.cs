@@ -71,15 +71,13 @@ internal readonly struct KeyTileRange
     }
 
     /// <summary>
-    /// The query tiles of <paramref name="blockM"/> rows that see keys [<paramref name="keyStart"/>, + <paramref name="blockKeys"/>)
-    /// (key block <paramref name="keyBlock"/> of <paramref name="keyBlocks"/>) of <paramref name="block"/>'s sequence and
-    /// head, for the backward's key-block kernels: a block-sparse mask's work list by key block, else the band seen from
-    /// the keys, −high ≤ i − j ≤ −low (none when the block holds no key of the sequence); a tile is whole only if every
-    /// key of the block sees it whole.
+    /// The query tiles of <paramref name="blockM"/> rows that see keys [<paramref name="keyStart"/>, + blockM) (key block
+    /// <paramref name="keyBlock"/> of <paramref name="keyBlocks"/>) of <paramref name="block"/>'s sequence and head, for
+    /// the backward's key-block kernels: a block-sparse mask's work list by key block, else the band seen from the keys,
+    /// −high ≤ i − j ≤ −low (none when the block holds no key of the sequence).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static KeyTileRange QueriesFor<T>(in AttentionParams<T> p, in QueryBlock block, int keyBlocks, int keyBlock, int keyStart, int blockKeys,
-        int blockM)
+    public static KeyTileRange QueriesFor<T>(in AttentionParams<T> p, in QueryBlock block, int keyBlocks, int keyBlock, int keyStart, int blockM)
         where T : unmanaged
     {
         if (p.TileList.Length > 0)
@@ -87,7 +85,7 @@ internal readonly struct KeyTileRange
             int row = (block.Batch * p.TilePlaneBatchStride + block.Head * p.TilePlaneHeadStride) * keyBlocks + keyBlock;
             return OfList(p.TileListEntries + p.TileList[row], p.TileListEntries + p.TileList[row + 1]);
         }
-        int keyEnd = XMath.Min(keyStart + blockKeys, block.KeyLength);
+        int keyEnd = XMath.Min(keyStart + blockM, block.KeyLength);
         return keyStart < keyEnd
             ? Of(keyStart, keyEnd, block.QueryLength, -block.DiagonalHigh, -block.DiagonalLow, blockM)
             : OfList(0, 0);

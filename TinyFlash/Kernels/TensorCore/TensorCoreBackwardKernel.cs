@@ -82,7 +82,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
             var block = QueryBlock.Of(p, keyBlock.Sequence, keyBlock.FirstHead + h, 0, b, 0);
             // Scores here are raw q·k: logits divided by the scale.
             TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
-            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b, b);
+            var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b);
             // A tile's copies are waited for at the top of its step; with two stages the next tile's start after that
             // wait, so they overlap this tile's math. A tile's statistics wait in registers until its step.
             Group.Barrier(); // the previous head's readers of the streamed stages are done

@@ -9,15 +9,13 @@ namespace TinyFlash.Kernels.TensorCore;
 /// <summary>
 /// The backward's dq pass on Hopper's warpgroup products (fp16/bf16; deterministic):
 /// <see cref="TensorCoreQueryGradientKernel{TElement, TScores, TGradients, TShape, TModifier}"/>'s loop with a warpgroup
-/// where that kernel has four warps, and the same registers (warp v of a warpgroup owns its query rows 16v … 16v + 15
-/// of S, dP and dQ).
+/// where that kernel has four warps, and the same registers (warp v owns query rows 16v … 16v + 15 of S, dP and dQ).
 /// <code>
-/// Group: W warpgroups, B·W query rows (warpgroup w owns rows Bw … Bw + B − 1 of the block), key tiles of B = 64 keys
-///        in the forward's order that all W read, head dim d (64 or 128).
+/// Group: one warpgroup, B = 64 query rows, key tiles of 64 keys in the forward's order, head dim d (64 or 128).
 /// Shared memory: WarpGroupBackwardTiles, Q dO resident, K V streamed in two stages.
 ///
-/// prologue   cp.async each warpgroup's Q, dO and key tile 0 → stage 0; each lane reads its rows' log-sum-exp (base 2,
-///            +∞ for rows without keys) and D
+/// prologue   cp.async Q, dO and key tile 0 → stage 0; each lane reads its rows' log-sum-exp (base 2, +∞ for rows
+///            without keys) and D
 /// key tile   wait for its copies and for the last tile's products (they read the other stage); publish the copies to
 ///            the async proxy; barrier; cp.async the next tile → the other stage            ← lands during this tile
 ///            S = Q·Kᵀ, dP = dO·Vᵀ   per 16 features one wgmma m64n64k16 each, all operands K-major in shared memory;
@@ -33,41 +31,36 @@ namespace TinyFlash.Kernels.TensorCore;
 /// <typeparam name="TElement">fp16 or bf16.</typeparam>
 /// <typeparam name="TGradients">HeadDim/64 leaves (dQ).</typeparam>
 /// <typeparam name="THeadDim">The head dim, 64 or 128.</typeparam>
-/// <typeparam name="TWarpGroups">W, warpgroups a group (1 or 2).</typeparam>
 /// <typeparam name="TModifier">ALiBi, bias and dropout, or nothing (<see cref="NoScoreModifier"/>).</typeparam>
-internal static class WarpGroupQueryGradientKernel<TElement, TGradients, THeadDim, TWarpGroups, TModifier>
+internal static class WarpGroupQueryGradientKernel<TElement, TGradients, THeadDim, TModifier>
     where TElement : struct, ITensorElement
     where TGradients : struct, IWarpGroupBlocks
     where THeadDim : struct, Shared.IConstant
-    where TWarpGroups : struct, Shared.IConstant
     where TModifier : struct, IScoreModifier<TModifier>
 {
-    /// <summary>Entry point: one group per (query block of B·W rows, sequence · head), <see cref="WarpGroupBackwardTiles.Threads"/>(W) threads.</summary>
+    /// <summary>Entry point: one group per (query block, sequence · head), <see cref="WarpGroupBackwardTiles.Threads"/> threads.</summary>
     public static void Run(TensorCoreBackwardParams parameters)
     {
         BackwardParams<ushort> bp = parameters.Backward;
         AttentionParams<ushort> p = bp.Attention;
         const int b = WarpGroupBackwardTiles.Block;
-        int headDim = default(THeadDim).Value, warpGroups = default(TWarpGroups).Value;
-        int threads = WarpGroupBackwardTiles.Threads(warpGroups);
-        var tiles = new WarpGroupBackwardTiles(headDim, warpGroups, SharedBlock.Dynamic());
+        int headDim = default(THeadDim).Value;
+        var tiles = new WarpGroupBackwardTiles(headDim, SharedBlock.Dynamic());
         SharedBlock shared = tiles.Shared;
         int thread = Group.IdxX;
         int lane = Warp.LaneIdx;
-        int warpGroup = warpGroups == 1 ? 0 : GroupThreads.WarpGroup;
-        int warpRow = (GroupThreads.Warp & 3) * 16;
+        int warpRow = GroupThreads.Warp * 16;
 
-        var block = QueryBlock.OfGroup(p, b * warpGroups);
+        var block = QueryBlock.OfGroup(p, b);
         if (block.IsEmpty)
             return;
-        int rowStart = block.RowStart + b * warpGroup; // this warpgroup's rows
-        uint resident = tiles.Resident(warpGroup);
+        int rowStart = block.RowStart;
         // Scores here are raw q·k: logits divided by the scale.
         TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
-        var keyTiles = KeyTileRange.For(p, block, b * warpGroups, b);
-        tiles.LoadQueries(parameters, block, rowStart, resident, WarpGroupBackwardTiles.Threads(1), thread & 127);
+        var keyTiles = KeyTileRange.For(p, block, b, b);
+        tiles.LoadQueries(parameters, block, rowStart, tiles.Resident, thread);
         if (keyTiles.Count > 0)
-            tiles.LoadKeys(parameters, block, keyTiles.TileAt(p.TileList, 0) * b, tiles.Streamed(0), threads, thread);
+            tiles.LoadKeys(parameters, block, keyTiles.TileAt(p.TileList, 0) * b, tiles.Streamed(0), thread);
         CpAsync.Commit();
         int row = rowStart + warpRow + lane / 4;
         var logSumExp = new RowValues(QueryRowStatistics.LogSumExp2(p, block, row), QueryRowStatistics.LogSumExp2(p, block, row + 8), 0f, 0f);
@@ -83,14 +76,14 @@ internal static class WarpGroupQueryGradientKernel<TElement, TGradients, THeadDi
             WarpGroupMma.PublishSharedWrites();
             Group.Barrier(); // this tile is in; the other stage's readers (the last tile's products) are done
             if (step + 1 < keyTiles.Count)
-                tiles.LoadKeys(parameters, block, keyTiles.TileAt(p.TileList, step + 1) * b, tiles.Streamed(1 - stage), threads, thread);
+                tiles.LoadKeys(parameters, block, keyTiles.TileAt(p.TileList, step + 1) * b, tiles.Streamed(1 - stage), thread);
             CpAsync.Commit();
 
             uint keys = tiles.Streamed(stage);
             WarpGroupScoreGradients scores = default;
             WarpGroupMma.Fence();
-            scores.Multiply<TElement>(gradients: false, shared, tiles.KMajor(resident), tiles.KMajor(keys), headDim, WarpGroupBackwardTiles.PanelBytes);
-            scores.Multiply<TElement>(gradients: true, shared, tiles.KMajor(resident + (uint)tiles.TileBytes), tiles.KMajor(keys + (uint)tiles.TileBytes),
+            scores.Multiply<TElement>(gradients: false, shared, tiles.KMajor(tiles.Resident), tiles.KMajor(keys), headDim, WarpGroupBackwardTiles.PanelBytes);
+            scores.Multiply<TElement>(gradients: true, shared, tiles.KMajor(tiles.Resident + (uint)tiles.TileBytes), tiles.KMajor(keys + (uint)tiles.TileBytes),
                 headDim, WarpGroupBackwardTiles.PanelBytes);
             WarpGroupMma.Commit();
             WarpGroupMma.Wait();
