@@ -9,12 +9,12 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format
 export PATH=$PATH:/usr/local/cuda/bin:$(ls -d /opt/nvidia/nsight-compute/*/ 2>/dev/null | head -1)
 mkdir -p /tmp/new && tar xJf .gpu/rt.tar.xz -C /tmp/new
 b=/tmp/new/TinyFlash.Bench
-timeout 130 $b training --backend cuda --head-dims 128 64 --seqs 1024 4096 16384 --out $r/training.jsonl > $r/training.txt 2>&1; echo "rc=$?" >> $r/training.txt
+timeout 120 $b training --backend cuda --head-dims 128 64 --seqs 1024 4096 16384 --out $r/training.jsonl > $r/training.txt 2>&1; echo "rc=$?" >> $r/training.txt
 tar czf $top/all.tgz -C $r .
-(cd TinyFlash.Bench/baselines && timeout 80 python3 torch_sdpa_backward.py --head-dims 128 64 --seqs 1024 4096 16384 --out $r/torch-sdpa.jsonl) > $r/torch-sdpa.txt 2>&1
+(cd TinyFlash.Bench/baselines && timeout 70 python3 torch_sdpa_backward.py --head-dims 128 64 --seqs 1024 4096 16384 --out $r/torch-sdpa.jsonl) > $r/torch-sdpa.txt 2>&1
+tar czf $top/all.tgz -C $r .
+timeout 40 $b verify --backend cuda --backward > $r/verify-backward-cuda.txt 2>&1; echo "rc=$?" >> $r/verify-backward-cuda.txt
 tar czf $top/all.tgz -C $r .
 m=gpu__time_duration.sum,launch__grid_size,launch__block_size,launch__registers_per_thread,sm__throughput.avg.pct_of_peak_sustained_elapsed,lts__throughput.avg.pct_of_peak_sustained_elapsed,dram__throughput.avg.pct_of_peak_sustained_elapsed
-timeout 40 ncu --metrics $m --csv $b training --backend cuda --head-dims 128 --seqs 1024 --once -o $r/once.jsonl > $r/ncu.csv 2>&1; echo "rc=$?" >> $r/ncu.csv
-tar czf $top/all.tgz -C $r .
-timeout 60 $b verify --backend cuda --backward > $r/verify-backward-cuda.txt 2>&1; echo "rc=$?" >> $r/verify-backward-cuda.txt
+timeout 30 ncu --metrics $m --csv $b training --backend cuda --head-dims 128 --seqs 1024 --once -o $r/once.jsonl > $r/ncu.csv 2>&1; echo "rc=$?" >> $r/ncu.csv
 tar czf $top/all.tgz -C $r .
