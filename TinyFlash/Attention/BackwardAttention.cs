@@ -269,11 +269,9 @@ internal sealed class BackwardAttention(Accelerator accelerator, KernelCache ker
         var (launcher, maxThreads) = kernels.Load<Action<AcceleratorStream, KernelConfig, BackwardParams<T>>>(RowEntryPoint(typeof(T), codec, name));
         var (groups, groupSize) = name == nameof(BackwardRowKernels<float, Float32Codec>.Prepare)
             ? BackwardRowKernels<float, Float32Codec>.PrepareLaunch(rows, headDim, maxThreads)
-            : Groups(BackwardRowKernels<float, Float32Codec>.StoreThreads(rows, headDim), Math.Min(256, maxThreads));
+            : BackwardRowKernels<float, Float32Codec>.StoreLaunch(rows, headDim, maxThreads);
         launcher(accelerator.DefaultStream, new KernelConfig(new Index1D((int)groups), new Index1D(groupSize)), parameters);
     }
-
-    private static (long Groups, int GroupSize) Groups(long threads, int groupSize) => ((threads + groupSize - 1) / groupSize, groupSize);
 
     /// <summary>
     /// <paramref name="kernel"/> (<see cref="KeyValueGradientKernel{T, TCodec, TSlice, TShared, TTile, TModifier}"/> or

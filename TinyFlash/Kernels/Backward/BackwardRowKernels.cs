@@ -27,9 +27,9 @@ internal static class BackwardRowKernels<T, TCodec>
     public const int PrepareGroupLimit = 256;
 
     /// <summary>
-    /// D of the group's rows, and their accumulator rows zeroed where dQ is summed atomically: a row's
-    /// <see cref="PrepareThreadsPerRow"/> threads each sum dO∘O over every such-th quad of it (consecutive threads,
-    /// consecutive quads), and the row's first thread adds their partial sums in order.
+    /// D of the group's rows, and their accumulator rows zeroed where dQ is summed atomically: a row's threads (one a
+    /// quad, at most the group; <see cref="PrepareLaunch"/>) each sum dO∘O over every such-th quad of it (consecutive
+    /// threads, consecutive quads), and the row's first thread adds their partial sums in order.
     /// </summary>
     public static void Prepare(BackwardParams<T> bp)
     {
@@ -90,22 +90,29 @@ internal static class BackwardRowKernels<T, TCodec>
         bp.GradQuery[target + 3] = codec.FromFloat(bp.GradQueryAccumulator[source + 3] * bp.Scale);
     }
 
-    /// <summary>Threads of <see cref="Prepare"/> on a row of <paramref name="headDim"/> features, in groups of at most <paramref name="maxGroup"/>: one a quad, at most a group.</summary>
-    public static int PrepareThreadsPerRow(int headDim, int maxGroup) => Math.Min(headDim / 4, Math.Min(maxGroup, PrepareGroupLimit));
-
     /// <summary>
-    /// The launch of <see cref="Prepare"/> for <paramref name="rows"/> query rows: groups of whole rows
-    /// (<see cref="PrepareThreadsPerRow"/> threads each) of at most <paramref name="maxGroup"/> threads.
+    /// The launch of <see cref="Prepare"/> for <paramref name="rows"/> query rows: groups of whole rows of at most
+    /// <paramref name="maxGroup"/> threads, a row's threads one a quad but at most a group (the kernel derives the same
+    /// count from the group size).
     /// </summary>
     public static (long Groups, int GroupSize) PrepareLaunch(long rows, int headDim, int maxGroup)
     {
-        int threadsPerRow = PrepareThreadsPerRow(headDim, maxGroup);
-        int rowsPerGroup = Math.Min(maxGroup, PrepareGroupLimit) / threadsPerRow;
+        int groupLimit = Math.Min(maxGroup, PrepareGroupLimit);
+        int threadsPerRow = Math.Min(headDim / 4, groupLimit);
+        int rowsPerGroup = groupLimit / threadsPerRow;
         return ((rows + rowsPerGroup - 1) / rowsPerGroup, rowsPerGroup * threadsPerRow);
     }
 
-    /// <summary>Threads <see cref="StoreGradQuery"/> needs for <paramref name="rows"/> query rows of <paramref name="headDim"/> features.</summary>
-    public static long StoreThreads(long rows, int headDim) => rows * (headDim / 4);
+    /// <summary>
+    /// The launch of <see cref="StoreGradQuery"/> for <paramref name="rows"/> query rows of <paramref name="headDim"/>
+    /// features: a thread a quad, in groups of at most 256 threads and <paramref name="maxGroup"/>.
+    /// </summary>
+    public static (long Groups, int GroupSize) StoreLaunch(long rows, int headDim, int maxGroup)
+    {
+        long threads = rows * (headDim / 4);
+        int groupSize = Math.Min(256, maxGroup);
+        return ((threads + groupSize - 1) / groupSize, groupSize);
+    }
 
     /// <summary>This thread's query row (log-sum-exp order) and four-feature unit; false past the last row.</summary>
     private static bool RowAndQuad(in Forward.AttentionParams<T> p, out int row, out int quad)
