@@ -63,28 +63,34 @@ public class PhiloxTests
     }
 
     /// <summary>
-    /// Attention dropout's stream as documented, written out from the generator: element (row, key) is half key mod 2 of
-    /// word (key mod 32)/8 of counter (4·(key/32) + (key mod 8)/2, row, offset) under the seed, kept when that half over
-    /// 2¹⁶ is at least p; so the eight keys 2t, 2t + 1, 2t + 8, …, 2t + 25 of a 32-key block share one call.
+    /// Attention dropout's stream as documented, written out from the generator: element (row r at sequence position i,
+    /// key j) is half j mod 2 of word 2·((i mod 16) ≥ 8) + ((j mod 16) ≥ 8) of counter (4·(j/16) + (j mod 8)/2, top row,
+    /// offset) under the seed, the top row r − 8 when (i mod 16) ≥ 8 and else r, kept when that half over 2¹⁶ is at least
+    /// p; so the eight elements of rows i, i + 8 and keys 2t, 2t + 1, 2t + 8, 2t + 9 of a 16×16 tile share one call. Rows
+    /// start at an offset (the row index of position 0) that is not a multiple of 16, as a later head's rows do.
     /// </summary>
-    [TestCase(0.1f, 42UL, 0UL)]
-    [TestCase(0.5f, 0xDEADBEEFCAFEUL, 12345678901UL)]
-    [TestCase(1.5e-5f, 7UL, 3UL)]
-    [TestCase(0.99999f, 1UL, 1UL)]
-    public void Attention_dropout_draws_a_16_bit_half_per_element_laid_out_for_mma_fragments(float p, ulong seed, ulong offset)
+    [TestCase(0.1f, 42UL, 0UL, 0)]
+    [TestCase(0.5f, 0xDEADBEEFCAFEUL, 12345678901UL, 37)]
+    [TestCase(1.5e-5f, 7UL, 3UL, 5)]
+    [TestCase(0.99999f, 1UL, 1UL, 1000)]
+    public void Attention_dropout_draws_a_16_bit_half_per_element_laid_out_for_mma_fragments(float p, ulong seed, ulong offset, int rowOfPosition0)
     {
-        for (int row = 0; row < 37; row += 3)
-            for (int key = 0; key < 200; key++)
+        for (int position = 0; position < 40; position++)
+            for (int key = 0; key < 100; key++)
             {
-                var words = Philox.Generate((uint)(4 * (key / 32) + key % 8 / 2), (uint)row, (uint)offset, (uint)(offset >> 32), (uint)seed, (uint)(seed >> 32));
-                uint word = new[] { words.X, words.Y, words.Z, words.W }[key % 32 / 8];
+                int row = rowOfPosition0 + position, bottom = position % 16 >= 8 ? 1 : 0;
+                var words = Philox.Generate((uint)(4 * (key / 16) + key % 8 / 2), (uint)(row - 8 * bottom), (uint)offset, (uint)(offset >> 32),
+                    (uint)seed, (uint)(seed >> 32));
+                uint word = new[] { words.X, words.Y, words.Z, words.W }[2 * bottom + key % 16 / 8];
                 uint half = key % 2 == 0 ? word & 0xFFFF : word >> 16;
-                Assert.That(Philox.AttentionKeeps(seed, offset, row, key, p), Is.EqualTo(half / 65536.0 >= p), $"row {row}, key {key}");
+                Assert.That(Philox.AttentionKeeps(seed, offset, row, position, key, p), Is.EqualTo(half / 65536.0 >= p), $"position {position}, key {key}");
             }
-        // One call for the pair slot: every key of it reads the same four words.
-        var slot = Philox.AttentionWords(PhiloxKey.Of(seed), offset, 5, 34);
-        foreach (int key in new[] { 35, 42, 43, 50, 51, 58, 59 })
-            Assert.That(Philox.AttentionWords(PhiloxKey.Of(seed), offset, 5, key), Is.EqualTo(slot));
+        // One call for the pair slot of rows 5 and 13 (positions 5 and 13): every element of it reads the same words.
+        var slot = Philox.AttentionWords(PhiloxKey.Of(seed), offset, rowOfPosition0 + 5, 34);
+        foreach (int key in new[] { 35, 42, 43 })
+            Assert.That(Philox.AttentionWords(PhiloxKey.Of(seed), offset, rowOfPosition0 + 5, key), Is.EqualTo(slot));
+        Assert.That(Philox.AttentionPairTop(rowOfPosition0 + 13, 13), Is.EqualTo(rowOfPosition0 + 5));
+        Assert.That(Philox.AttentionPairTop(rowOfPosition0 + 21, 21), Is.EqualTo(rowOfPosition0 + 21));
     }
 
     /// <summary>The 16-bit threshold is exact at the halves on either side of it, and p = 0 keeps everything.</summary>

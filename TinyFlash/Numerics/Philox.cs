@@ -98,22 +98,35 @@ internal readonly struct Philox
     public static bool Keeps(uint word, uint threshold) => word >= threshold;
 
     /// <summary>
-    /// The four words of attention dropout for query row <paramref name="row"/> (in the log-sum-exp tensor's order)
-    /// and key <paramref name="key"/> (counted from its sequence's first key): counter (4·⌊key/32⌋ + ⌊(key mod 8)/2⌋,
-    /// row, offset low, offset high) under the seed's round keys. The one definition of the stream, which the kernels
-    /// (through their score modifiers) and the host reference both read. Element (row, key) takes half
-    /// <c>key mod 2</c> (low, high) of word ⌊(key mod 32)/8⌋ (<see cref="AttentionKeeps"/>): one call covers keys
-    /// 2t, 2t + 1, 2t + 8, 2t + 9, …, 2t + 25 of a 32-key block (t = ⌊(key mod 8)/2⌋), the eight elements of one row
-    /// that lane t of two mma C fragments side by side holds (FlashAttention's mask is likewise laid out for its
-    /// fragments, at 8 bits an element; here 16).
+    /// The four words of attention dropout for the row pair whose top row is <paramref name="topRow"/> (in the
+    /// log-sum-exp tensor's order; see <see cref="AttentionPairTop"/>) and key <paramref name="key"/> (counted from its
+    /// sequence's first key): counter (4·⌊key/16⌋ + ⌊(key mod 8)/2⌋, top row, offset low, offset high) under the seed's
+    /// round keys. The one definition of the stream, which the kernels (through their score modifiers) and the host
+    /// reference both read. A call covers the eight elements that lane (g, t) of an mma C fragment holds in a 16×16
+    /// tile, rows g and g + 8, keys 2t, 2t + 1, 2t + 8, 2t + 9 (t = ⌊(key mod 8)/2⌋): word X the top row's keys 2t and
+    /// 2t + 1, Y its keys 2t + 8 and 2t + 9, Z and W the bottom row's; each element the 16-bit half <c>key mod 2</c>
+    /// (low, high) of its word (<see cref="AttentionKeeps"/>). So a row-major tile draws one call a lane's eight
+    /// elements, and a transposed one (keys as rows, the backward's Sᵀ) the same call with two shuffles
+    /// (FlashAttention's mask is likewise laid out for its fragments, at 8 bits an element; here 16).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Philox AttentionWords(in PhiloxKey seed, ulong offset, int row, int key) =>
-        Generate((uint)(4 * (key >> 5) + ((key & 7) >> 1)), (uint)row, (uint)offset, (uint)(offset >> 32), seed);
+    public static Philox AttentionWords(in PhiloxKey seed, ulong offset, int topRow, int key) =>
+        Generate((uint)(4 * (key >> 4) + ((key & 7) >> 1)), (uint)topRow, (uint)offset, (uint)(offset >> 32), seed);
 
-    /// <summary>Word ⌊(<paramref name="key"/> mod 32)/8⌋ of <paramref name="words"/>: the one whose halves are keys <paramref name="key"/> and its odd or even neighbour.</summary>
+    /// <summary>
+    /// The top row of the row pair that query row <paramref name="row"/> at position <paramref name="position"/> of its
+    /// sequence belongs to: positions 16n + r and 16n + r + 8 (r &lt; 8) pair up, as rows g and g + 8 of a tile whose
+    /// first row is a multiple of 16 in the sequence.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static uint AttentionWord(Philox words, int key) => Word(words, (key & 31) >> 3);
+    public static int AttentionPairTop(int row, int position) => row - (position & 8);
+
+    /// <summary>
+    /// Word 2·(bottom row) + (key in the upper 8 of its 16) of <paramref name="words"/>: the one whose halves are the
+    /// element of sequence position <paramref name="position"/> and key <paramref name="key"/> and its odd or even neighbour.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint AttentionWord(Philox words, int position, int key) => Word(words, ((position >> 2) & 2) | ((key >> 3) & 1));
 
     /// <summary>
     /// The integer threshold of attention dropout: a 16-bit half h keeps its element when h ≥ ⌈p·2¹⁶⌉, that is when
@@ -131,11 +144,13 @@ internal readonly struct Philox
 
     /// <summary>
     /// Whether attention dropout with probability <paramref name="p"/> keeps the element of query row
-    /// <paramref name="row"/> and key <paramref name="key"/> (see <see cref="AttentionWords"/>): the host reference.
+    /// <paramref name="row"/> (the log-sum-exp's order), at position <paramref name="position"/> of its sequence, and key
+    /// <paramref name="key"/> (see <see cref="AttentionWords"/>): the host reference.
     /// </summary>
-    public static bool AttentionKeeps(ulong seed, ulong offset, int row, int key, float p)
+    public static bool AttentionKeeps(ulong seed, ulong offset, int row, int position, int key, float p)
     {
-        uint word = AttentionWord(AttentionWords(PhiloxKey.Of(seed), offset, row, key), key);
+        var words = AttentionWords(PhiloxKey.Of(seed), offset, AttentionPairTop(row, position), key);
+        uint word = AttentionWord(words, position, key);
         uint threshold = AttentionThreshold(p);
         return (key & 1) == 0 ? KeepsLow(word, threshold) : KeepsHigh(word, threshold);
     }

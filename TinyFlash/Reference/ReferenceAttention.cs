@@ -186,15 +186,19 @@ public static class ReferenceAttention
     /// <summary>
     /// Dropout's factor for query <paramref name="i"/> of head <paramref name="h"/> in batch <paramref name="b"/> and key
     /// <paramref name="j"/> (positions in the tensors): 1/(1 − p) if the Philox stream keeps it (at its row in the
-    /// log-sum-exp's order and its key counted from the sequence's first), 0 if not, 1 without dropout.
+    /// log-sum-exp's order, its position in the sequence and its key counted from the sequence's first), 0 if not, 1
+    /// without dropout.
     /// </summary>
     internal static double DropoutFactor(AttentionShape shape, AttentionOptions options, int b, int h, int i, int j)
     {
         float p = options.DropoutProbability;
         if (p <= 0f)
             return 1;
-        int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i, key = j - SequenceOf(shape, options, b, i).KeyStart;
-        return Numerics.Philox.AttentionKeeps(options.DropoutSeed, options.DropoutOffset, rowIndex, key, p) ? 1 / (1 - (double)p) : 0;
+        var sequence = SequenceOf(shape, options, b, i);
+        int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
+        return Numerics.Philox.AttentionKeeps(options.DropoutSeed, options.DropoutOffset, rowIndex, i - sequence.QueryStart, j - sequence.KeyStart, p)
+            ? 1 / (1 - (double)p)
+            : 0;
     }
 
     /// <summary>Fills <paramref name="scores"/> with the scaled scores of one query row (−∞ where hidden) and returns their maximum.</summary>

@@ -176,7 +176,7 @@ internal readonly struct BackwardTiles
         {
             Tile4x4 keep = default;
             keep.R0 = keep.R1 = keep.R2 = keep.R3 = Float4.Broadcast(1f);
-            keep.Drop(modifier, block.RowIndex + row, key);
+            keep.Drop(modifier, block.RowIndex + row, row, key);
             probabilities = scores.Multiply(keep);
             gradProbabilities = gradProbabilities.Multiply(keep);
         }

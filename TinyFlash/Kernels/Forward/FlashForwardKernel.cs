@@ -110,7 +110,7 @@ internal static class FlashForwardKernel<T, TCodec, TOutput, TShared, TTile, TMo
                 output.ScaleRows(correction);
             rowMax = newMax;
             if (modifier.Drops) // dropout after the statistics: the sum and log-sum-exp are those of the undropped row
-                scores.Drop(modifier, block.RowIndex + rowStart + 4 * ty, keyStart + 4 * tx);
+                scores.Drop(modifier, block.RowIndex + rowStart + 4 * ty, rowStart + 4 * ty, keyStart + 4 * tx);
 
             int column = 4 * tx * g.RowPitch4 + ty;
             probabilityTile[column] = scores.Column0();

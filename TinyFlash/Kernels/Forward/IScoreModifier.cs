@@ -30,9 +30,10 @@ internal interface IScoreModifier
     bool Drops { get; }
 
     /// <summary>
-    /// The Philox words of dropout for query row <paramref name="rowIndex"/> (in the log-sum-exp tensor's order) and
-    /// the 32-key block and pair slot of key <paramref name="key"/> (counted from the sequence's first key): keys
-    /// 2t, 2t + 1 + 8n of the block are word n (<see cref="Numerics.Philox.AttentionWords"/>). Regenerated, never stored.
+    /// The Philox words of dropout for the row pair whose top row is <paramref name="rowIndex"/> (in the log-sum-exp
+    /// tensor's order; rows g and g + 8 of 16 positions) and the 16-key block and pair slot of key <paramref name="key"/>
+    /// (counted from the sequence's first key): the top row's keys 2t, 2t + 1 are word X and 2t + 8, 2t + 9 word Y, the
+    /// bottom row's Z and W (<see cref="Numerics.Philox.AttentionWords"/>). Regenerated, never stored.
     /// </summary>
     Numerics.Philox DropoutWords(int rowIndex, int key);
 

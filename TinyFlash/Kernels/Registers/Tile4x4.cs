@@ -81,27 +81,30 @@ internal struct Tile4x4
     public readonly Float4 Column3() => new(R0.W, R1.W, R2.W, R3.W);
 
     /// <summary>
-    /// Multiplies row <c>i</c> by the dropout keep factors of query row <paramref name="rowIndex"/> + i and keys
-    /// <paramref name="key"/> … <paramref name="key"/> + 3 of the sequence (<paramref name="key"/> a multiple of 4).
+    /// Multiplies row <c>i</c> by the dropout keep factors of query row <paramref name="rowIndex"/> + i, at position
+    /// <paramref name="position"/> + i of the sequence, and keys <paramref name="key"/> … <paramref name="key"/> + 3 of the
+    /// sequence (<paramref name="position"/> and <paramref name="key"/> multiples of 4).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int position, int key) where TModifier : struct, IScoreModifier
     {
-        R0 = R0.Multiply(KeepFactors(modifier, rowIndex, key));
-        R1 = R1.Multiply(KeepFactors(modifier, rowIndex + 1, key));
-        R2 = R2.Multiply(KeepFactors(modifier, rowIndex + 2, key));
-        R3 = R3.Multiply(KeepFactors(modifier, rowIndex + 3, key));
+        int top = Numerics.Philox.AttentionPairTop(rowIndex, position);
+        R0 = R0.Multiply(KeepFactors(modifier, top, position, key));
+        R1 = R1.Multiply(KeepFactors(modifier, top + 1, position, key));
+        R2 = R2.Multiply(KeepFactors(modifier, top + 2, position, key));
+        R3 = R3.Multiply(KeepFactors(modifier, top + 3, position, key));
     }
 
     /// <summary>
-    /// The keep factors of keys <paramref name="key"/> … + 3 of one row: two pairs, in two pair slots of the stream
-    /// (<see cref="Numerics.Philox.AttentionWords"/>), so two generator calls with one word used from each.
+    /// The keep factors of keys <paramref name="key"/> … + 3 of one row, whose pair's top row is <paramref name="top"/>
+    /// and which sits in the same half of 16 positions as <paramref name="position"/>: two pairs, in two pair slots of the
+    /// stream (<see cref="Numerics.Philox.AttentionWords"/>), so two generator calls with one word used from each.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Float4 KeepFactors<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    private static Float4 KeepFactors<TModifier>(TModifier modifier, int top, int position, int key) where TModifier : struct, IScoreModifier
     {
-        modifier.KeepPair(Numerics.Philox.AttentionWord(modifier.DropoutWords(rowIndex, key), key), out float k0, out float k1);
-        modifier.KeepPair(Numerics.Philox.AttentionWord(modifier.DropoutWords(rowIndex, key + 2), key + 2), out float k2, out float k3);
+        modifier.KeepPair(Numerics.Philox.AttentionWord(modifier.DropoutWords(top, key), position, key), out float k0, out float k1);
+        modifier.KeepPair(Numerics.Philox.AttentionWord(modifier.DropoutWords(top, key + 2), position, key + 2), out float k2, out float k3);
         return new Float4(k0, k1, k2, k3);
     }
 

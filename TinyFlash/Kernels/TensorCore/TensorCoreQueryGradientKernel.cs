@@ -114,8 +114,7 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
                 scores.Modify(modifier.ForTile(keyTiles.IsMaskedAt(p.TileList, step)), row, key, transposed: false);
             if (keyTiles.IsPartial(tile, b, block.KeyLength))
                 scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
-            DropoutCarry carry = default;
-            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, key, p.ScaleLog2, ref carry);
+            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, key, p.ScaleLog2);
             scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, (uint)keys + rowsTransposedB, sixteenRows, 32);
         }
         CpAsync.WaitAll();

@@ -48,10 +48,7 @@ internal static class TileSoftmax
         }
         scores.Exponentiate(p.ScaleLog2, offsets, ref sums);
         if (modifier.Drops)
-        {
-            DropoutCarry carry = default;
-            scores.Drop(modifier, block.RowIndex + row, column, ref carry);
-        }
+            scores.Drop(modifier, block.RowIndex + row, column);
     }
 
     /// <summary>

@@ -93,8 +93,7 @@ internal static class WarpGroupQueryGradientKernel<TElement, TGradients, THeadDi
                 scores.Modify(modifier.ForTile(keyTiles.IsMaskedAt(p.TileList, step)), row, key, transposed: false);
             if (keyTiles.IsPartial(keyStart / b, b, block.KeyLength))
                 scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
-            DropoutCarry carry = default;
-            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, key, p.ScaleLog2, ref carry);
+            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, key, p.ScaleLog2);
             scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, tiles.MNMajor(keys), WarpGroupBackwardTiles.SixteenRows,
                 WarpGroupBackwardTiles.PanelBytes);
             WarpGroupMma.Commit();

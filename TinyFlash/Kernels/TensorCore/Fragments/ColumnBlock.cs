@@ -86,13 +86,11 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key, ref DropoutCarry carry) where TModifier : struct, IScoreModifier
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
     {
-        bool drawn = carry.Drawn(key);
-        First.Drop(modifier, rowIndex, key, drawn, ref carry.Top, ref carry.Bottom);
+        First.Drop(modifier, rowIndex, key);
         if (Two)
-            Second.Drop(modifier, rowIndex + 16, key, drawn, ref carry.SecondTop, ref carry.SecondBottom);
-        carry.Advance(key);
+            Second.Drop(modifier, rowIndex + 16, key);
     }
 
     /// <inheritdoc/>

@@ -74,10 +74,10 @@ internal struct ColumnBlocks<TFirst, TSecond> : IColumnBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key, ref DropoutCarry carry) where TModifier : struct, IScoreModifier
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
     {
-        First.Drop(modifier, rowIndex, key, ref carry);
-        Second.Drop(modifier, rowIndex, key + 16 * FirstCount, ref carry);
+        First.Drop(modifier, rowIndex, key);
+        Second.Drop(modifier, rowIndex, key + 16 * FirstCount);
     }
 
     /// <inheritdoc/>

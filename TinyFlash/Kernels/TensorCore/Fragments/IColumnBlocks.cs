@@ -46,10 +46,10 @@ internal interface IColumnBlocks
 
     /// <summary>
     /// Multiplies each probability by its dropout keep factor: this lane's (g, 2t) of block 0 is query row
-    /// <paramref name="rowIndex"/> (the log-sum-exp's order) and key <paramref name="key"/> of the sequence;
-    /// <paramref name="carry"/> passes each block's dropout words to the next (start from <c>default</c>).
+    /// <paramref name="rowIndex"/> (the log-sum-exp's order, at a sequence position g more than a multiple of 16) and
+    /// key <paramref name="key"/> of the sequence: one generator call a lane and 16×16 block (<see cref="MmaTile.Drop"/>).
     /// </summary>
-    void Drop<TModifier>(TModifier modifier, int rowIndex, int key, ref DropoutCarry carry) where TModifier : struct, IScoreModifier;
+    void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier;
 
     /// <summary>
     /// −∞ where the mask hides a score: <paramref name="diagonals"/> are key − query of this lane's rows g, g + 8,

@@ -36,11 +36,9 @@ internal interface IScoreGradientBlocks
     /// <summary>
     /// Row-major: S → P (times the dropout factors) and dP → dS (<see cref="MmaTile.SoftmaxGradientByRow{TModifier}"/>) for rows with base-2
     /// log-sum-exp and D in <paramref name="logSumExp"/> and <paramref name="delta"/> (R0 row g, R1 row g + 8); (g, 2t) of
-    /// block 0 is query row <paramref name="rowIndex"/> and key <paramref name="key"/> of the sequence; <paramref name="carry"/>
-    /// passes each block's dropout words to the next (start from <c>default</c>).
+    /// block 0 is query row <paramref name="rowIndex"/> and key <paramref name="key"/> of the sequence.
     /// </summary>
-    void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale,
-        ref DropoutCarry carry)
+    void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
         where TModifier : struct, IScoreModifier;
 
     /// <summary>

@@ -129,24 +129,17 @@ internal struct MmaTile
 
     /// <summary>
     /// Multiplies each probability by its dropout keep factor: (g, 2t) is query row <paramref name="rowIndex"/> (the
-    /// log-sum-exp's order) and key <paramref name="key"/> of the sequence. <paramref name="top"/> and
-    /// <paramref name="bottom"/> are the words of rows g and g + 8 for the key's 32-key block, drawn here unless
-    /// <paramref name="drawn"/> (see <see cref="DropoutCarry"/>).
+    /// log-sum-exp's order), at a sequence position g more than a multiple of 16, and key <paramref name="key"/> of the
+    /// sequence; one generator call, whose four words are this lane's eight elements (<see cref="Philox.AttentionWords"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key, bool drawn, ref Philox top, ref Philox bottom)
-        where TModifier : struct, IScoreModifier
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
     {
-        if (!drawn)
-        {
-            top = modifier.DropoutWords(rowIndex, key);
-            bottom = modifier.DropoutWords(rowIndex + 8, key);
-        }
-        bool upper = (key & 16) != 0;
-        modifier.KeepPair(upper ? top.Z : top.X, out float k0, out float k1);
-        modifier.KeepPair(upper ? top.W : top.Y, out float k4, out float k5);
-        modifier.KeepPair(upper ? bottom.Z : bottom.X, out float k2, out float k3);
-        modifier.KeepPair(upper ? bottom.W : bottom.Y, out float k6, out float k7);
+        var words = modifier.DropoutWords(rowIndex, key);
+        modifier.KeepPair(words.X, out float k0, out float k1);
+        modifier.KeepPair(words.Y, out float k4, out float k5);
+        modifier.KeepPair(words.Z, out float k2, out float k3);
+        modifier.KeepPair(words.W, out float k6, out float k7);
         C0 *= k0;
         C1 *= k1;
         C4 *= k4;
@@ -181,15 +174,15 @@ internal struct MmaTile
     /// and <paramref name="gradients"/>, dP, becomes dS (see <see cref="SoftmaxGradient"/>). Rows g and g + 8 have
     /// base-2 log-sum-exp <paramref name="lseTop"/>, <paramref name="lseBottom"/> and D <paramref name="deltaTop"/>,
     /// <paramref name="deltaBottom"/>; (g, 2t) is query row <paramref name="rowIndex"/> (the log-sum-exp's order) and key
-    /// <paramref name="key"/> of the sequence; the dropout words as in <see cref="Drop"/>.
+    /// <paramref name="key"/> of the sequence, with dropout as in <see cref="Drop"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxGradientByRow<TModifier>(ref MmaTile gradients, TModifier modifier, float lseTop, float lseBottom, float deltaTop,
-        float deltaBottom, int rowIndex, int key, float scale, bool drawn, ref Philox top, ref Philox bottom) where TModifier : struct, IScoreModifier
+        float deltaBottom, int rowIndex, int key, float scale) where TModifier : struct, IScoreModifier
     {
         var keep = ByRow(1f, 1f);
         if (modifier.Drops)
-            keep.Drop(modifier, rowIndex, key, drawn, ref top, ref bottom);
+            keep.Drop(modifier, rowIndex, key);
         SoftmaxGradient(ref gradients, ByRow(lseTop, lseBottom), ByRow(deltaTop, deltaBottom), scale, modifier.Drops, keep);
     }
 
@@ -253,22 +246,21 @@ internal struct MmaTile
 
     /// <summary>
     /// Dropout's factors Z for a transposed 16×16 tile of key rows from <paramref name="keyBase"/> (a multiple of 16 in
-    /// the sequence) and query columns from <paramref name="queryBase"/> (the log-sum-exp's order), drawn row-major:
-    /// lane (g, t) draws queries g and g + 8 at pair slot t of the keys' 32-key block, the 16 halves of this tile's 16
-    /// keys, as the forward does; the lane owning transposed element (key g + 8h, query 2t + e + 8n) drew it as query
-    /// 2t + e (+ 8n), pair slot g/2, half g mod 2, so each lane reads the kept bits of lanes 8t + g/2 and 8t + 4 + g/2:
-    /// two shuffles for the four calls that drawing by column would cost.
+    /// the sequence) and query columns from <paramref name="queryBase"/> (the log-sum-exp's order, at a multiple of 16
+    /// in the sequence), drawn row-major: lane (g, t) draws the call of queries g and g + 8 and pair slot t
+    /// (<see cref="Philox.AttentionWords"/>), as the forward does, the tile's 32 calls one a lane; the lane owning
+    /// transposed element (key g + 8h, query 2t + e + 8n) drew it as query 2t + e (+ 8n), pair slot g/2, half g mod 2,
+    /// so each lane reads the kept bits of lanes 8t + g/2 and 8t + 4 + g/2: two shuffles for the four calls that
+    /// drawing by column would cost.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static MmaTile TransposedKeep<TModifier>(TModifier modifier, int queryBase, int keyBase) where TModifier : struct, IScoreModifier
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
-        var top = modifier.DropoutWords(queryBase + g, keyBase + 2 * t);
-        var bottom = modifier.DropoutWords(queryBase + g + 8, keyBase + 2 * t);
-        bool upper = (keyBase & 16) != 0;
+        var words = modifier.DropoutWords(queryBase + g, keyBase + 2 * t);
         // Bit 4·(query half) + 2·(key half) + (key mod 2).
-        uint kept = modifier.KeptHalves(upper ? top.Z : top.X) | modifier.KeptHalves(upper ? top.W : top.Y) << 2 |
-            modifier.KeptHalves(upper ? bottom.Z : bottom.X) << 4 | modifier.KeptHalves(upper ? bottom.W : bottom.Y) << 6;
+        uint kept = modifier.KeptHalves(words.X) | modifier.KeptHalves(words.Y) << 2 | modifier.KeptHalves(words.Z) << 4 |
+            modifier.KeptHalves(words.W) << 6;
         int source = 8 * t + (g >> 1);
         uint even = (uint)Warp.Shuffle((int)kept, source) >> (g & 1), odd = (uint)Warp.Shuffle((int)kept, source + 4) >> (g & 1);
         return new MmaTile

@@ -40,14 +40,9 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale,
-        ref DropoutCarry carry)
-        where TModifier : struct, IScoreModifier
-    {
-        Scores.SoftmaxGradientByRow(ref Gradients, modifier, logSumExp.R0, logSumExp.R1, delta.R0, delta.R1, rowIndex, key, scale,
-            carry.Drawn(key), ref carry.Top, ref carry.Bottom);
-        carry.Advance(key);
-    }
+    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
+        where TModifier : struct, IScoreModifier =>
+        Scores.SoftmaxGradientByRow(ref Gradients, modifier, logSumExp.R0, logSumExp.R1, delta.R0, delta.R1, rowIndex, key, scale);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -47,12 +47,11 @@ internal struct ScoreGradientBlocks<TFirst, TSecond> : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale,
-        ref DropoutCarry carry)
+    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
         where TModifier : struct, IScoreModifier
     {
-        First.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key, scale, ref carry);
-        Second.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key + 16 * FirstCount, scale, ref carry);
+        First.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key, scale);
+        Second.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key + 16 * FirstCount, scale);
     }
 
     /// <inheritdoc/>

@@ -91,8 +91,8 @@ internal struct WarpGroupBlock : IWarpGroupBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key, ref DropoutCarry carry) where TModifier : struct, IScoreModifier =>
-        Quad.Drop(modifier, rowIndex, key, ref carry);
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier =>
+        Quad.Drop(modifier, rowIndex, key);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

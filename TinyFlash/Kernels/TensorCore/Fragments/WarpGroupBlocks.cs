@@ -76,8 +76,8 @@ internal struct WarpGroupBlocks<TFirst, TSecond> : IWarpGroupBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key, ref DropoutCarry carry) where TModifier : struct, IScoreModifier =>
-        Pair.Drop(modifier, rowIndex, key, ref carry);
+    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier =>
+        Pair.Drop(modifier, rowIndex, key);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -85,10 +85,9 @@ internal struct WarpGroupScoreGradients
 
     /// <summary>See <see cref="IScoreGradientBlocks.SoftmaxGradientByRow"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale,
-        ref DropoutCarry carry)
+    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
         where TModifier : struct, IScoreModifier =>
-        Blocks.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key, scale, ref carry);
+        Blocks.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key, scale);
 
     /// <summary>See <see cref="IScoreGradientBlocks.SoftmaxGradient"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
