@@ -57,6 +57,9 @@ public class BackwardGeneratedCodeTests
         Assert.That(ptx, Does.Contain("cp.async.cg.shared.global"), "global to shared by cp.async");
         Assert.That(Regex.Matches(ptx, @"\b(red|atom)\.").Count, Is.Zero, "no atomics: dq is the dq pass's");
         Assert.That(ptx, Does.Not.Contain("mov.b8"), "no byte moves (ILGPU moves a bool passed by reference as bytes into a b32 register; ptxas rejects them)");
+        // Dropout: one generator call a lane for each 16×16 tile of Sᵀ, the warp's 16 keys × 64 queries (the stream's call
+        // covers a lane's 8 elements of a tile in either orientation; a call per row over 32 keys made it 8).
+        Assert.That(GeneratorCalls(ptx), Is.EqualTo(modified ? 4 : 0), "generator calls");
     }
 
     [TestCase(ElementType.Float16, 64, false, false)]
@@ -80,6 +83,8 @@ public class BackwardGeneratedCodeTests
         Assert.That(ptx, Does.Contain("cp.async.cg.shared.global"), "global to shared by cp.async");
         Assert.That(ptx, Does.Contain("fence.proxy.async.shared::cta"), "copies published to the products");
         Assert.That(Regex.Matches(ptx, @"\b(red|atom)\.").Count, Is.Zero, "no atomics: dq is summed in the dq pass's registers");
+        // Dropout: one generator call a lane for each 16×16 tile of the warp's 16 × 64 scores, in either pass.
+        Assert.That(GeneratorCalls(ptx), Is.EqualTo(modified ? 4 : 0), "generator calls");
     }
 
     [TestCase(ElementType.Float16, 128, true)]
@@ -95,7 +100,14 @@ public class BackwardGeneratedCodeTests
         Assert.That(Regex.Matches(ptx, $@"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.{inputs}\.f32").Count, Is.EqualTo(16 + 4 * headDim / 16 * 2));
         Assert.That(Regex.Matches(ptx, @"\b(red|atom)\.").Count, Is.Zero, "no atomics");
         Assert.That(ptx, Does.Not.Contain("mov.b8"), "no byte moves (ptxas rejects them)");
+        Assert.That(GeneratorCalls(ptx), Is.EqualTo(modified ? 4 : 0), "one generator call a lane for each 16×16 tile of dropout");
     }
+
+    /// <summary>
+    /// Philox4x32-10 calls in <paramref name="ptx"/>: each round multiplies by 0xD2511F53 (3528531795) once, as one
+    /// <c>mul.wide.u32</c> (the generator's inline PTX), ten rounds a call.
+    /// </summary>
+    private static int GeneratorCalls(string ptx) => Regex.Matches(ptx, @"mul\.wide\.u32\s+%rd\d+, 3528531795,").Count / 10;
 
     [TestCase(typeof(KeyValueGradientKernel<,,,,,>), ElementType.Float16, 16, 80)]
     [TestCase(typeof(QueryGradientKernel<,,,,,>), ElementType.BFloat16, 8, 256)]
