@@ -64,53 +64,84 @@ public class PhiloxTests
 
     /// <summary>
     /// Attention dropout's stream as documented, written out from the generator: element (row r at sequence position i,
-    /// key j) is half j mod 2 of word 2·((i mod 16) ≥ 8) + ((j mod 16) ≥ 8) of counter (4·(j/16) + (j mod 8)/2, top row,
-    /// offset) under the seed, the top row r − 8 when (i mod 16) ≥ 8 and else r, kept when that half over 2¹⁶ is at least
-    /// p; so the eight elements of rows i, i + 8 and keys 2t, 2t + 1, 2t + 8, 2t + 9 of a 16×16 tile share one call. Rows
-    /// start at an offset (the row index of position 0) that is not a multiple of 16, as a later head's rows do.
+    /// key j) is byte j mod 4 of word 2·((i mod 16) ≥ 8) + ((j mod 16) ≥ 8) of counter (2·(j/16) + (j mod 8)/4, top row,
+    /// offset) under the seed, the top row r − 8 when (i mod 16) ≥ 8 and else r, kept when that byte is at least
+    /// ⌈256·p⌉; so the 16 elements of rows i, i + 8 and keys 4u … 4u + 3, 4u + 8 … 4u + 11 of a 16×16 tile (what two
+    /// neighbouring lanes of an mma fragment hold) share one call. Rows start at an offset (the row index of position
+    /// 0) that is not a multiple of 16, as a later head's rows do.
     /// </summary>
     [TestCase(0.1f, 42UL, 0UL, 0)]
     [TestCase(0.5f, 0xDEADBEEFCAFEUL, 12345678901UL, 37)]
     [TestCase(1.5e-5f, 7UL, 3UL, 5)]
-    [TestCase(0.99999f, 1UL, 1UL, 1000)]
-    public void Attention_dropout_draws_a_16_bit_half_per_element_laid_out_for_mma_fragments(float p, ulong seed, ulong offset, int rowOfPosition0)
+    [TestCase(0.99f, 1UL, 1UL, 1000)]
+    public void Attention_dropout_draws_a_byte_per_element_laid_out_for_mma_fragments(float p, ulong seed, ulong offset, int rowOfPosition0)
     {
+        int kept = 0, all = 0;
         for (int position = 0; position < 40; position++)
             for (int key = 0; key < 100; key++)
             {
                 int row = rowOfPosition0 + position, bottom = position % 16 >= 8 ? 1 : 0;
-                var words = Philox.Generate((uint)(4 * (key / 16) + key % 8 / 2), (uint)(row - 8 * bottom), (uint)offset, (uint)(offset >> 32),
+                var words = Philox.Generate((uint)(2 * (key / 16) + key % 8 / 4), (uint)(row - 8 * bottom), (uint)offset, (uint)(offset >> 32),
                     (uint)seed, (uint)(seed >> 32));
                 uint word = new[] { words.X, words.Y, words.Z, words.W }[2 * bottom + key % 16 / 8];
-                uint half = key % 2 == 0 ? word & 0xFFFF : word >> 16;
-                Assert.That(Philox.AttentionKeeps(seed, offset, row, position, key, p), Is.EqualTo(half / 65536.0 >= p), $"position {position}, key {key}");
+                uint b = (word >> (8 * (key % 4))) & 0xFF;
+                bool keeps = b >= Math.Ceiling(256 * (double)p);
+                Assert.That(Philox.AttentionKeeps(seed, offset, row, position, key, p), Is.EqualTo(keeps), $"position {position}, key {key}");
+                kept += keeps ? 1 : 0;
+                all++;
             }
-        // One call for the pair slot of rows 5 and 13 (positions 5 and 13): every element of it reads the same words.
-        var slot = Philox.AttentionWords(PhiloxKey.Of(seed), offset, rowOfPosition0 + 5, 34);
-        foreach (int key in new[] { 35, 42, 43 })
-            Assert.That(Philox.AttentionWords(PhiloxKey.Of(seed), offset, rowOfPosition0 + 5, key), Is.EqualTo(slot));
+        Assert.That(kept / (double)all, Is.EqualTo(1 - Philox.AttentionDropProbability(p)).Within(0.03), "the kept fraction");
+        // One call for rows 5 and 13 (positions 5 and 13) and keys 36 … 39, 44 … 47: every element of it reads the same words.
+        var call = Philox.AttentionWords(PhiloxKey.Of(seed), offset, rowOfPosition0 + 5, 36);
+        foreach (int key in new[] { 37, 39, 44, 47 })
+            Assert.That(Philox.AttentionWords(PhiloxKey.Of(seed), offset, rowOfPosition0 + 5, key), Is.EqualTo(call));
+        Assert.That(Philox.AttentionWords(PhiloxKey.Of(seed), offset, rowOfPosition0 + 5, 35), Is.Not.EqualTo(call), "keys 32 … 35 are the other call");
         Assert.That(Philox.AttentionPairTop(rowOfPosition0 + 13, 13), Is.EqualTo(rowOfPosition0 + 5));
         Assert.That(Philox.AttentionPairTop(rowOfPosition0 + 21, 21), Is.EqualTo(rowOfPosition0 + 21));
     }
 
-    /// <summary>The 16-bit threshold is exact at the halves on either side of it, and p = 0 keeps everything.</summary>
-    [TestCase(0f)]
-    [TestCase(1e-7f)]
-    [TestCase(0.25f)]
-    [TestCase(0.3333333f)]
-    [TestCase(0.99999994f)]
-    public void The_attention_keep_tests_are_the_half_word_uniform_tests(float p)
+    /// <summary>
+    /// The four-bytes-at-once comparison the kernels make (<see cref="Philox.AttentionKeptBytes"/>) is the byte by byte
+    /// one, at every threshold, on words whose bytes sit on either side of it and on random words.
+    /// </summary>
+    [Test]
+    public void Kept_bytes_four_at_once_are_the_bytes_compared_one_by_one()
     {
-        uint threshold = Philox.AttentionThreshold(p);
-        for (long near = threshold - 2L; near <= threshold + 2L; near++)
+        var words = new List<uint>();
+        for (long i = 0; i < 2_000; i++)
+            words.Add(Philox.Generate((uint)i, 1, 2, 3, 4, 5).Y);
+        for (uint threshold = 0; threshold < 256; threshold++)
         {
-            if (near is < 0 or > 0xFFFF)
-                continue;
-            uint h = (uint)near;
-            Assert.That(Philox.KeepsLow(0xABCD0000u | h, threshold), Is.EqualTo(h / 65536.0 >= p), $"low {h}");
-            Assert.That(Philox.KeepsHigh((h << 16) | 0x1234u, threshold), Is.EqualTo(h / 65536.0 >= p), $"high {h}");
+            var near = new[] { threshold, threshold - 1, threshold + 1, 0u, 127u, 128u, 255u }.Select(b => b & 0xFF).ToArray();
+            foreach (uint b0 in near)
+                foreach (uint b3 in near)
+                    Check(b0 | (threshold & 0xFF) << 8 | ((threshold - 1) & 0xFF) << 16 | b3 << 24, threshold);
+            foreach (uint word in words)
+                Check(word, threshold);
         }
-        Assert.That(Philox.KeepsLow(0xFFFF0000u, threshold), Is.EqualTo(p == 0f), "a low half of 0");
-        Assert.That(Philox.KeepsHigh(0xFFFFFFFFu, threshold), Is.EqualTo(0xFFFF / 65536.0 >= p), "a high half of 0xFFFF");
+
+        static void Check(uint word, uint threshold)
+        {
+            uint expected = 0;
+            for (int j = 0; j < 4; j++)
+                expected |= ((word >> (8 * j)) & 0xFF) >= threshold ? 1u << j : 0u;
+            Assert.That(Philox.AttentionKeptBytes(word, threshold), Is.EqualTo(expected), $"word {word:X8}, threshold {threshold}");
+        }
+    }
+
+    /// <summary>
+    /// p applies at 2⁻⁸, rounded up: the stream drops with ⌈256·p⌉/256 and scales what it keeps by the reciprocal of
+    /// what it keeps, so the mask's mean is 1; p = 0 keeps everything and p above 255/256 nothing.
+    /// </summary>
+    [TestCase(0f, 0u)]
+    [TestCase(1e-7f, 1u)]
+    [TestCase(0.1f, 26u)]
+    [TestCase(0.25f, 64u)]
+    [TestCase(0.99999994f, 256u)]
+    public void The_attention_threshold_rounds_p_up_to_a_multiple_of_1_over_256(float p, uint threshold)
+    {
+        Assert.That(Philox.AttentionThreshold(p), Is.EqualTo(threshold));
+        Assert.That(Philox.AttentionDropProbability(p), Is.EqualTo(threshold / 256.0));
+        Assert.That(Philox.AttentionKeepScale(p), Is.EqualTo(threshold == 256 ? 0f : (float)(256.0 / (256 - threshold))));
     }
 }

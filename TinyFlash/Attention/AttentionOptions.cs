@@ -82,13 +82,13 @@ public sealed record AttentionOptions
     public BlockSparseMask? BlockMask { get; init; }
 
     /// <summary>
-    /// Dropout on the attention probabilities (training): each probability is kept with chance <c>1 − p</c> and scaled
-    /// by <c>1/(1 − p)</c>, or zeroed. The mask is never stored: it is drawn from a Philox4x32-10 stream keyed by
-    /// <see cref="DropoutSeed"/> and <see cref="DropoutOffset"/> at the element's (query row, key position in its
-    /// sequence), a 16-bit uniform an element (eight from one call), so
-    /// <see cref="FlashEngine.AttentionBackward{T}"/> given the same options regenerates it exactly. p takes effect
-    /// rounded up to a multiple of 2⁻¹⁶ (an element is kept when its 16 bits are at least ⌈p·2¹⁶⌉). The log-sum-exp
-    /// is that of the scores before dropout. 0 (the default): no dropout. Must be in [0, 1).
+    /// Dropout on the attention probabilities (training): each probability is zeroed with chance p′ or kept and scaled
+    /// by <c>1/(1 − p′)</c>, where p′ is p rounded up to a multiple of 1/256 (0.1 → 26/256 ≈ 0.1016; any p in
+    /// (0, 1/256] → 1/256): the mask is 8 bits an element, as FlashAttention's, and its mean is exactly 1. The mask is
+    /// never stored: it is drawn from a Philox4x32-10 stream keyed by <see cref="DropoutSeed"/> and
+    /// <see cref="DropoutOffset"/> at the element's (query row, key position in its sequence), 16 elements a call, so
+    /// <see cref="FlashEngine.AttentionBackward{T}"/> given the same options regenerates it exactly. The log-sum-exp is
+    /// that of the scores before dropout. 0 (the default): no dropout. Must be in [0, 1).
     /// </summary>
     /// <example>
     /// <code>// a training step: the backward must get the same options (seed and offset included)

@@ -209,8 +209,9 @@ internal sealed class ForwardAttention(Accelerator accelerator, KernelCache kern
             AlibiSlopes = m?.AlibiSlopes is null ? default : uploaded[0],
             AlibiBatchStride = m?.AlibiPerBatch == true ? shape.QueryHeads : 0,
             Softcap = m?.Softcap ?? 0f,
-            DropoutThreshold = dropout is null ? 0 : Numerics.Philox.AttentionThreshold(dropout.Probability),
-            DropoutScale = dropout is null ? 1f : 1f / (1f - dropout.Probability),
+            // Above 255/256 nothing is kept: threshold 255 with scale 0 (the byte comparison needs a threshold below 256).
+            DropoutThreshold = dropout is null ? 0 : Math.Min(Numerics.Philox.AttentionThreshold(dropout.Probability), 255u),
+            DropoutScale = dropout is null ? 1f : Numerics.Philox.AttentionKeepScale(dropout.Probability),
             DropoutKey = Numerics.PhiloxKey.Of(dropout?.Seed ?? 0),
             DropoutOffset = dropout?.Offset ?? 0,
         };

@@ -100,18 +100,19 @@ internal readonly struct Philox
     /// <summary>
     /// The four words of attention dropout for the row pair whose top row is <paramref name="topRow"/> (in the
     /// log-sum-exp tensor's order; see <see cref="AttentionPairTop"/>) and key <paramref name="key"/> (counted from its
-    /// sequence's first key): counter (4·⌊key/16⌋ + ⌊(key mod 8)/2⌋, top row, offset low, offset high) under the seed's
+    /// sequence's first key): counter (2·⌊key/16⌋ + ⌊(key mod 8)/4⌋, top row, offset low, offset high) under the seed's
     /// round keys. The one definition of the stream, which the kernels (through their score modifiers) and the host
-    /// reference both read. A call covers the eight elements that lane (g, t) of an mma C fragment holds in a 16×16
-    /// tile, rows g and g + 8, keys 2t, 2t + 1, 2t + 8, 2t + 9 (t = ⌊(key mod 8)/2⌋): word X the top row's keys 2t and
-    /// 2t + 1, Y its keys 2t + 8 and 2t + 9, Z and W the bottom row's; each element the 16-bit half <c>key mod 2</c>
-    /// (low, high) of its word (<see cref="AttentionKeeps"/>). So a row-major tile draws one call a lane's eight
-    /// elements, and a transposed one (keys as rows, the backward's Sᵀ) the same call with two shuffles
-    /// (FlashAttention's mask is likewise laid out for its fragments, at 8 bits an element; here 16).
+    /// reference both read. A call covers 16 elements, one byte each: rows top and top + 8 of the pair, keys 4u … 4u + 3
+    /// and 4u + 8 … 4u + 11 of a 16-key block (u = ⌊(key mod 8)/4⌋); word X the top row's first four keys, Y its last
+    /// four, Z and W the bottom row's, byte <c>key mod 4</c> (<see cref="AttentionWord"/>). Those are what lanes (g, 2u)
+    /// and (g, 2u + 1) of an mma C fragment hold of a 16×16 tile (rows g, g + 8; keys 2t, 2t + 1, 2t + 8, 2t + 9), so
+    /// the two lanes of a pair split two tiles' calls and swap halves with one shuffle, and a transposed tile (keys as
+    /// rows, the backward's Sᵀ) gathers its bits from the lanes that drew them (see <see cref="TinyFlash.Kernels.TensorCore.Fragments.MmaTile"/>):
+    /// half a call a lane's 8 elements, as FlashAttention's mask (also 8 bits an element, 16 a call).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Philox AttentionWords(in PhiloxKey seed, ulong offset, int topRow, int key) =>
-        Generate((uint)(4 * (key >> 4) + ((key & 7) >> 1)), (uint)topRow, (uint)offset, (uint)(offset >> 32), seed);
+        Generate((uint)(2 * (key >> 4) + ((key >> 2) & 1)), (uint)topRow, (uint)offset, (uint)(offset >> 32), seed);
 
     /// <summary>
     /// The top row of the row pair that query row <paramref name="row"/> at position <paramref name="position"/> of its
@@ -122,37 +123,56 @@ internal readonly struct Philox
     public static int AttentionPairTop(int row, int position) => row - (position & 8);
 
     /// <summary>
-    /// Word 2·(bottom row) + (key in the upper 8 of its 16) of <paramref name="words"/>: the one whose halves are the
-    /// element of sequence position <paramref name="position"/> and key <paramref name="key"/> and its odd or even neighbour.
+    /// Word 2·(bottom row) + (key in the upper 8 of its 16) of <paramref name="words"/>: the one whose byte
+    /// <c>key mod 4</c> is the element of sequence position <paramref name="position"/> and key <paramref name="key"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint AttentionWord(Philox words, int position, int key) => Word(words, ((position >> 2) & 2) | ((key >> 3) & 1));
 
     /// <summary>
-    /// The integer threshold of attention dropout: a 16-bit half h keeps its element when h ≥ ⌈p·2¹⁶⌉, that is when
-    /// h/2¹⁶ ≥ p exactly (p·2¹⁶ is exact): p applies at a resolution of 2⁻¹⁶, the kept fraction within 1.6·10⁻⁵ of 1 − p.
+    /// The integer threshold of attention dropout: a byte b keeps its element when b ≥ ⌈p·2⁸⌉, so the stream drops with
+    /// probability <see cref="AttentionDropProbability"/>, p rounded up to a multiple of 2⁻⁸ (256 for p above 255/256:
+    /// nothing kept).
     /// </summary>
-    public static uint AttentionThreshold(float p) => (uint)Math.Ceiling(p * 65536.0);
+    public static uint AttentionThreshold(float p) => (uint)Math.Ceiling(p * 256.0);
 
-    /// <summary>Whether the low half of <paramref name="word"/> (the even key) is kept under <paramref name="threshold"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool KeepsLow(uint word, uint threshold) => (word & 0xFFFFu) >= threshold;
+    /// <summary>
+    /// The probability with which the attention stream drops an element when asked for <paramref name="p"/>:
+    /// ⌈p·2⁸⌉/2⁸, the 8-bit resolution of FlashAttention's mask (which rounds the keep probability down to a multiple of
+    /// 1/255). Kept elements are scaled by 1/(1 − this) (<see cref="AttentionKeepScale"/>), so the mask's expectation
+    /// is exactly 1.
+    /// </summary>
+    public static double AttentionDropProbability(float p) => AttentionThreshold(p) / 256.0;
 
-    /// <summary>Whether the high half of <paramref name="word"/> (the odd key) is kept under <paramref name="threshold"/>.</summary>
+    /// <summary>The factor of a kept element, 1/(1 − <see cref="AttentionDropProbability"/>) (0 where nothing is kept).</summary>
+    public static float AttentionKeepScale(float p) => AttentionThreshold(p) >= 256 ? 0f : (float)(256.0 / (256 - AttentionThreshold(p)));
+
+    /// <summary>
+    /// Which of <paramref name="word"/>'s four bytes are at least <paramref name="threshold"/> (below 256): bit j for
+    /// byte j. Four bytes at once (Hacker's Delight's unsigned byte comparison: the low seven bits compare by a
+    /// subtraction that cannot borrow across bytes, the top bits decide where they differ), then the four decision bits
+    /// (7, 15, 23, 31) gathered by one multiply.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool KeepsHigh(uint word, uint threshold) => (word >> 16) >= threshold;
+    public static uint AttentionKeptBytes(uint word, uint threshold)
+    {
+        const uint High = 0x80808080u;
+        uint repeated = threshold * 0x01010101u;
+        uint low = (word | High) - (repeated & ~High);
+        uint atLeast = ((word & ~repeated) | (~(word ^ repeated) & low)) & High;
+        return ((atLeast >> 7) * 0x00204081u) >> 21 & 0xFu;
+    }
 
     /// <summary>
     /// Whether attention dropout with probability <paramref name="p"/> keeps the element of query row
     /// <paramref name="row"/> (the log-sum-exp's order), at position <paramref name="position"/> of its sequence, and key
-    /// <paramref name="key"/> (see <see cref="AttentionWords"/>): the host reference.
+    /// <paramref name="key"/> (see <see cref="AttentionWords"/>): the host reference, one byte compared.
     /// </summary>
     public static bool AttentionKeeps(ulong seed, ulong offset, int row, int position, int key, float p)
     {
         var words = AttentionWords(PhiloxKey.Of(seed), offset, AttentionPairTop(row, position), key);
         uint word = AttentionWord(words, position, key);
-        uint threshold = AttentionThreshold(p);
-        return (key & 1) == 0 ? KeepsLow(word, threshold) : KeepsHigh(word, threshold);
+        return ((word >> (8 * (key & 3))) & 0xFFu) >= AttentionThreshold(p);
     }
 
     /// <summary>Word <paramref name="index"/> (0 … 6) of the eight words of two consecutive counters.</summary>

@@ -185,9 +185,9 @@ public static class ReferenceAttention
 
     /// <summary>
     /// Dropout's factor for query <paramref name="i"/> of head <paramref name="h"/> in batch <paramref name="b"/> and key
-    /// <paramref name="j"/> (positions in the tensors): 1/(1 − p) if the Philox stream keeps it (at its row in the
+    /// <paramref name="j"/> (positions in the tensors): 1/(1 − p′) if the Philox stream keeps it (at its row in the
     /// log-sum-exp's order, its position in the sequence and its key counted from the sequence's first), 0 if not, 1
-    /// without dropout.
+    /// without dropout; p′ is p at the stream's resolution (<see cref="Numerics.Philox.AttentionDropProbability"/>).
     /// </summary>
     internal static double DropoutFactor(AttentionShape shape, AttentionOptions options, int b, int h, int i, int j)
     {
@@ -197,7 +197,7 @@ public static class ReferenceAttention
         var sequence = SequenceOf(shape, options, b, i);
         int rowIndex = (b * shape.QueryHeads + h) * shape.QueryLength + i;
         return Numerics.Philox.AttentionKeeps(options.DropoutSeed, options.DropoutOffset, rowIndex, i - sequence.QueryStart, j - sequence.KeyStart, p)
-            ? 1 / (1 - (double)p)
+            ? 1 / (1 - Numerics.Philox.AttentionDropProbability(p))
             : 0;
     }
 

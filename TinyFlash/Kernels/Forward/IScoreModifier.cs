@@ -31,19 +31,17 @@ internal interface IScoreModifier
 
     /// <summary>
     /// The Philox words of dropout for the row pair whose top row is <paramref name="rowIndex"/> (in the log-sum-exp
-    /// tensor's order; rows g and g + 8 of 16 positions) and the 16-key block and pair slot of key <paramref name="key"/>
-    /// (counted from the sequence's first key): the top row's keys 2t, 2t + 1 are word X and 2t + 8, 2t + 9 word Y, the
-    /// bottom row's Z and W (<see cref="Numerics.Philox.AttentionWords"/>). Regenerated, never stored.
+    /// tensor's order; rows g and g + 8 of 16 positions) and the 16-key block and quarter of key <paramref name="key"/>
+    /// (counted from the sequence's first key): 16 elements a byte each, the top row's keys 4u … 4u + 3 word X and
+    /// 4u + 8 … 4u + 11 word Y, the bottom row's Z and W (<see cref="Numerics.Philox.AttentionWords"/>). Regenerated,
+    /// never stored.
     /// </summary>
     Numerics.Philox DropoutWords(int rowIndex, int key);
 
-    /// <summary>Dropout's factors, 1/(1 − p) where kept and 0 where dropped, of a word's two elements: the even key (low half) and the odd one.</summary>
-    void KeepPair(uint word, out float even, out float odd);
+    /// <summary>Which of a word's four elements (bytes) dropout keeps: bit j for byte j (<see cref="Numerics.Philox.AttentionKeptBytes"/>).</summary>
+    uint KeptBytes(uint word);
 
-    /// <summary>Which of a word's two elements dropout keeps: bit 0 the even key (low half), bit 1 the odd one.</summary>
-    uint KeptHalves(uint word);
-
-    /// <summary>Dropout's factor of an element whose kept bit is bit 0 of <paramref name="kept"/>.</summary>
+    /// <summary>Dropout's factor, 1/(1 − p′) or 0, of an element whose kept bit is bit 0 of <paramref name="kept"/>.</summary>
     float KeepFactor(uint kept);
 }
 

@@ -33,15 +33,7 @@ internal readonly struct NoScoreModifier : IScoreModifier<NoScoreModifier>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void KeepPair(uint word, out float even, out float odd)
-    {
-        even = 1f;
-        odd = 1f;
-    }
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint KeptHalves(uint word) => 3u;
+    public uint KeptBytes(uint word) => 0xFu;
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -20,10 +20,10 @@ internal struct ScoreModifierParams
 
     public float Softcap;
 
-    /// <summary>Dropout on the attention probabilities: ⌈p·2¹⁶⌉ (<see cref="Numerics.Philox.AttentionThreshold"/>; 0: none).</summary>
+    /// <summary>Dropout on the attention probabilities: ⌈p·2⁸⌉, at most 255 (<see cref="Numerics.Philox.AttentionThreshold"/>; 0: none).</summary>
     public uint DropoutThreshold;
 
-    /// <summary>The keep factor 1/(1 − p).</summary>
+    /// <summary>The keep factor 1/(1 − p′), p′ the drop probability at the stream's 8-bit resolution (<see cref="Numerics.Philox.AttentionKeepScale"/>).</summary>
     public float DropoutScale;
 
     /// <summary>The round keys of the dropout stream's seed (computed on the host: no key bumps in the kernels).</summary>

@@ -18,8 +18,8 @@ namespace TinyFlash.Kernels.Forward;
 /// Kernels keep scores in their own units (the tensor-core kernel raw q·k, the portable one x·log2 e), so the logit
 /// is the score times <see cref="toLogit"/> and the result goes back by the reciprocal. Built once per query block.
 /// Dropout on the probabilities rides along (it is what else a kernel specialised on modifiers does to each score):
-/// element (row r, key j of the sequence) is kept when its 16-bit half of Philox4x32-10's words
-/// (<see cref="Philox.AttentionWords"/>) is at least ⌈p·2¹⁶⌉, under round keys the host computed from the seed.
+/// element (row r, key j of the sequence) is kept when its byte of Philox4x32-10's words
+/// (<see cref="Philox.AttentionWords"/>) is at least ⌈p·2⁸⌉, under round keys the host computed from the seed.
 /// </summary>
 internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
 {
@@ -111,16 +111,7 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void KeepPair(uint word, out float even, out float odd)
-    {
-        even = Philox.KeepsLow(word, dropoutThreshold) ? dropoutScale : 0f;
-        odd = Philox.KeepsHigh(word, dropoutThreshold) ? dropoutScale : 0f;
-    }
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint KeptHalves(uint word) =>
-        (Philox.KeepsLow(word, dropoutThreshold) ? 1u : 0u) | (Philox.KeepsHigh(word, dropoutThreshold) ? 2u : 0u);
+    public uint KeptBytes(uint word) => Philox.AttentionKeptBytes(word, dropoutThreshold);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -30,11 +30,7 @@ internal readonly struct TransposedScoreModifier<TModifier>(TModifier inner) : I
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void KeepPair(uint word, out float even, out float odd) => inner.KeepPair(word, out even, out odd);
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint KeptHalves(uint word) => inner.KeptHalves(word);
+    public uint KeptBytes(uint word) => inner.KeptBytes(word);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

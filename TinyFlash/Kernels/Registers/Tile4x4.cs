@@ -97,15 +97,14 @@ internal struct Tile4x4
 
     /// <summary>
     /// The keep factors of keys <paramref name="key"/> … + 3 of one row, whose pair's top row is <paramref name="top"/>
-    /// and which sits in the same half of 16 positions as <paramref name="position"/>: two pairs, in two pair slots of the
-    /// stream (<see cref="Numerics.Philox.AttentionWords"/>), so two generator calls with one word used from each.
+    /// and which sits in the same half of 16 positions as <paramref name="position"/>: the four bytes of one word of the
+    /// stream (<see cref="Numerics.Philox.AttentionWords"/>), one generator call with one word used.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Float4 KeepFactors<TModifier>(TModifier modifier, int top, int position, int key) where TModifier : struct, IScoreModifier
     {
-        modifier.KeepPair(Numerics.Philox.AttentionWord(modifier.DropoutWords(top, key), position, key), out float k0, out float k1);
-        modifier.KeepPair(Numerics.Philox.AttentionWord(modifier.DropoutWords(top, key + 2), position, key + 2), out float k2, out float k3);
-        return new Float4(k0, k1, k2, k3);
+        uint kept = modifier.KeptBytes(Numerics.Philox.AttentionWord(modifier.DropoutWords(top, key), position, key));
+        return new Float4(modifier.KeepFactor(kept), modifier.KeepFactor(kept >> 1), modifier.KeepFactor(kept >> 2), modifier.KeepFactor(kept >> 3));
     }
 
     /// <summary>Each element's <see cref="IScoreModifier.Slope"/>: the derivative of the modified score by the raw one.</summary>

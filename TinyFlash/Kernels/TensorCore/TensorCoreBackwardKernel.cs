@@ -113,6 +113,9 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
 
                 int queries = tiles.Streamed(stage), gradOutputs = queries + tiles.Second;
                 TScores scores = default;
+                int key = keyStart + warpRow + lane / 4;
+                if (modifier.Drops)
+                    KeepDraws.Draw(ref scores, modifier, block.RowIndex + rowStart + 2 * (lane & 3), key, transposed: true);
                 uint keyRows = (uint)tiles.Resident + rowsA, valueRows = (uint)(tiles.Resident + tiles.Second) + rowsA;
                 uint queryColumns = (uint)queries + columnsB, gradOutputColumns = (uint)gradOutputs + columnsB;
                 for (int feature = 0; feature < g.HeadDim; feature += 16)
@@ -124,7 +127,6 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                     queryColumns += 32;
                     gradOutputColumns += 32;
                 }
-                int key = keyStart + warpRow + lane / 4;
                 if (!modifier.IsIdentity)
                     scores.Modify(modifier.ForTile(queryTiles.IsMaskedAt(p.TileList, step)), rowStart + 2 * (lane & 3), key, transposed: true);
                 if (keyStart + b > block.KeyLength || queryTiles.IsPartial(rowStart / b, b, block.QueryLength))
@@ -133,7 +135,7 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                     scores.Hide(column - key, -block.DiagonalHigh, -block.DiagonalLow, block.QueryLength - column);
                 }
                 scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex(stage)), statistics.SubView(tiles.DeltaIndex(stage)), 2 * (lane & 3),
-                    block.RowIndex + rowStart, key, p.ScaleLog2);
+                    p.ScaleLog2);
                 scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, (uint)gradOutputs + rowsTransposedB, sixteenRows, 32);
                 scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, (uint)queries + rowsTransposedB, sixteenRows, 32);
             }

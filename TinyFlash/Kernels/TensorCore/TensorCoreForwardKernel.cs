@@ -96,6 +96,7 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
             // S = Q·Kᵀ, two 16-feature steps an iteration so that ptxas can overlap one step's loads with the
             // other's mma (ILGPU does not unroll); an odd last step (head dims 80, 208) is peeled off.
             TScores scores = default;
+            TileSoftmax.DrawKeep(ref scores, p, block, tiles, modifier, step, g.BlockN, warpRow, lane);
             uint query = queryLane;
             uint key = (uint)g.KeyOffset(stage) + keyLane;
             for (int feature = 32; feature <= g.HeadDim; feature += 32)

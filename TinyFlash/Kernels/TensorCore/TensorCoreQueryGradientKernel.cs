@@ -98,6 +98,9 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
 
             int keys = tiles.Streamed(stage);
             TScores scores = default;
+            int key = keyStart + 2 * (lane & 3);
+            if (modifier.Drops)
+                KeepDraws.Draw(ref scores, modifier, block.RowIndex + row, key, transposed: false);
             uint queryRows = (uint)tiles.Resident + rowsA, gradOutputRows = (uint)(tiles.Resident + tiles.Second) + rowsA;
             uint keyColumns = (uint)keys + columnsB, valueColumns = (uint)(keys + tiles.Second) + columnsB;
             for (int feature = 0; feature < g.HeadDim; feature += 16)
@@ -109,12 +112,11 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
                 keyColumns += 32;
                 valueColumns += 32;
             }
-            int key = keyStart + 2 * (lane & 3);
             if (!modifier.IsIdentity)
                 scores.Modify(modifier.ForTile(keyTiles.IsMaskedAt(p.TileList, step)), row, key, transposed: false);
             if (keyTiles.IsPartial(tile, b, block.KeyLength))
                 scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
-            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, key, p.ScaleLog2);
+            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, p.ScaleLog2);
             scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, (uint)keys + rowsTransposedB, sixteenRows, 32);
         }
         CpAsync.WaitAll();

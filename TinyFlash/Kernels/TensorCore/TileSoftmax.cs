@@ -18,7 +18,7 @@ internal static class TileSoftmax
     /// modifiers (softcap, ALiBi, bias, a block mask's element mask), the band mask only where the tile straddles it,
     /// then in base 2 the new row maxima, O and the row sums rescaled only where a maximum moved (a row that has seen no
     /// visible key keeps max −∞ and exponentiates against 0), and dropout's keep factors after the sums, so that the
-    /// log-sum-exp is that of the undropped row.
+    /// log-sum-exp is that of the undropped row (the kept bits drawn beforehand by <see cref="DrawKeep"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Step<TScores, TOutput, TModifier>(ref TScores scores, ref TOutput output, ref RowValues max, ref RowValues sums,
@@ -48,7 +48,24 @@ internal static class TileSoftmax
         }
         scores.Exponentiate(p.ScaleLog2, offsets, ref sums);
         if (modifier.Drops)
-            scores.Drop(modifier, block.RowIndex + row, column);
+            scores.Drop(modifier);
+    }
+
+    /// <summary>
+    /// Draws dropout's kept bits of key tile <paramref name="step"/> into <paramref name="scores"/> (nothing without
+    /// dropout): indices only, so the kernels call it while the products that fill the scores run, and
+    /// <see cref="Step"/> applies them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void DrawKeep<TScores, TModifier>(ref TScores scores, in AttentionParams<ushort> p, in QueryBlock block, in KeyTileRange tiles,
+        TModifier modifier, int step, int blockN, int warpRow, int lane)
+        where TScores : struct, IColumnBlocks
+        where TModifier : struct, IScoreModifier<TModifier>
+    {
+        if (!modifier.Drops)
+            return;
+        int row = block.RowStart + warpRow + lane / 4;
+        KeepDraws.Draw(ref scores, modifier, block.RowIndex + row, tiles.TileAt(p.TileList, step) * blockN + 2 * (lane & 3));
     }
 
     /// <summary>

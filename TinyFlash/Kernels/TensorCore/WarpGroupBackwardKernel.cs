@@ -22,7 +22,7 @@ namespace TinyFlash.Kernels.TensorCore;
 ///              rows without keys) and D to shared; publish the copies to the async proxy; barrier; cp.async the next
 ///              tile → the other stage                                                   ← lands during this tile
 ///              Sᵀ  = K·Qᵀ    per 16 features one wgmma m64n64k16, K (A) and Q (B) K-major from shared memory
-///              dPᵀ = V·dOᵀ   likewise; commit, wait
+///              dPᵀ = V·dOᵀ   likewise; commit; dropout's kept bits (Philox, indices only) while they run; wait
 ///              modifiers, mask (only if the tile straddles the mask edge), Pᵀ = 2^(Sᵀ·scale·log2 e − lse),
 ///              dSᵀ = Pᵀ∘(dPᵀ∘Z − D), Pᵀ ← Pᵀ∘Z        per column, in registers (Z: dropout)
 ///              dV += Pᵀ·dO,  dK += dSᵀ·Q   per 16 queries Pᵀ, dSᵀ repacked to 16 bits as A operands in registers, one
@@ -100,9 +100,11 @@ internal static class WarpGroupBackwardKernel<TElement, TGradients, THeadDim, TM
                 scores.Multiply<TElement>(gradients: true, shared, tiles.KMajor(tiles.Resident + (uint)tiles.TileBytes), tiles.KMajor(gradOutputs), headDim,
                     WarpGroupBackwardTiles.PanelBytes);
                 WarpGroupMma.Commit();
+                int key = keyStart + warpRow + lane / 4;
+                if (modifier.Drops) // while the products run
+                    scores.DrawKeep(modifier, block.RowIndex + rowStart + 2 * (lane & 3), key, transposed: true);
                 WarpGroupMma.Wait();
 
-                int key = keyStart + warpRow + lane / 4;
                 if (!modifier.IsIdentity)
                     scores.Modify(modifier.ForTile(queryTiles.IsMaskedAt(p.TileList, step)), rowStart + 2 * (lane & 3), key, transposed: true);
                 if (keyStart + b > block.KeyLength || queryTiles.IsPartial(rowStart / b, b, block.QueryLength))
@@ -111,7 +113,7 @@ internal static class WarpGroupBackwardKernel<TElement, TGradients, THeadDim, TM
                     scores.Hide(column - key, -block.DiagonalHigh, -block.DiagonalLow, block.QueryLength - column);
                 }
                 scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex(stage)), statistics.SubView(tiles.DeltaIndex(stage)), 2 * (lane & 3),
-                    block.RowIndex + rowStart, key, p.ScaleLog2);
+                    p.ScaleLog2);
                 scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, tiles.MNMajor(gradOutputs), WarpGroupBackwardTiles.SixteenRows,
                     WarpGroupBackwardTiles.PanelBytes);
                 scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, tiles.MNMajor(queries), WarpGroupBackwardTiles.SixteenRows,

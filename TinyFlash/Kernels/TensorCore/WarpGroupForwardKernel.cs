@@ -21,6 +21,7 @@ namespace TinyFlash.Kernels.TensorCore;
 ///            S  = Q·Kᵀ   per 16 features: one wgmma m64n64k16 per 64 keys, Q and K from shared memory (K-major);
 ///                        commit
 ///            cp.async tile i+S−1 → stage (i−1) mod S, while S = Q·Kᵀ runs        ← lands during the next S−1 tiles
+///            dropout's kept bits from Philox (indices only), while S = Q·Kᵀ runs: TileSoftmax.DrawKeep
 ///            wait                                                                         S in registers
 ///            mask, online softmax, dropout: TileSoftmax.Step (the mma.sync kernel's own, same registers)
 ///            O += P·V    per 16 keys: P repacked to 16 bits in registers as the A operand (the accumulator and A
@@ -84,6 +85,7 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
             if (load < state.Tiles.Count)
                 LoadKeysValues(parameters, state, freed, load);
             CpAsync.Commit();
+            TileSoftmax.DrawKeep(ref scores, p, state.Block, state.Tiles, state.Modifier, step, g.BlockN, state.WarpRow, Warp.LaneIdx);
             WarpGroupMma.Wait();
             TileSoftmax.Step(ref scores, ref output, ref max, ref sums, p, state.Block, state.Tiles, state.Modifier, step, g.BlockN,
                 state.WarpRow, Warp.LaneIdx);

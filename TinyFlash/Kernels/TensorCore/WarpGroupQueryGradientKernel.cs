@@ -19,7 +19,7 @@ namespace TinyFlash.Kernels.TensorCore;
 /// key tile   wait for its copies and for the last tile's products (they read the other stage); publish the copies to
 ///            the async proxy; barrier; cp.async the next tile → the other stage            ← lands during this tile
 ///            S = Q·Kᵀ, dP = dO·Vᵀ   per 16 features one wgmma m64n64k16 each, all operands K-major in shared memory;
-///                                   commit, wait
+///                                   commit; dropout's kept bits (Philox, indices only) while they run; wait
 ///            modifiers, mask only if the tile straddles the mask edge
 ///            P = 2^(S·scale·log2 e − lse), dS = P∘(dP∘Z − D)                      per row, in registers
 ///            dQ += dS·K    per 16 keys dS repacked to 16 bits as the A operand in registers, one wgmma m64n64k16 per
@@ -86,14 +86,16 @@ internal static class WarpGroupQueryGradientKernel<TElement, TGradients, THeadDi
             scores.Multiply<TElement>(gradients: true, shared, tiles.KMajor(tiles.Resident + (uint)tiles.TileBytes), tiles.KMajor(keys + (uint)tiles.TileBytes),
                 headDim, WarpGroupBackwardTiles.PanelBytes);
             WarpGroupMma.Commit();
+            int key = keyStart + 2 * (lane & 3);
+            if (modifier.Drops) // while the products run
+                scores.DrawKeep(modifier, block.RowIndex + row, key, transposed: false);
             WarpGroupMma.Wait();
 
-            int key = keyStart + 2 * (lane & 3);
             if (!modifier.IsIdentity)
                 scores.Modify(modifier.ForTile(keyTiles.IsMaskedAt(p.TileList, step)), row, key, transposed: false);
             if (keyTiles.IsPartial(keyStart / b, b, block.KeyLength))
                 scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
-            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, block.RowIndex + row, key, p.ScaleLog2);
+            scores.SoftmaxGradientByRow(modifier, logSumExp, delta, p.ScaleLog2);
             scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, tiles.MNMajor(keys), WarpGroupBackwardTiles.SixteenRows,
                 WarpGroupBackwardTiles.PanelBytes);
             WarpGroupMma.Commit();

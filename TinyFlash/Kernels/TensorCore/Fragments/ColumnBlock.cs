@@ -86,11 +86,23 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, int index, int count, ref uint carry) where TModifier : struct, IScoreModifier
     {
-        First.Drop(modifier, rowIndex, key);
         if (Two)
-            Second.Drop(modifier, rowIndex + 16, key);
+            MmaTile.DrawKeep(out First.Kept, out Second.Kept, modifier, rowIndex, key, rowIndex + 16, key, transposed: false, paired: true);
+        else if ((index & 1) != 0)
+            First.Kept = carry;
+        else
+            MmaTile.DrawKeep(out First.Kept, out carry, modifier, rowIndex, key, rowIndex, key + 16, transposed: false, paired: index + 1 < count);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier
+    {
+        First.Drop(modifier);
+        if (Two)
+            Second.Drop(modifier);
     }
 
     /// <inheritdoc/>

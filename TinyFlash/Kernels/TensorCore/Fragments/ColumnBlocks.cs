@@ -74,10 +74,18 @@ internal struct ColumnBlocks<TFirst, TSecond> : IColumnBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, int index, int count, ref uint carry) where TModifier : struct, IScoreModifier
     {
-        First.Drop(modifier, rowIndex, key);
-        Second.Drop(modifier, rowIndex, key + 16 * FirstCount);
+        First.DrawKeep(modifier, rowIndex, key, index, count, ref carry);
+        Second.DrawKeep(modifier, rowIndex, key + 16 * FirstCount, index + FirstCount, count, ref carry);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier
+    {
+        First.Drop(modifier);
+        Second.Drop(modifier);
     }
 
     /// <inheritdoc/>

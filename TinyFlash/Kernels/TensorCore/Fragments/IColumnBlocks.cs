@@ -45,11 +45,17 @@ internal interface IColumnBlocks
     void Modify<TModifier>(TModifier modifier, int row, int key) where TModifier : struct, IScoreModifier;
 
     /// <summary>
-    /// Multiplies each probability by its dropout keep factor: this lane's (g, 2t) of block 0 is query row
-    /// <paramref name="rowIndex"/> (the log-sum-exp's order, at a sequence position g more than a multiple of 16) and
-    /// key <paramref name="key"/> of the sequence: one generator call a lane and 16×16 block (<see cref="MmaTile.Drop"/>).
+    /// Draws dropout's kept bits of every tile (<see cref="MmaTile.Kept"/>; indices only, so while the products that
+    /// fill the tiles run): this lane's (g, 2t) of block 0 is query row <paramref name="rowIndex"/> (the log-sum-exp's
+    /// order, at a sequence position g more than a multiple of 16) and key <paramref name="key"/> of the sequence. Tiles
+    /// are drawn in pairs, one generator call a lane a pair (<see cref="MmaTile.DrawKeep"/>): two row tiles of a block
+    /// together, else blocks 2i and 2i + 1, block <paramref name="index"/> of <paramref name="count"/> being this
+    /// tree's first, the second's bits passed on in <paramref name="carry"/>. <see cref="KeepDraws"/> starts it.
     /// </summary>
-    void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier;
+    void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, int index, int count, ref uint carry) where TModifier : struct, IScoreModifier;
+
+    /// <summary>Multiplies each probability by its dropout keep factor, from the bits <see cref="DrawKeep"/> drew.</summary>
+    void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier;
 
     /// <summary>
     /// −∞ where the mask hides a score: <paramref name="diagonals"/> are key − query of this lane's rows g, g + 8,

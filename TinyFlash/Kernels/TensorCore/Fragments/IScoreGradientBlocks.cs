@@ -34,18 +34,28 @@ internal interface IScoreGradientBlocks
     void Modify<TModifier>(TModifier modifier, int query, int key, bool transposed) where TModifier : struct, IScoreModifier;
 
     /// <summary>
-    /// Row-major: S → P (times the dropout factors) and dP → dS (<see cref="MmaTile.SoftmaxGradientByRow{TModifier}"/>) for rows with base-2
-    /// log-sum-exp and D in <paramref name="logSumExp"/> and <paramref name="delta"/> (R0 row g, R1 row g + 8); (g, 2t) of
-    /// block 0 is query row <paramref name="rowIndex"/> and key <paramref name="key"/> of the sequence.
+    /// Draws dropout's kept bits of every S tile (<see cref="MmaTile.Kept"/>; indices only, so while the products run):
+    /// this lane's (g, 2t) of block 0 is query row <paramref name="rowIndex"/> (the log-sum-exp's order, of a query
+    /// tile at a multiple of 16 in the sequence) and key <paramref name="key"/> of the sequence, rows keys if
+    /// <paramref name="transposed"/> (a constant). Blocks 2i and 2i + 1 are drawn together, one generator call a lane
+    /// (<see cref="MmaTile.DrawKeep"/>), block <paramref name="index"/> of <paramref name="count"/> being this tree's
+    /// first, the second's bits passed on in <paramref name="carry"/>. <see cref="KeepDraws"/> starts it.
     /// </summary>
-    void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
+    void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, bool transposed, int index, int count, ref uint carry)
+        where TModifier : struct, IScoreModifier;
+
+    /// <summary>
+    /// Row-major: S → P (times the dropout factors) and dP → dS (<see cref="MmaTile.SoftmaxGradientByRow{TModifier}"/>) for rows with base-2
+    /// log-sum-exp and D in <paramref name="logSumExp"/> and <paramref name="delta"/> (R0 row g, R1 row g + 8).
+    /// </summary>
+    void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, float scale)
         where TModifier : struct, IScoreModifier;
 
     /// <summary>
     /// Transposed: Sᵀ → Pᵀ (times the dropout factors) and dPᵀ → dSᵀ (<see cref="MmaTile.SoftmaxGradientByColumn{TModifier}"/>);
     /// block j's columns start at <paramref name="column"/> + 16j.
     /// </summary>
-    void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, int rowBase, int key, float scale)
+    void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale)
         where TModifier : struct, IScoreModifier;
 
     /// <summary>

@@ -12,10 +12,19 @@ namespace TinyFlash.Kernels.TensorCore.Fragments;
 /// rows g (<see cref="C0"/>, <see cref="C1"/>, <see cref="C4"/>, <see cref="C5"/>) and g + 8 (<see cref="C2"/>,
 /// <see cref="C3"/>, <see cref="C6"/>, <see cref="C7"/>), columns 2t, 2t + 1 (C0–C3) and 2t + 8, 2t + 9 (C4–C7).
 /// That is also the layout of an A fragment's rows and k, which is why P never leaves the registers.
+/// <see cref="Kept"/> holds dropout's kept bits of the eight elements, drawn from indices alone (<see cref="DrawKeep"/>),
+/// so a kernel draws them while the products that fill the tile run.
 /// </summary>
 internal struct MmaTile
 {
     public float C0, C1, C2, C3, C4, C5, C6, C7;
+
+    /// <summary>
+    /// Dropout's kept bits of this lane's elements: bit 4w + e, w = 2·(row g + 8) + (column 2t + 8 …), e the column's
+    /// parity (C0 bit 0, C1 1, C4 4, C5 5, C2 8, C3 9, C6 12, C7 13), the layout of a call's bytes
+    /// (<see cref="Philox.AttentionWords"/>) shifted to this lane's pair of columns.
+    /// </summary>
+    public uint Kept;
 
     /// <summary>this += a·b, with <paramref name="b"/> holding the B fragments of both 8-column halves.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -127,64 +136,111 @@ internal struct MmaTile
         }
     }
 
+    /// <summary>Multiplies each probability by its dropout keep factor (<see cref="Kept"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => MultiplyElements(KeepFactors(modifier));
+
+    /// <summary>Dropout's factors Z of this lane's elements, from <see cref="Kept"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly MmaTile KeepFactors<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => new()
+    {
+        C0 = modifier.KeepFactor(Kept), C1 = modifier.KeepFactor(Kept >> 1), C4 = modifier.KeepFactor(Kept >> 4), C5 = modifier.KeepFactor(Kept >> 5),
+        C2 = modifier.KeepFactor(Kept >> 8), C3 = modifier.KeepFactor(Kept >> 9), C6 = modifier.KeepFactor(Kept >> 12), C7 = modifier.KeepFactor(Kept >> 13),
+    };
+
     /// <summary>
-    /// Multiplies each probability by its dropout keep factor: (g, 2t) is query row <paramref name="rowIndex"/> (the
-    /// log-sum-exp's order), at a sequence position g more than a multiple of 16, and key <paramref name="key"/> of the
-    /// sequence; one generator call, whose four words are this lane's eight elements (<see cref="Philox.AttentionWords"/>).
+    /// Draws dropout's kept bits (<see cref="Kept"/>) of two tiles, <paramref name="first"/> and <paramref name="second"/>, whose lane (g, 2t) elements are query row
+    /// <paramref name="firstRow"/>, key <paramref name="firstKey"/> and <paramref name="secondRow"/>,
+    /// <paramref name="secondKey"/> (rows in the log-sum-exp's order at a sequence position g more than a multiple of
+    /// 16, keys of the sequence), rows of queries if <paramref name="transposed"/> is false, rows of keys if true (the
+    /// backward's Sᵀ: then the row is that of column 2t and the key that of row g). One generator call a lane for both:
+    /// <see cref="DrawPair"/>. With <paramref name="paired"/> false (a constant) the second tile is absent (<paramref name="second"/> 0).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier
+    public static void DrawKeep<TModifier>(out uint first, out uint second, TModifier modifier, int firstRow, int firstKey, int secondRow,
+        int secondKey, bool transposed, bool paired) where TModifier : struct, IScoreModifier
     {
-        var words = modifier.DropoutWords(rowIndex, key);
-        modifier.KeepPair(words.X, out float k0, out float k1);
-        modifier.KeepPair(words.Y, out float k4, out float k5);
-        modifier.KeepPair(words.Z, out float k2, out float k3);
-        modifier.KeepPair(words.W, out float k6, out float k7);
-        C0 *= k0;
-        C1 *= k1;
-        C4 *= k4;
-        C5 *= k5;
-        C2 *= k2;
-        C3 *= k3;
-        C6 *= k6;
-        C7 *= k7;
+        second = 0;
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        if (!transposed)
+        {
+            uint pair = DrawPair(modifier, firstRow, firstKey, secondRow, secondKey, paired) >> (2 * (t & 1));
+            first = pair & 0x3333u;
+            if (paired)
+                second = (pair >> 16) & 0x3333u;
+            return;
+        }
+        // Transposed: lane (g, t) draws row-major, as if it held query rows g, g + 8 and keys 2t, 2t + 1, 2t + 8, 2t + 9
+        // of the tile; transposed element (key g + 8h, query 2t + e + 8n) was drawn as query 2t + e (+ 8n), key g (+ 8h),
+        // by lane 4(2t + e) + 2⌊g/4⌋ (either of the pair, which hold the same 32 bits), bit 4(2n + h) + g mod 4.
+        int shift = g & 3;
+        uint drawn = DrawPair(modifier, firstRow - 2 * t + g, firstKey - g + 2 * t, secondRow - 2 * t + g, secondKey - g + 2 * t, paired);
+        int source = 8 * t + 2 * (g >> 2);
+        uint even = (uint)Warp.Shuffle((int)drawn, source) >> shift, odd = (uint)Warp.Shuffle((int)drawn, source + 4) >> shift;
+        first = TransposedBits(even, odd);
+        if (paired)
+            second = TransposedBits(even >> 16, odd >> 16);
+    }
+
+    /// <summary>
+    /// The kept bits of the 16 elements lanes (g, t) and (g, t xor 1) hold of a tile, one generator call: the first
+    /// tile's (low 16 bits) and the second's (high 16), bit 4w + j for byte j of word w. Lane (g, t) draws the first
+    /// tile's call if t is even and the second's if odd (the call covers both lanes' elements of its tile) and the
+    /// two swap theirs by one shuffle, so each lane ends up with both. Without a second tile both draw the first's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint DrawPair<TModifier>(TModifier modifier, int firstRow, int firstKey, int secondRow, int secondKey, bool paired)
+        where TModifier : struct, IScoreModifier
+    {
+        // Arithmetic, not selects: ILGPU turns a select on the lane into a branch and copies the generator into both
+        // sides, which a warp runs one after the other.
+        int second = paired ? Warp.LaneIdx & 1 : 0;
+        var words = modifier.DropoutWords(firstRow + second * (secondRow - firstRow), firstKey + second * (secondKey - firstKey));
+        uint drawn = modifier.KeptBytes(words.X) | modifier.KeptBytes(words.Y) << 4 | modifier.KeptBytes(words.Z) << 8 | modifier.KeptBytes(words.W) << 12;
+        if (!paired)
+            return drawn;
+        uint other = (uint)Warp.ShuffleXor((int)drawn, 1);
+        int shift = 16 * second; // the drawn call's bits go to the half of its tile
+        return drawn << shift | other << (16 - shift);
+    }
+
+    /// <summary>
+    /// <see cref="Kept"/> of a transposed tile from the bits gathered for its even columns (<paramref name="even"/>: C0,
+    /// C2, C4, C6 at bits 0, 4, 8, 12) and odd ones (<paramref name="odd"/>: C1, C3, C5, C7).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint TransposedBits(uint even, uint odd)
+    {
+        uint bits = (even & 0x1111u) | (odd & 0x1111u) << 1; // C2, C3 at 4, 5 and C4, C5 at 8, 9: swap the middle nibbles
+        return (bits & 0xF00Fu) | (bits >> 4 & 0x00F0u) | (bits << 4 & 0x0F00u);
     }
 
     /// <summary>
     /// The backward's softmax gradient on a transposed tile (rows keys, columns queries): this, raw scores Sᵀ, becomes
     /// Pᵀ∘Z (what dV needs) and <paramref name="gradients"/>, dPᵀ, becomes dSᵀ (see <see cref="SoftmaxGradient"/>), with
     /// the statistics of each column's query. <paramref name="column"/> indexes this lane's column 2t in the statistics;
-    /// its query row is <paramref name="rowBase"/> + column (the log-sum-exp's order) and its row g is key
-    /// <paramref name="key"/> of the sequence.
+    /// dropout's factors come from <see cref="Kept"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxGradientByColumn<TModifier>(ref MmaTile gradients, TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta,
-        int column, int rowBase, int key, float scale) where TModifier : struct, IScoreModifier
+        int column, float scale) where TModifier : struct, IScoreModifier
     {
         var offsets = ByColumn(logSumExp[column], logSumExp[column + 1], logSumExp[column + 8], logSumExp[column + 9]);
         var deltas = ByColumn(delta[column], delta[column + 1], delta[column + 8], delta[column + 9]);
-        MmaTile keep = default;
-        if (modifier.Drops)
-            keep = TransposedKeep(modifier, rowBase + column - 2 * (Warp.LaneIdx & 3), key - (Warp.LaneIdx >> 2));
-        SoftmaxGradient(ref gradients, offsets, deltas, scale, modifier.Drops, keep);
+        SoftmaxGradient(ref gradients, offsets, deltas, scale, modifier.Drops, modifier.Drops ? KeepFactors(modifier) : default);
     }
 
     /// <summary>
     /// The backward's softmax gradient on a row-major tile (rows queries, columns keys): this, raw scores S, becomes P∘Z
     /// and <paramref name="gradients"/>, dP, becomes dS (see <see cref="SoftmaxGradient"/>). Rows g and g + 8 have
     /// base-2 log-sum-exp <paramref name="lseTop"/>, <paramref name="lseBottom"/> and D <paramref name="deltaTop"/>,
-    /// <paramref name="deltaBottom"/>; (g, 2t) is query row <paramref name="rowIndex"/> (the log-sum-exp's order) and key
-    /// <paramref name="key"/> of the sequence, with dropout as in <see cref="Drop"/>.
+    /// <paramref name="deltaBottom"/>; dropout's factors come from <see cref="Kept"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxGradientByRow<TModifier>(ref MmaTile gradients, TModifier modifier, float lseTop, float lseBottom, float deltaTop,
-        float deltaBottom, int rowIndex, int key, float scale) where TModifier : struct, IScoreModifier
-    {
-        var keep = ByRow(1f, 1f);
-        if (modifier.Drops)
-            keep.Drop(modifier, rowIndex, key);
-        SoftmaxGradient(ref gradients, ByRow(lseTop, lseBottom), ByRow(deltaTop, deltaBottom), scale, modifier.Drops, keep);
-    }
+        float deltaBottom, float scale) where TModifier : struct, IScoreModifier =>
+        SoftmaxGradient(ref gradients, ByRow(lseTop, lseBottom), ByRow(deltaTop, deltaBottom), scale, modifier.Drops,
+            modifier.Drops ? KeepFactors(modifier) : default);
 
     /// <summary>
     /// Element by element, with each element's log-sum-exp offset, D and dropout factor Z: this (raw scores) becomes
@@ -242,33 +298,5 @@ internal struct MmaTile
         C5 *= factors.C5;
         C6 *= factors.C6;
         C7 *= factors.C7;
-    }
-
-    /// <summary>
-    /// Dropout's factors Z for a transposed 16×16 tile of key rows from <paramref name="keyBase"/> (a multiple of 16 in
-    /// the sequence) and query columns from <paramref name="queryBase"/> (the log-sum-exp's order, at a multiple of 16
-    /// in the sequence), drawn row-major: lane (g, t) draws the call of queries g and g + 8 and pair slot t
-    /// (<see cref="Philox.AttentionWords"/>), as the forward does, the tile's 32 calls one a lane; the lane owning
-    /// transposed element (key g + 8h, query 2t + e + 8n) drew it as query 2t + e (+ 8n), pair slot g/2, half g mod 2,
-    /// so each lane reads the kept bits of lanes 8t + g/2 and 8t + 4 + g/2: two shuffles for the four calls that
-    /// drawing by column would cost.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static MmaTile TransposedKeep<TModifier>(TModifier modifier, int queryBase, int keyBase) where TModifier : struct, IScoreModifier
-    {
-        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
-        var words = modifier.DropoutWords(queryBase + g, keyBase + 2 * t);
-        // Bit 4·(query half) + 2·(key half) + (key mod 2).
-        uint kept = modifier.KeptHalves(words.X) | modifier.KeptHalves(words.Y) << 2 | modifier.KeptHalves(words.Z) << 4 |
-            modifier.KeptHalves(words.W) << 6;
-        int source = 8 * t + (g >> 1);
-        uint even = (uint)Warp.Shuffle((int)kept, source) >> (g & 1), odd = (uint)Warp.Shuffle((int)kept, source + 4) >> (g & 1);
-        return new MmaTile
-        {
-            C0 = modifier.KeepFactor(even), C1 = modifier.KeepFactor(odd),
-            C2 = modifier.KeepFactor(even >> 2), C3 = modifier.KeepFactor(odd >> 2),
-            C4 = modifier.KeepFactor(even >> 4), C5 = modifier.KeepFactor(odd >> 4),
-            C6 = modifier.KeepFactor(even >> 6), C7 = modifier.KeepFactor(odd >> 6),
-        };
     }
 }

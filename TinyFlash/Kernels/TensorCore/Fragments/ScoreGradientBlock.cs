@@ -40,15 +40,27 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
-        where TModifier : struct, IScoreModifier =>
-        Scores.SoftmaxGradientByRow(ref Gradients, modifier, logSumExp.R0, logSumExp.R1, delta.R0, delta.R1, rowIndex, key, scale);
+    public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, bool transposed, int index, int count, ref uint carry)
+        where TModifier : struct, IScoreModifier
+    {
+        if ((index & 1) != 0)
+            Scores.Kept = carry;
+        else
+            MmaTile.DrawKeep(out Scores.Kept, out carry, modifier, rowIndex, key, transposed ? rowIndex + 16 : rowIndex, transposed ? key : key + 16,
+                transposed, paired: index + 1 < count);
+    }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, int rowBase, int key, float scale)
+    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, float scale)
         where TModifier : struct, IScoreModifier =>
-        Scores.SoftmaxGradientByColumn(ref Gradients, modifier, logSumExp, delta, column, rowBase, key, scale);
+        Scores.SoftmaxGradientByRow(ref Gradients, modifier, logSumExp.R0, logSumExp.R1, delta.R0, delta.R1, scale);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale)
+        where TModifier : struct, IScoreModifier =>
+        Scores.SoftmaxGradientByColumn(ref Gradients, modifier, logSumExp, delta, column, scale);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

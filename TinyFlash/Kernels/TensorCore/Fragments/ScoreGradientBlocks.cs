@@ -47,20 +47,32 @@ internal struct ScoreGradientBlocks<TFirst, TSecond> : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
+    public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, bool transposed, int index, int count, ref uint carry)
         where TModifier : struct, IScoreModifier
     {
-        First.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key, scale);
-        Second.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key + 16 * FirstCount, scale);
+        First.DrawKeep(modifier, rowIndex, key, transposed, index, count, ref carry);
+        if (transposed)
+            Second.DrawKeep(modifier, rowIndex + 16 * FirstCount, key, transposed, index + FirstCount, count, ref carry);
+        else
+            Second.DrawKeep(modifier, rowIndex, key + 16 * FirstCount, transposed, index + FirstCount, count, ref carry);
     }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, int rowBase, int key, float scale)
+    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, float scale)
         where TModifier : struct, IScoreModifier
     {
-        First.SoftmaxGradient(modifier, logSumExp, delta, column, rowBase, key, scale);
-        Second.SoftmaxGradient(modifier, logSumExp, delta, column + 16 * FirstCount, rowBase, key, scale);
+        First.SoftmaxGradientByRow(modifier, logSumExp, delta, scale);
+        Second.SoftmaxGradientByRow(modifier, logSumExp, delta, scale);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale)
+        where TModifier : struct, IScoreModifier
+    {
+        First.SoftmaxGradient(modifier, logSumExp, delta, column, scale);
+        Second.SoftmaxGradient(modifier, logSumExp, delta, column + 16 * FirstCount, scale);
     }
 
     /// <inheritdoc/>

@@ -91,8 +91,12 @@ internal struct WarpGroupBlock : IWarpGroupBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier =>
-        Quad.Drop(modifier, rowIndex, key);
+    public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, int index, int count, ref uint carry) where TModifier : struct, IScoreModifier =>
+        Quad.DrawKeep(modifier, rowIndex, key, index, count, ref carry);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => Quad.Drop(modifier);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

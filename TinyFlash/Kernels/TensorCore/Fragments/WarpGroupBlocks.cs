@@ -76,8 +76,12 @@ internal struct WarpGroupBlocks<TFirst, TSecond> : IWarpGroupBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier, int rowIndex, int key) where TModifier : struct, IScoreModifier =>
-        Pair.Drop(modifier, rowIndex, key);
+    public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, int index, int count, ref uint carry) where TModifier : struct, IScoreModifier =>
+        Pair.DrawKeep(modifier, rowIndex, key, index, count, ref carry);
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => Pair.Drop(modifier);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

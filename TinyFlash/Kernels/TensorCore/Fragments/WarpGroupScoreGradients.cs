@@ -83,15 +83,20 @@ internal struct WarpGroupScoreGradients
     public void Modify<TModifier>(TModifier modifier, int query, int key, bool transposed) where TModifier : struct, IScoreModifier =>
         Blocks.Modify(modifier, query, key, transposed);
 
+    /// <summary>See <see cref="KeepDraws.Draw{TBlocks, TModifier}(ref TBlocks, TModifier, int, int, bool)"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, bool transposed) where TModifier : struct, IScoreModifier =>
+        KeepDraws.Draw(ref Blocks, modifier, rowIndex, key, transposed);
+
     /// <summary>See <see cref="IScoreGradientBlocks.SoftmaxGradientByRow"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, int rowIndex, int key, float scale)
+    public void SoftmaxGradientByRow<TModifier>(TModifier modifier, RowValues logSumExp, RowValues delta, float scale)
         where TModifier : struct, IScoreModifier =>
-        Blocks.SoftmaxGradientByRow(modifier, logSumExp, delta, rowIndex, key, scale);
+        Blocks.SoftmaxGradientByRow(modifier, logSumExp, delta, scale);
 
     /// <summary>See <see cref="IScoreGradientBlocks.SoftmaxGradient"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, int rowBase, int key, float scale)
+    public void SoftmaxGradient<TModifier>(TModifier modifier, ArrayView<float> logSumExp, ArrayView<float> delta, int column, float scale)
         where TModifier : struct, IScoreModifier =>
-        Blocks.SoftmaxGradient(modifier, logSumExp, delta, column, rowBase, key, scale);
+        Blocks.SoftmaxGradient(modifier, logSumExp, delta, column, scale);
 }
