@@ -70,8 +70,12 @@ public class GeneratedCodeTests
         Assert.That(ptx, Does.Not.Contain("tanh.approx.ftz"), "tanh.approx takes no .ftz");
         Assert.That(PhiloxMultiplies(ptx), Is.GreaterThanOrEqualTo(20), "Philox rounds by one 32 × 32-bit wide multiply each");
         Assert.That(ptx, Does.Not.Contain("brx.idx"), "dropout words picked by selects, not indexed branches");
-        if (tensorCore) // a warp's 16 × 64 scores: one call a lane for each pair of 16×16 tiles, not a copy a lane parity
-            Assert.That(PhiloxMultiplies(ptx), Is.EqualTo(2 * 20), "generator calls");
+        if (!tensorCore)
+            return;
+        // A warp's 16 × 64 scores: one call a lane for each pair of 16×16 tiles, not a copy a lane parity; its bytes moved
+        // to the kept bits by two permutes a tile (own and neighbour's), the mask widened by one a packed P register.
+        Assert.That(PhiloxMultiplies(ptx), Is.EqualTo(2 * 20), "generator calls");
+        Assert.That(Regex.Matches(ptx, @"prmt\.b32").Count, Is.EqualTo(2 * 4 + 4 * 4), "byte permutes");
     }
 
     /// <summary>

@@ -124,7 +124,7 @@ public class PhiloxTests
         {
             uint expected = 0;
             for (int j = 0; j < 4; j++)
-                expected |= ((word >> (8 * j)) & 0xFF) >= threshold ? 1u << j : 0u;
+                expected |= ((word >> (8 * j)) & 0xFF) >= threshold ? 0x80u << (8 * j) : 0u;
             Assert.That(Philox.AttentionKeptBytes(word, threshold), Is.EqualTo(expected), $"word {word:X8}, threshold {threshold}");
         }
     }

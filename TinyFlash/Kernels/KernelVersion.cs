@@ -7,5 +7,5 @@ namespace TinyFlash.Kernels;
 internal static class KernelVersion
 {
     /// <summary>The current version.</summary>
-    public const string Current = "2026-12-07.2";
+    public const string Current = "2026-12-07.3";
 }

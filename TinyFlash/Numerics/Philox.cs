@@ -148,10 +148,10 @@ internal readonly struct Philox
     public static float AttentionKeepScale(float p) => AttentionThreshold(p) >= 256 ? 0f : (float)(256.0 / (256 - AttentionThreshold(p)));
 
     /// <summary>
-    /// Which of <paramref name="word"/>'s four bytes are at least <paramref name="threshold"/> (below 256): bit j for
-    /// byte j. Four bytes at once (Hacker's Delight's unsigned byte comparison: the low seven bits compare by a
-    /// subtraction that cannot borrow across bytes, the top bits decide where they differ), then the four decision bits
-    /// (7, 15, 23, 31) gathered by one multiply.
+    /// Which of <paramref name="word"/>'s four bytes are at least <paramref name="threshold"/> (below 256): 0x80 in
+    /// byte j if byte j is, else 0 (the form a byte permute widens to a mask). Four bytes at once, Hacker's Delight's
+    /// unsigned byte comparison: the low seven bits compare by a subtraction that cannot borrow across bytes, the top
+    /// bits decide where they differ.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint AttentionKeptBytes(uint word, uint threshold)
@@ -159,8 +159,7 @@ internal readonly struct Philox
         const uint High = 0x80808080u;
         uint repeated = threshold * 0x01010101u;
         uint low = (word | High) - (repeated & ~High);
-        uint atLeast = ((word & ~repeated) | (~(word ^ repeated) & low)) & High;
-        return ((atLeast >> 7) * 0x00204081u) >> 21 & 0xFu;
+        return ((word & ~repeated) | (~(word ^ repeated) & low)) & High;
     }
 
     /// <summary>

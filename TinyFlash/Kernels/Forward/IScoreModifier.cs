@@ -38,8 +38,11 @@ internal interface IScoreModifier
     /// </summary>
     Numerics.Philox DropoutWords(int rowIndex, int key);
 
-    /// <summary>Which of a word's four elements (bytes) dropout keeps: bit j for byte j (<see cref="Numerics.Philox.AttentionKeptBytes"/>).</summary>
+    /// <summary>Which of a word's four elements (bytes) dropout keeps: 0x80 in each kept byte, else 0 (<see cref="Numerics.Philox.AttentionKeptBytes"/>).</summary>
     uint KeptBytes(uint word);
+
+    /// <summary>Dropout's factor of a kept element, 1/(1 − p′) (1 without dropout): what masked sums are scaled by once.</summary>
+    float KeepScale { get; }
 
     /// <summary>Dropout's factor, 1/(1 − p′) or 0, of an element whose kept bit is bit 0 of <paramref name="kept"/>.</summary>
     float KeepFactor(uint kept);

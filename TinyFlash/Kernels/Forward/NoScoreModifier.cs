@@ -33,7 +33,10 @@ internal readonly struct NoScoreModifier : IScoreModifier<NoScoreModifier>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint KeptBytes(uint word) => 0xFu;
+    public uint KeptBytes(uint word) => 0x80808080u;
+
+    /// <inheritdoc/>
+    public float KeepScale => 1f;
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

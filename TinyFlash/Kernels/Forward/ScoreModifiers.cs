@@ -117,6 +117,9 @@ internal readonly struct ScoreModifiers : IScoreModifier<ScoreModifiers>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float KeepFactor(uint kept) => (kept & 1u) != 0 ? dropoutScale : 0f;
 
+    /// <inheritdoc/>
+    public float KeepScale => dropoutScale;
+
     /// <summary>
     /// tanh from one exp2: (1 − e)/(1 + e) with e = e^(−2|x|) in (0, 1], the sign put back; within a few 1e-8 of
     /// tanh everywhere, saturating cleanly. Not <c>XMath.Tanh</c>: under fast math ILGPU 1.5.3 emits

@@ -33,6 +33,9 @@ internal readonly struct TransposedScoreModifier<TModifier>(TModifier inner) : I
     public uint KeptBytes(uint word) => inner.KeptBytes(word);
 
     /// <inheritdoc/>
+    public float KeepScale => inner.KeepScale;
+
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float KeepFactor(uint kept) => inner.KeepFactor(kept);
 }

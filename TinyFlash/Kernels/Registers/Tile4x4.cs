@@ -104,7 +104,7 @@ internal struct Tile4x4
     private static Float4 KeepFactors<TModifier>(TModifier modifier, int top, int position, int key) where TModifier : struct, IScoreModifier
     {
         uint kept = modifier.KeptBytes(Numerics.Philox.AttentionWord(modifier.DropoutWords(top, key), position, key));
-        return new Float4(modifier.KeepFactor(kept), modifier.KeepFactor(kept >> 1), modifier.KeepFactor(kept >> 2), modifier.KeepFactor(kept >> 3));
+        return new Float4(modifier.KeepFactor(kept >> 7), modifier.KeepFactor(kept >> 15), modifier.KeepFactor(kept >> 23), modifier.KeepFactor(kept >> 31));
     }
 
     /// <summary>Each element's <see cref="IScoreModifier.Slope"/>: the derivative of the modified score by the raw one.</summary>

@@ -77,11 +77,13 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
         uint sixteenRows = 16 * pitch;
 
         TGradients gradKey = default, gradValue = default;
+        float valueScale = 1f; // dropout's 1/(1 − p), the same for every head
         for (int h = 0; h < p.HeadsPerKeyValue; h++)
         {
             var block = QueryBlock.Of(p, keyBlock.Sequence, keyBlock.FirstHead + h, 0, b, 0);
             // Scores here are raw q·k: logits divided by the scale.
             TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
+            valueScale = modifier.KeepScale;
             var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b);
             // A tile's copies are waited for at the top of its step; with two stages the next tile's start after that
             // wait, so they overlap this tile's math. A tile's statistics wait in registers until its step.
@@ -136,13 +138,13 @@ internal static class TensorCoreBackwardKernel<TElement, TScores, TGradients, TS
                 }
                 scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex(stage)), statistics.SubView(tiles.DeltaIndex(stage)), 2 * (lane & 3),
                     p.ScaleLog2);
-                scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, (uint)gradOutputs + rowsTransposedB, sixteenRows, 32);
-                scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, (uint)queries + rowsTransposedB, sixteenRows, 32);
+                scores.MultiplyInto<TElement, TGradients>(gradients: false, dropped: modifier.Drops, ref gradValue, shared, (uint)gradOutputs + rowsTransposedB, sixteenRows, 32);
+                scores.MultiplyInto<TElement, TGradients>(gradients: true, dropped: false, ref gradKey, shared, (uint)queries + rowsTransposedB, sixteenRows, 32);
             }
         }
         CpAsync.WaitAll();
 
-        KeyGradients.Store<TElement, TGradients>(bp, keys, keyStart + warpRow + lane / 4, ownedKeys, gradKey, gradValue);
+        KeyGradients.Store<TElement, TGradients>(bp, keys, keyStart + warpRow + lane / 4, ownedKeys, gradKey, gradValue, valueScale);
     }
 
     /// <summary>
@@ -245,19 +247,20 @@ internal readonly struct PendingStatistics(float logSumExp, float delta)
 internal static class KeyGradients
 {
     /// <summary>
-    /// Stores this lane's rows of <paramref name="gradKey"/> (times the scale) and <paramref name="gradValue"/>: row g of
+    /// Stores this lane's rows of <paramref name="gradKey"/> (times the scale) and <paramref name="gradValue"/> (times
+    /// <paramref name="valueScale"/>, dropout's 1/(1 − p), which the masked Pᵀ left out): row g of
     /// its 16 is key <paramref name="keyRow"/> of <paramref name="keys"/>' sequence, of which <paramref name="ownedKeys"/>
     /// rows are the sequence's to write.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store<TElement, TGradients>(in BackwardParams<ushort> bp, in QueryBlock keys, int keyRow, int ownedKeys, in TGradients gradKey,
-        in TGradients gradValue)
+        in TGradients gradValue, float valueScale)
         where TElement : struct, ITensorElement
         where TGradients : struct, IColumnBlocks
     {
         var p = bp.Attention;
         int origin = keys.KeyOrigin + keyRow * p.KeyStrides.Row + 2 * (Warp.LaneIdx & 3);
         gradKey.Store(new PackedPairs<TElement>(bp.GradKey.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(bp.Scale));
-        gradValue.Store(new PackedPairs<TElement>(bp.GradValue.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(1f));
+        gradValue.Store(new PackedPairs<TElement>(bp.GradValue.Cast<uint>()), origin, p.KeyStrides.Row, ownedKeys - keyRow, RowValues.Broadcast(valueScale));
     }
 }

@@ -110,11 +110,11 @@ internal static class TensorCoreForwardKernel<TElement, TScores, TOutput, TShape
                 AccumulateScores(ref scores, shared, query, key, sixteenRows, g.RowTiles);
 
             TileSoftmax.Step(ref scores, ref output, ref max, ref sums, p, block, tiles, modifier, step, g.BlockN, warpRow, lane);
-            scores.MultiplyInto<TElement, TOutput>(ref output, shared, (uint)g.ValueOffset(stage) + valueLane, sixteenRows, 32);
+            scores.MultiplyInto<TElement, TOutput>(modifier.Drops, ref output, shared, (uint)g.ValueOffset(stage) + valueLane, sixteenRows, 32);
             stage = stage + 1 == g.Stages ? 0 : stage + 1;
         }
         CpAsync.WaitAll();
-        TileSoftmax.Store<TElement, TOutput>(output, max, sums, p, block, g.HeadDim, g.RowTiles, warpRow, lane);
+        TileSoftmax.Store<TElement, TOutput>(output, max, sums, p, block, g.HeadDim, g.RowTiles, warpRow, lane, modifier.KeepScale);
     }
 
     /// <summary>S += Q·Kᵀ over one 16-feature step: the warp's Q fragments, then K block by block.</summary>

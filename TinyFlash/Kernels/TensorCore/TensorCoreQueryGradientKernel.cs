@@ -117,7 +117,7 @@ internal static class TensorCoreQueryGradientKernel<TElement, TScores, TGradient
             if (keyTiles.IsPartial(tile, b, block.KeyLength))
                 scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
             scores.SoftmaxGradientByRow(modifier, logSumExp, delta, p.ScaleLog2);
-            scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, (uint)keys + rowsTransposedB, sixteenRows, 32);
+            scores.MultiplyInto<TElement, TGradients>(gradients: true, dropped: false, ref gradQuery, shared, (uint)keys + rowsTransposedB, sixteenRows, 32);
         }
         CpAsync.WaitAll();
         gradQuery.Store(new PackedPairs<TElement>(bp.GradQuery.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),

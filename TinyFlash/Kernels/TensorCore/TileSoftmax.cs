@@ -17,8 +17,9 @@ internal static class TileSoftmax
     /// Turns the raw scores (q·k, the logits divided by the scale) of key tile <paramref name="step"/> into probabilities:
     /// modifiers (softcap, ALiBi, bias, a block mask's element mask), the band mask only where the tile straddles it,
     /// then in base 2 the new row maxima, O and the row sums rescaled only where a maximum moved (a row that has seen no
-    /// visible key keeps max −∞ and exponentiates against 0), and dropout's keep factors after the sums, so that the
-    /// log-sum-exp is that of the undropped row (the kept bits drawn beforehand by <see cref="DrawKeep"/>).
+    /// visible key keeps max −∞ and exponentiates against 0). Dropout is not applied here: the P·V product ANDs its mask
+    /// into the 16-bit P (<see cref="IColumnBlocks.MultiplyInto"/>, the kept bits drawn beforehand by <see cref="DrawKeep"/>)
+    /// and <see cref="Store"/> scales by 1/(1 − p), so the log-sum-exp is that of the undropped row.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Step<TScores, TOutput, TModifier>(ref TScores scores, ref TOutput output, ref RowValues max, ref RowValues sums,
@@ -47,8 +48,6 @@ internal static class TileSoftmax
             max = newMax;
         }
         scores.Exponentiate(p.ScaleLog2, offsets, ref sums);
-        if (modifier.Drops)
-            scores.Drop(modifier);
     }
 
     /// <summary>
@@ -72,11 +71,12 @@ internal static class TileSoftmax
     /// The epilogue: O / l (0 for rows that saw no key) as 16-bit pairs in the output, with the log-sum-exp if asked; or,
     /// with key splits or packed query rows the output does not space evenly, in fp32 to the split workspace with each
     /// row's log-sum-exp, for <see cref="SplitCombineKernel{T, TCodec}"/>. <paramref name="sums"/> are this lane's partial
-    /// row sums (summed over the quad here).
+    /// row sums (summed over the quad here); O is also multiplied by <paramref name="keepScale"/>, dropout's 1/(1 − p)
+    /// (1 without), which P·V left out.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store<TElement, TOutput>(in TOutput output, RowValues max, RowValues sums, in AttentionParams<ushort> p,
-        in QueryBlock block, int headDim, int rowTiles, int warpRow, int lane)
+        in QueryBlock block, int headDim, int rowTiles, int warpRow, int lane, float keepScale)
         where TElement : struct, Instructions.ITensorElement
         where TOutput : struct, IColumnBlocks
     {
@@ -87,13 +87,13 @@ internal static class TileSoftmax
         {
             int splitRow = (block.RowIndex + row) * p.KeySplits + block.Split;
             output.Store(new FloatPairs(p.SplitOutput), splitRow * headDim + 2 * (lane & 3), p.KeySplits * headDim,
-                block.QueryLength - row, sums.Reciprocal());
+                block.QueryLength - row, sums.Reciprocal().Multiply(keepScale));
             if ((lane & 3) == 0)
                 StoreLogSumExp(p.SplitLogSumExp, splitRow, p.KeySplits, block.QueryLength - row, maxBase2, sums, rowTiles);
             return;
         }
         output.Store(new PackedPairs<TElement>(p.Output.Cast<uint>()), block.QueryOrigin + row * p.QueryStrides.Row + 2 * (lane & 3),
-            p.QueryStrides.Row, block.QueryLength - row, sums.Reciprocal());
+            p.QueryStrides.Row, block.QueryLength - row, sums.Reciprocal().Multiply(keepScale));
         if ((lane & 3) == 0 && p.LogSumExp.Length > 0)
             StoreLogSumExp(p.LogSumExp, block.RowIndex + row, 1, block.QueryLength - row, maxBase2, sums, rowTiles);
     }

@@ -67,11 +67,13 @@ internal static class WarpGroupBackwardKernel<TElement, TGradients, THeadDim, TM
         CpAsync.Commit();
 
         TGradients gradKey = default, gradValue = default;
+        float valueScale = 1f; // dropout's 1/(1 − p), the same for every head
         for (int h = 0; h < p.HeadsPerKeyValue; h++)
         {
             var block = QueryBlock.Of(p, keyBlock.Sequence, keyBlock.FirstHead + h, 0, b, 0);
             // Scores here are raw q·k: logits divided by the scale.
             TModifier modifier = default(TModifier).For(p, block, p.ScaleLog2 * 0.693147180559945309f);
+            valueScale = modifier.KeepScale;
             var queryTiles = KeyTileRange.QueriesFor(p, block, bp.KeyBlocks, keyBlock.Index, keyStart, b);
             WarpGroupMma.Wait();
             Group.Barrier(); // the previous head's products and readers of the streamed stages are done
@@ -114,9 +116,9 @@ internal static class WarpGroupBackwardKernel<TElement, TGradients, THeadDim, TM
                 }
                 scores.SoftmaxGradient(modifier, statistics.SubView(tiles.LogSumExpIndex(stage)), statistics.SubView(tiles.DeltaIndex(stage)), 2 * (lane & 3),
                     p.ScaleLog2);
-                scores.MultiplyInto<TElement, TGradients>(gradients: false, ref gradValue, shared, tiles.MNMajor(gradOutputs), WarpGroupBackwardTiles.SixteenRows,
+                scores.MultiplyInto<TElement, TGradients>(gradients: false, dropped: modifier.Drops, ref gradValue, shared, tiles.MNMajor(gradOutputs), WarpGroupBackwardTiles.SixteenRows,
                     WarpGroupBackwardTiles.PanelBytes);
-                scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradKey, shared, tiles.MNMajor(queries), WarpGroupBackwardTiles.SixteenRows,
+                scores.MultiplyInto<TElement, TGradients>(gradients: true, dropped: false, ref gradKey, shared, tiles.MNMajor(queries), WarpGroupBackwardTiles.SixteenRows,
                     WarpGroupBackwardTiles.PanelBytes);
                 WarpGroupMma.Commit();
             }
@@ -124,7 +126,7 @@ internal static class WarpGroupBackwardKernel<TElement, TGradients, THeadDim, TM
         WarpGroupMma.Wait();
         CpAsync.WaitAll();
 
-        KeyGradients.Store<TElement, TGradients>(bp, keys, keyStart + warpRow + lane / 4, ownedKeys, gradKey, gradValue);
+        KeyGradients.Store<TElement, TGradients>(bp, keys, keyStart + warpRow + lane / 4, ownedKeys, gradKey, gradValue, valueScale);
     }
 
     /// <summary>

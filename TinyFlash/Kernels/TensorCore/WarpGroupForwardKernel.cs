@@ -23,9 +23,9 @@ namespace TinyFlash.Kernels.TensorCore;
 ///            cp.async tile i+S−1 → stage (i−1) mod S, while S = Q·Kᵀ runs        ← lands during the next S−1 tiles
 ///            dropout's kept bits from Philox (indices only), while S = Q·Kᵀ runs: TileSoftmax.DrawKeep
 ///            wait                                                                         S in registers
-///            mask, online softmax, dropout: TileSoftmax.Step (the mma.sync kernel's own, same registers)
+///            mask, online softmax: TileSoftmax.Step (the mma.sync kernel's own, same registers)
 ///            O += P·V    per 16 keys: P repacked to 16 bits in registers as the A operand (the accumulator and A
-///                        layouts coincide), one wgmma m64n64k16 per 64 features, V from shared memory read
+///                        layouts coincide; dropout's mask ANDed in, 1/(1 − p) left to the epilogue), one wgmma m64n64k16 per 64 features, V from shared memory read
 ///                        transposed (MN-major); commit — it runs on while the next tile's copies are awaited
 /// epilogue   wait; O / l → 16-bit pairs, log-sum-exp (or fp32 partials for key splits): TileSoftmax.Store
 /// </code>
@@ -91,7 +91,7 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
                 state.WarpRow, Warp.LaneIdx);
             // O += P·V: 16 keys (16 rows of 128 bytes in every panel) a product; it runs on while the next tile is awaited.
             ulong values = WarpGroupMma.Advance(state.Values, (uint)(stage * 2 * g.TileBytes));
-            scores.WarpGroupMultiplyInto<TElement, TOutput>(ref output, state.Shared, values, 16 * WarpGroupMma.RowBytes,
+            scores.WarpGroupMultiplyInto<TElement, TOutput>(state.Modifier.Drops, ref output, state.Shared, values, 16 * WarpGroupMma.RowBytes,
                 (uint)g.BlockN * WarpGroupMma.RowBytes);
             WarpGroupMma.Commit();
             freed = stage;
@@ -99,7 +99,7 @@ internal static class WarpGroupForwardKernel<TElement, TScores, TOutput, TShape,
         }
         WarpGroupMma.Wait();
         CpAsync.WaitAll();
-        TileSoftmax.Store<TElement, TOutput>(output, max, sums, p, state.Block, g.HeadDim, 1, state.WarpRow, Warp.LaneIdx);
+        TileSoftmax.Store<TElement, TOutput>(output, max, sums, p, state.Block, g.HeadDim, 1, state.WarpRow, Warp.LaneIdx, state.Modifier.KeepScale);
     }
 
     /// <summary>

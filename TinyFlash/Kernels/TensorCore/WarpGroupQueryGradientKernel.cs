@@ -96,7 +96,7 @@ internal static class WarpGroupQueryGradientKernel<TElement, TGradients, THeadDi
             if (keyTiles.IsPartial(keyStart / b, b, block.KeyLength))
                 scores.Hide(key - row, block.DiagonalLow, block.DiagonalHigh, block.KeyLength - key);
             scores.SoftmaxGradientByRow(modifier, logSumExp, delta, p.ScaleLog2);
-            scores.MultiplyInto<TElement, TGradients>(gradients: true, ref gradQuery, shared, tiles.MNMajor(keys), WarpGroupBackwardTiles.SixteenRows,
+            scores.MultiplyInto<TElement, TGradients>(gradients: true, dropped: false, ref gradQuery, shared, tiles.MNMajor(keys), WarpGroupBackwardTiles.SixteenRows,
                 WarpGroupBackwardTiles.PanelBytes);
             WarpGroupMma.Commit();
         }

@@ -34,13 +34,13 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    public readonly void MultiplyInto<TElement, TOutput>(bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks
     {
-        var a = new WarpOperand { First = First.Pack<TElement>() };
+        var a = new WarpOperand { First = dropped ? First.PackKept<TElement>() : First.Pack<TElement>() };
         if (Two)
-            a.Second = Second.Pack<TElement>();
+            a.Second = dropped ? Second.PackKept<TElement>() : Second.Pack<TElement>();
         output.MultiplyAccumulate<TElement>(a, shared, offset, columnStride, transposed: true);
     }
 
@@ -94,15 +94,6 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
             First.Kept = carry;
         else
             MmaTile.DrawKeep(out First.Kept, out carry, modifier, rowIndex, key, rowIndex, key + 16, transposed: false, paired: index + 1 < count);
-    }
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier
-    {
-        First.Drop(modifier);
-        if (Two)
-            Second.Drop(modifier);
     }
 
     /// <inheritdoc/>

@@ -32,12 +32,12 @@ internal struct ColumnBlocks<TFirst, TSecond> : IColumnBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    public readonly void MultiplyInto<TElement, TOutput>(bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks
     {
-        First.MultiplyInto<TElement, TOutput>(ref output, shared, offset, keyStride, columnStride);
-        Second.MultiplyInto<TElement, TOutput>(ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
+        First.MultiplyInto<TElement, TOutput>(dropped, ref output, shared, offset, keyStride, columnStride);
+        Second.MultiplyInto<TElement, TOutput>(dropped, ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
     }
 
     /// <inheritdoc/>
@@ -78,14 +78,6 @@ internal struct ColumnBlocks<TFirst, TSecond> : IColumnBlocks
     {
         First.DrawKeep(modifier, rowIndex, key, index, count, ref carry);
         Second.DrawKeep(modifier, rowIndex, key + 16 * FirstCount, index + FirstCount, count, ref carry);
-    }
-
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier
-    {
-        First.Drop(modifier);
-        Second.Drop(modifier);
     }
 
     /// <inheritdoc/>

@@ -24,11 +24,12 @@ internal interface IColumnBlocks
         where TElement : struct, ITensorElement;
 
     /// <summary>
-    /// output += this·B, this rounded to 16 bits block by block as the A operand: block j of this (16 keys) meets
+    /// output += this·B, this rounded to 16 bits block by block as the A operand (with dropout's mask ANDed in if
+    /// <paramref name="dropped"/>, a constant: <see cref="MmaTile.PackKept"/>): block j of this (16 keys) meets
     /// the B rows at <paramref name="offset"/> + j·<paramref name="keyStride"/>, read transposed, output block i at
     /// + i·<paramref name="columnStride"/>.
     /// </summary>
-    void MultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    void MultiplyInto<TElement, TOutput>(bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks;
 
@@ -50,12 +51,11 @@ internal interface IColumnBlocks
     /// order, at a sequence position g more than a multiple of 16) and key <paramref name="key"/> of the sequence. Tiles
     /// are drawn in pairs, one generator call a lane a pair (<see cref="MmaTile.DrawKeep"/>): two row tiles of a block
     /// together, else blocks 2i and 2i + 1, block <paramref name="index"/> of <paramref name="count"/> being this
-    /// tree's first, the second's bits passed on in <paramref name="carry"/>. <see cref="KeepDraws"/> starts it.
+    /// tree's first, the second's bits passed on in <paramref name="carry"/>. <see cref="KeepDraws"/> starts it;
+    /// <see cref="MultiplyInto"/> applies them.
     /// </summary>
     void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, int index, int count, ref uint carry) where TModifier : struct, IScoreModifier;
 
-    /// <summary>Multiplies each probability by its dropout keep factor, from the bits <see cref="DrawKeep"/> drew.</summary>
-    void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier;
 
     /// <summary>
     /// −∞ where the mask hides a score: <paramref name="diagonals"/> are key − query of this lane's rows g, g + 8,

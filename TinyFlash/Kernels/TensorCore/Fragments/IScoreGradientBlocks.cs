@@ -60,9 +60,10 @@ internal interface IScoreGradientBlocks
 
     /// <summary>
     /// output += Pᵀ·B, or with <paramref name="gradients"/> (a constant) output += dSᵀ·B: the tile rounded to 16 bits as the
-    /// A operand, B read transposed (rows of dO for dV, of Q for dK, of K for dQ; see <see cref="IColumnBlocks.MultiplyInto"/>).
+    /// A operand, P with dropout's mask ANDed in if <paramref name="dropped"/> (a constant; <see cref="MmaTile.PackKept"/>),
+    /// B read transposed (rows of dO for dV, of Q for dK, of K for dQ; see <see cref="IColumnBlocks.MultiplyInto"/>).
     /// </summary>
-    void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    void MultiplyInto<TElement, TOutput>(bool gradients, bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks;
 }

@@ -22,11 +22,12 @@ internal interface IWarpGroupBlocks : IColumnBlocks
     void WarpGroupAccumulate<TElement>(SharedBlock shared, Fragment a, ulong b, uint leafBytes) where TElement : struct, ITensorElement;
 
     /// <summary>
-    /// output += this·B, this rounded to 16 bits as the A operand 16 columns (k) at a time: the B rows (MN-major) of
+    /// output += this·B, this rounded to 16 bits as the A operand 16 columns (k) at a time (dropout's mask ANDed in if
+    /// <paramref name="dropped"/>, a constant): the B rows (MN-major) of
     /// this's 16-column block i start <c>i·keyBytes</c> after <paramref name="b"/>, output leaf j <c>j·leafBytes</c> after.
     /// Fences (<see cref="WarpGroupMma.Fence"/>) after packing each leaf's operands, so the caller need not.
     /// </summary>
-    void WarpGroupMultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
+    void WarpGroupMultiplyInto<TElement, TOutput>(bool dropped, ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
         where TElement : struct, ITensorElement
         where TOutput : struct, IWarpGroupBlocks;
 }

@@ -20,9 +20,9 @@ internal struct MmaTile
     public float C0, C1, C2, C3, C4, C5, C6, C7;
 
     /// <summary>
-    /// Dropout's kept bits of this lane's elements: bit 4w + e, w = 2·(row g + 8) + (column 2t + 8 …), e the column's
-    /// parity (C0 bit 0, C1 1, C4 4, C5 5, C2 8, C3 9, C6 12, C7 13), the layout of a call's bytes
-    /// (<see cref="Philox.AttentionWords"/>) shifted to this lane's pair of columns.
+    /// Dropout's kept bits of this lane's elements, each the sign bit of a byte or of its low nibble, so that one
+    /// <see cref="BytePermute"/> widens a pair to the 16-bit mask of its packed register (<see cref="PackKept"/>): C0,
+    /// C1, C4, C5 at bits 7, 15, 23, 31 and C2, C3, C6, C7 at bits 3, 11, 19, 27.
     /// </summary>
     public uint Kept;
 
@@ -136,88 +136,91 @@ internal struct MmaTile
         }
     }
 
-    /// <summary>Multiplies each probability by its dropout keep factor (<see cref="Kept"/>).</summary>
+    /// <summary>
+    /// The tile rounded to 16 bits as an A fragment (<see cref="Pack"/>) with dropout's mask ANDed in: dropped elements
+    /// become +0, kept ones stay unscaled (the kernels apply 1/(1 − p) once, to the output or dV). Two instructions a
+    /// register: one byte permute widening two kept bits (<see cref="Kept"/>) to 16-bit masks, one AND (FlashAttention
+    /// likewise masks its 16-bit P).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => MultiplyElements(KeepFactors(modifier));
+    public readonly Fragment PackKept<TElement>() where TElement : struct, ITensorElement
+    {
+        var e = default(TElement);
+        uint low = Kept << 4; // C2, C3, C6, C7 to the bytes' sign bits
+        return new Fragment(e.Pack(C0, C1) & BytePermute.Permute(Kept, 0, 0x9988), e.Pack(C2, C3) & BytePermute.Permute(low, 0, 0x9988),
+            e.Pack(C4, C5) & BytePermute.Permute(Kept, 0, 0xBBAA), e.Pack(C6, C7) & BytePermute.Permute(low, 0, 0xBBAA));
+    }
 
-    /// <summary>Dropout's factors Z of this lane's elements, from <see cref="Kept"/>.</summary>
+    /// <summary>Dropout's factors Z of this lane's elements (1/(1 − p) kept, 0 dropped), from <see cref="Kept"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private readonly MmaTile KeepFactors<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => new()
     {
-        C0 = modifier.KeepFactor(Kept), C1 = modifier.KeepFactor(Kept >> 1), C4 = modifier.KeepFactor(Kept >> 4), C5 = modifier.KeepFactor(Kept >> 5),
-        C2 = modifier.KeepFactor(Kept >> 8), C3 = modifier.KeepFactor(Kept >> 9), C6 = modifier.KeepFactor(Kept >> 12), C7 = modifier.KeepFactor(Kept >> 13),
+        C0 = modifier.KeepFactor(Kept >> 7), C1 = modifier.KeepFactor(Kept >> 15), C4 = modifier.KeepFactor(Kept >> 23), C5 = modifier.KeepFactor(Kept >> 31),
+        C2 = modifier.KeepFactor(Kept >> 3), C3 = modifier.KeepFactor(Kept >> 11), C6 = modifier.KeepFactor(Kept >> 19), C7 = modifier.KeepFactor(Kept >> 27),
     };
 
     /// <summary>
-    /// Draws dropout's kept bits (<see cref="Kept"/>) of two tiles, <paramref name="first"/> and <paramref name="second"/>, whose lane (g, 2t) elements are query row
-    /// <paramref name="firstRow"/>, key <paramref name="firstKey"/> and <paramref name="secondRow"/>,
-    /// <paramref name="secondKey"/> (rows in the log-sum-exp's order at a sequence position g more than a multiple of
-    /// 16, keys of the sequence), rows of queries if <paramref name="transposed"/> is false, rows of keys if true (the
-    /// backward's Sᵀ: then the row is that of column 2t and the key that of row g). One generator call a lane for both:
-    /// <see cref="DrawPair"/>. With <paramref name="paired"/> false (a constant) the second tile is absent (<paramref name="second"/> 0).
+    /// Draws dropout's kept bits (<see cref="Kept"/>) of two tiles, <paramref name="first"/> and <paramref name="second"/>,
+    /// whose lane (g, 2t) elements are query row <paramref name="firstRow"/>, key <paramref name="firstKey"/> and
+    /// <paramref name="secondRow"/>, <paramref name="secondKey"/> (rows in the log-sum-exp's order at a sequence position g
+    /// more than a multiple of 16, keys of the sequence), rows of queries if <paramref name="transposed"/> is false, rows
+    /// of keys if true (the backward's Sᵀ: then the row is that of column 2t and the key that of row g). One generator
+    /// call a lane for both: lane (g, t) draws the call of the first tile if t is even and of the second if odd, each
+    /// call covering the 16 elements lanes (g, t) and (g, t xor 1) hold of its tile (<see cref="Philox.AttentionWords"/>).
+    /// The lane picks its tile by arithmetic on its index: a select made ILGPU branch on the lane and copy the generator
+    /// into both sides, which a warp runs one after the other. With <paramref name="paired"/> false (a constant) the
+    /// second tile is absent (<paramref name="second"/> 0) and both lanes draw the first's call.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DrawKeep<TModifier>(out uint first, out uint second, TModifier modifier, int firstRow, int firstKey, int secondRow,
         int secondKey, bool transposed, bool paired) where TModifier : struct, IScoreModifier
     {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3, odd = lane & 1, drawsSecond = paired ? odd : 0;
         second = 0;
-        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
         if (!transposed)
         {
-            uint pair = DrawPair(modifier, firstRow, firstKey, secondRow, secondKey, paired) >> (2 * (t & 1));
-            first = pair & 0x3333u;
-            if (paired)
-                second = (pair >> 16) & 0x3333u;
+            var words = modifier.DropoutWords(firstRow + drawsSecond * (secondRow - firstRow), firstKey + drawsSecond * (secondKey - firstKey));
+            uint x = modifier.KeptBytes(words.X), y = modifier.KeptBytes(words.Y), z = modifier.KeptBytes(words.Z), w = modifier.KeptBytes(words.W);
+            // This lane's keys are bytes 2·odd and 2·odd + 1 of each word, its neighbour's the other two: rows g (X, Y)
+            // to the bytes' sign bits, rows g + 8 (Z, W) to the low nibbles'.
+            uint mine = 0x5410u + (uint)odd * 0x2222u, theirs = 0x7632u - (uint)odd * 0x2222u;
+            uint own = BytePermute.Permute(x, y, mine) | BytePermute.Permute(z, w, mine) >> 4;
+            first = own;
+            if (!paired)
+                return;
+            uint other = (uint)Warp.ShuffleXor((int)(BytePermute.Permute(x, y, theirs) | BytePermute.Permute(z, w, theirs) >> 4), 1);
+            uint swap = (own ^ other) & (0u - (uint)odd); // an odd lane drew the second tile's call
+            first = own ^ swap;
+            second = other ^ swap;
             return;
         }
         // Transposed: lane (g, t) draws row-major, as if it held query rows g, g + 8 and keys 2t, 2t + 1, 2t + 8, 2t + 9
-        // of the tile; transposed element (key g + 8h, query 2t + e + 8n) was drawn as query 2t + e (+ 8n), key g (+ 8h),
-        // by lane 4(2t + e) + 2⌊g/4⌋ (either of the pair, which hold the same 32 bits), bit 4(2n + h) + g mod 4.
-        int shift = g & 3;
-        uint drawn = DrawPair(modifier, firstRow - 2 * t + g, firstKey - g + 2 * t, secondRow - 2 * t + g, secondKey - g + 2 * t, paired);
-        int source = 8 * t + 2 * (g >> 2);
-        uint even = (uint)Warp.Shuffle((int)drawn, source) >> shift, odd = (uint)Warp.Shuffle((int)drawn, source + 4) >> shift;
-        first = TransposedBits(even, odd);
+        // of its tile; transposed element (key g + 8h, query 2t + e + 8n) was drawn as query 2t + e (+ 8n), key g (+ 8h),
+        // by lane 4(2t + e) + 2⌊g/4⌋ + (the tile's parity), byte g mod 4 of word X, Y, Z or W for (n, h) = (0, 0), (0, 1),
+        // (1, 0), (1, 1). Each lane publishes its call's 16 bits, byte j's low nibble the sign bits of X, Z, Y, W.
+        var drawn = modifier.DropoutWords(firstRow - 2 * t + g + drawsSecond * (secondRow - firstRow), firstKey - g + 2 * t + drawsSecond * (secondKey - firstKey));
+        uint published = modifier.KeptBytes(drawn.X) >> 7 | modifier.KeptBytes(drawn.Z) >> 6 | modifier.KeptBytes(drawn.Y) >> 5 | modifier.KeptBytes(drawn.W) >> 4;
+        int source = 8 * t + 2 * (g >> 2), shift = 8 * (g & 3);
+        first = TransposedKept((uint)Warp.Shuffle((int)published, source) >> shift, (uint)Warp.Shuffle((int)published, source + 4) >> shift);
         if (paired)
-            second = TransposedBits(even >> 16, odd >> 16);
+            second = TransposedKept((uint)Warp.Shuffle((int)published, source + 1) >> shift, (uint)Warp.Shuffle((int)published, source + 5) >> shift);
     }
 
     /// <summary>
-    /// The kept bits of the 16 elements lanes (g, t) and (g, t xor 1) hold of a tile, one generator call: the first
-    /// tile's (low 16 bits) and the second's (high 16), bit 4w + j for byte j of word w. Lane (g, t) draws the first
-    /// tile's call if t is even and the second's if odd (the call covers both lanes' elements of its tile) and the
-    /// two swap theirs by one shuffle, so each lane ends up with both. Without a second tile both draw the first's.
+    /// <see cref="Kept"/> of a transposed tile from the nibbles gathered for its even columns (<paramref name="even"/>:
+    /// C0, C4, C2, C6 at bits 0-3) and odd ones (<paramref name="odd"/>: C1, C5, C3, C7): one multiply places each
+    /// nibble's four bits at 7, 23, 3, 19 (the products' other terms land on distinct bits, so nothing carries).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint DrawPair<TModifier>(TModifier modifier, int firstRow, int firstKey, int secondRow, int secondKey, bool paired)
-        where TModifier : struct, IScoreModifier
+    private static uint TransposedKept(uint even, uint odd)
     {
-        // Arithmetic, not selects: ILGPU turns a select on the lane into a branch and copies the generator into both
-        // sides, which a warp runs one after the other.
-        int second = paired ? Warp.LaneIdx & 1 : 0;
-        var words = modifier.DropoutWords(firstRow + second * (secondRow - firstRow), firstKey + second * (secondKey - firstKey));
-        uint drawn = modifier.KeptBytes(words.X) | modifier.KeptBytes(words.Y) << 4 | modifier.KeptBytes(words.Z) << 8 | modifier.KeptBytes(words.W) << 12;
-        if (!paired)
-            return drawn;
-        uint other = (uint)Warp.ShuffleXor((int)drawn, 1);
-        int shift = 16 * second; // the drawn call's bits go to the half of its tile
-        return drawn << shift | other << (16 - shift);
-    }
-
-    /// <summary>
-    /// <see cref="Kept"/> of a transposed tile from the bits gathered for its even columns (<paramref name="even"/>: C0,
-    /// C2, C4, C6 at bits 0, 4, 8, 12) and odd ones (<paramref name="odd"/>: C1, C3, C5, C7).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint TransposedBits(uint even, uint odd)
-    {
-        uint bits = (even & 0x1111u) | (odd & 0x1111u) << 1; // C2, C3 at 4, 5 and C4, C5 at 8, 9: swap the middle nibbles
-        return (bits & 0xF00Fu) | (bits >> 4 & 0x00F0u) | (bits << 4 & 0x0F00u);
+        const uint Spread = (1u << 7) | (1u << 22) | (1u << 1) | (1u << 16);
+        return ((even & 0xFu) * Spread & 0x00880088u) | ((odd & 0xFu) * (Spread << 8) & 0x88008800u);
     }
 
     /// <summary>
     /// The backward's softmax gradient on a transposed tile (rows keys, columns queries): this, raw scores Sᵀ, becomes
-    /// Pᵀ∘Z (what dV needs) and <paramref name="gradients"/>, dPᵀ, becomes dSᵀ (see <see cref="SoftmaxGradient"/>), with
+    /// Pᵀ (dV's operand, dropout's mask ANDed in when packed: <see cref="PackKept"/>) and <paramref name="gradients"/>, dPᵀ, becomes dSᵀ (see <see cref="SoftmaxGradient"/>), with
     /// the statistics of each column's query. <paramref name="column"/> indexes this lane's column 2t in the statistics;
     /// dropout's factors come from <see cref="Kept"/>.
     /// </summary>
@@ -231,7 +234,7 @@ internal struct MmaTile
     }
 
     /// <summary>
-    /// The backward's softmax gradient on a row-major tile (rows queries, columns keys): this, raw scores S, becomes P∘Z
+    /// The backward's softmax gradient on a row-major tile (rows queries, columns keys): this, raw scores S, becomes P
     /// and <paramref name="gradients"/>, dP, becomes dS (see <see cref="SoftmaxGradient"/>). Rows g and g + 8 have
     /// base-2 log-sum-exp <paramref name="lseTop"/>, <paramref name="lseBottom"/> and D <paramref name="deltaTop"/>,
     /// <paramref name="deltaBottom"/>; dropout's factors come from <see cref="Kept"/>.
@@ -244,7 +247,7 @@ internal struct MmaTile
 
     /// <summary>
     /// Element by element, with each element's log-sum-exp offset, D and dropout factor Z: this (raw scores) becomes
-    /// P = 2^(score·<paramref name="scale"/> − offset), gradients (dP) becomes dS = P∘(dP∘Z − D), and then this P∘Z.
+    /// P = 2^(score·<paramref name="scale"/> − offset) and gradients (dP) becomes dS = P∘(dP∘Z − D).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SoftmaxGradient(ref MmaTile gradients, in MmaTile offsets, in MmaTile deltas, float scale, bool drops, in MmaTile keep)
@@ -267,8 +270,6 @@ internal struct MmaTile
         gradients.C5 = C5 * (gradients.C5 - deltas.C5);
         gradients.C6 = C6 * (gradients.C6 - deltas.C6);
         gradients.C7 = C7 * (gradients.C7 - deltas.C7);
-        if (drops)
-            MultiplyElements(keep);
     }
 
     /// <summary>A tile whose row g holds <paramref name="top"/> and row g + 8 <paramref name="bottom"/>.</summary>

@@ -64,8 +64,14 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    public readonly void MultiplyInto<TElement, TOutput>(bool gradients, bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride,
+        uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks =>
-        output.MultiplyAccumulate<TElement>(new WarpOperand { First = (gradients ? Gradients : Scores).Pack<TElement>() }, shared, offset, columnStride, transposed: true);
+        output.MultiplyAccumulate<TElement>(new WarpOperand { First = Pack<TElement>(gradients, dropped) }, shared, offset, columnStride, transposed: true);
+
+    /// <summary>dS, or P (with dropout's mask if <paramref name="dropped"/>), rounded to 16 bits as an A fragment; all constants.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly Fragment Pack<TElement>(bool gradients, bool dropped) where TElement : struct, ITensorElement =>
+        gradients ? Gradients.Pack<TElement>() : dropped ? Scores.PackKept<TElement>() : Scores.Pack<TElement>();
 }

@@ -77,11 +77,12 @@ internal struct ScoreGradientBlocks<TFirst, TSecond> : IScoreGradientBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    public readonly void MultiplyInto<TElement, TOutput>(bool gradients, bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride,
+        uint columnStride)
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks
     {
-        First.MultiplyInto<TElement, TOutput>(gradients, ref output, shared, offset, keyStride, columnStride);
-        Second.MultiplyInto<TElement, TOutput>(gradients, ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
+        First.MultiplyInto<TElement, TOutput>(gradients, dropped, ref output, shared, offset, keyStride, columnStride);
+        Second.MultiplyInto<TElement, TOutput>(gradients, dropped, ref output, shared, offset + (uint)FirstCount * keyStride, keyStride, columnStride);
     }
 }

@@ -35,14 +35,18 @@ internal struct WarpGroupBlock : IWarpGroupBlocks
     /// written after the fence (ptxas would insert another fence before each product).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void WarpGroupMultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
+    public readonly void WarpGroupMultiplyInto<TElement, TOutput>(bool dropped, ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
         where TElement : struct, ITensorElement
         where TOutput : struct, IWarpGroupBlocks
     {
-        Fragment a0 = Quad.First.First.First.Pack<TElement>(), a1 = Quad.First.Second.First.Pack<TElement>(),
-            a2 = Quad.Second.First.First.Pack<TElement>(), a3 = Quad.Second.Second.First.Pack<TElement>();
+        Fragment a0 = Pack<TElement>(Quad.First.First.First, dropped), a1 = Pack<TElement>(Quad.First.Second.First, dropped),
+            a2 = Pack<TElement>(Quad.Second.First.First, dropped), a3 = Pack<TElement>(Quad.Second.Second.First, dropped);
         MultiplyPacked<TElement, TOutput>(ref output, a0, a1, a2, a3, shared, b, keyBytes, leafBytes);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Fragment Pack<TElement>(in MmaTile tile, bool dropped) where TElement : struct, ITensorElement =>
+        dropped ? tile.PackKept<TElement>() : tile.Pack<TElement>();
 
     /// <summary>
     /// output += A·B over 64 k from four packed A fragments of 16 k each (<paramref name="a0"/> … <paramref name="a3"/>,
@@ -69,9 +73,9 @@ internal struct WarpGroupBlock : IWarpGroupBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    public readonly void MultiplyInto<TElement, TOutput>(bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
-        where TOutput : struct, IColumnBlocks => Quad.MultiplyInto<TElement, TOutput>(ref output, shared, offset, keyStride, columnStride);
+        where TOutput : struct, IColumnBlocks => Quad.MultiplyInto<TElement, TOutput>(dropped, ref output, shared, offset, keyStride, columnStride);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -94,9 +98,6 @@ internal struct WarpGroupBlock : IWarpGroupBlocks
     public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, int index, int count, ref uint carry) where TModifier : struct, IScoreModifier =>
         Quad.DrawKeep(modifier, rowIndex, key, index, count, ref carry);
 
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => Quad.Drop(modifier);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -39,12 +39,12 @@ internal struct WarpGroupBlocks<TFirst, TSecond> : IWarpGroupBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void WarpGroupMultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
+    public readonly void WarpGroupMultiplyInto<TElement, TOutput>(bool dropped, ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
         where TElement : struct, ITensorElement
         where TOutput : struct, IWarpGroupBlocks
     {
-        Pair.First.WarpGroupMultiplyInto<TElement, TOutput>(ref output, shared, b, keyBytes, leafBytes);
-        Pair.Second.WarpGroupMultiplyInto<TElement, TOutput>(ref output, shared, WarpGroupMma.Advance(b, FirstBlocks * keyBytes), keyBytes, leafBytes);
+        Pair.First.WarpGroupMultiplyInto<TElement, TOutput>(dropped, ref output, shared, b, keyBytes, leafBytes);
+        Pair.Second.WarpGroupMultiplyInto<TElement, TOutput>(dropped, ref output, shared, WarpGroupMma.Advance(b, FirstBlocks * keyBytes), keyBytes, leafBytes);
     }
 
     /// <inheritdoc/>
@@ -54,9 +54,9 @@ internal struct WarpGroupBlocks<TFirst, TSecond> : IWarpGroupBlocks
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyInto<TElement, TOutput>(ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
+    public readonly void MultiplyInto<TElement, TOutput>(bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)
         where TElement : struct, ITensorElement
-        where TOutput : struct, IColumnBlocks => Pair.MultiplyInto<TElement, TOutput>(ref output, shared, offset, keyStride, columnStride);
+        where TOutput : struct, IColumnBlocks => Pair.MultiplyInto<TElement, TOutput>(dropped, ref output, shared, offset, keyStride, columnStride);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -79,9 +79,6 @@ internal struct WarpGroupBlocks<TFirst, TSecond> : IWarpGroupBlocks
     public void DrawKeep<TModifier>(TModifier modifier, int rowIndex, int key, int index, int count, ref uint carry) where TModifier : struct, IScoreModifier =>
         Pair.DrawKeep(modifier, rowIndex, key, index, count, ref carry);
 
-    /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Drop<TModifier>(TModifier modifier) where TModifier : struct, IScoreModifier => Pair.Drop(modifier);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

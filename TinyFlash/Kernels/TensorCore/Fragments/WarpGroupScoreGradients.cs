@@ -57,22 +57,19 @@ internal struct WarpGroupScoreGradients
     }
 
     /// <summary>
-    /// output += P·B, or with <paramref name="gradients"/> (a constant) output += dS·B: the tile rounded to 16 bits as the
-    /// A operand 16 columns (k) at a time, B MN-major (<see cref="WarpGroupBlock.MultiplyPacked"/>).
+    /// output += P·B (with dropout's mask if <paramref name="dropped"/>), or with <paramref name="gradients"/> (a
+    /// constant) output += dS·B: the tile rounded to 16 bits as the A operand 16 columns (k) at a time, B MN-major (<see cref="WarpGroupBlock.MultiplyPacked"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly void MultiplyInto<TElement, TOutput>(bool gradients, ref TOutput output, SharedBlock shared, ulong b, uint keyBytes, uint leafBytes)
+    public readonly void MultiplyInto<TElement, TOutput>(bool gradients, bool dropped, ref TOutput output, SharedBlock shared, ulong b, uint keyBytes,
+        uint leafBytes)
         where TElement : struct, ITensorElement
         where TOutput : struct, IWarpGroupBlocks
     {
-        Fragment a0 = Pack<TElement>(Blocks.First.First, gradients), a1 = Pack<TElement>(Blocks.First.Second, gradients),
-            a2 = Pack<TElement>(Blocks.Second.First, gradients), a3 = Pack<TElement>(Blocks.Second.Second, gradients);
+        Fragment a0 = Blocks.First.First.Pack<TElement>(gradients, dropped), a1 = Blocks.First.Second.Pack<TElement>(gradients, dropped),
+            a2 = Blocks.Second.First.Pack<TElement>(gradients, dropped), a3 = Blocks.Second.Second.Pack<TElement>(gradients, dropped);
         WarpGroupBlock.MultiplyPacked<TElement, TOutput>(ref output, a0, a1, a2, a3, shared, b, keyBytes, leafBytes);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Fragment Pack<TElement>(in ScoreGradientBlock block, bool gradients) where TElement : struct, ITensorElement =>
-        gradients ? block.Gradients.Pack<TElement>() : block.Scores.Pack<TElement>();
 
     /// <summary>See <see cref="IScoreGradientBlocks.Hide"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
