@@ -38,9 +38,9 @@ internal struct ColumnBlock<TRowTiles> : IColumnBlocks where TRowTiles : struct,
         where TElement : struct, ITensorElement
         where TOutput : struct, IColumnBlocks
     {
-        var a = new WarpOperand { First = dropped ? First.PackKept<TElement>() : First.Pack<TElement>() };
+        var a = new WarpOperand { First = First.Pack<TElement>(dropped) };
         if (Two)
-            a.Second = dropped ? Second.PackKept<TElement>() : Second.Pack<TElement>();
+            a.Second = Second.Pack<TElement>(dropped);
         output.MultiplyAccumulate<TElement>(a, shared, offset, columnStride, transposed: true);
     }
 

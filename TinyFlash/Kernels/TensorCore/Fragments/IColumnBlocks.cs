@@ -25,7 +25,7 @@ internal interface IColumnBlocks
 
     /// <summary>
     /// output += this·B, this rounded to 16 bits block by block as the A operand (with dropout's mask ANDed in if
-    /// <paramref name="dropped"/>, a constant: <see cref="MmaTile.PackKept"/>): block j of this (16 keys) meets
+    /// <paramref name="dropped"/>, uniform across the group: <see cref="MmaTile.Pack{TElement}(bool)"/>): block j of this (16 keys) meets
     /// the B rows at <paramref name="offset"/> + j·<paramref name="keyStride"/>, read transposed, output block i at
     /// + i·<paramref name="columnStride"/>.
     /// </summary>

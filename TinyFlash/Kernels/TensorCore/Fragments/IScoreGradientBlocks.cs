@@ -60,7 +60,7 @@ internal interface IScoreGradientBlocks
 
     /// <summary>
     /// output += Pᵀ·B, or with <paramref name="gradients"/> (a constant) output += dSᵀ·B: the tile rounded to 16 bits as the
-    /// A operand, P with dropout's mask ANDed in if <paramref name="dropped"/> (a constant; <see cref="MmaTile.PackKept"/>),
+    /// A operand, P with dropout's mask ANDed in if <paramref name="dropped"/> (uniform across the group; <see cref="MmaTile.Pack{TElement}(bool)"/>),
     /// B read transposed (rows of dO for dV, of Q for dK, of K for dQ; see <see cref="IColumnBlocks.MultiplyInto"/>).
     /// </summary>
     void MultiplyInto<TElement, TOutput>(bool gradients, bool dropped, ref TOutput output, SharedBlock shared, uint offset, uint keyStride, uint columnStride)

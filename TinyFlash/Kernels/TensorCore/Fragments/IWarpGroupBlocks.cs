@@ -23,7 +23,7 @@ internal interface IWarpGroupBlocks : IColumnBlocks
 
     /// <summary>
     /// output += this·B, this rounded to 16 bits as the A operand 16 columns (k) at a time (dropout's mask ANDed in if
-    /// <paramref name="dropped"/>, a constant): the B rows (MN-major) of
+    /// <paramref name="dropped"/>, uniform across the group): the B rows (MN-major) of
     /// this's 16-column block i start <c>i·keyBytes</c> after <paramref name="b"/>, output leaf j <c>j·leafBytes</c> after.
     /// Fences (<see cref="WarpGroupMma.Fence"/>) after packing each leaf's operands, so the caller need not.
     /// </summary>

@@ -21,7 +21,7 @@ internal struct MmaTile
 
     /// <summary>
     /// Dropout's kept bits of this lane's elements, each the sign bit of a byte or of its low nibble, so that one
-    /// <see cref="BytePermute"/> widens a pair to the 16-bit mask of its packed register (<see cref="PackKept"/>): C0,
+    /// <see cref="BytePermute"/> widens a pair to the 16-bit mask of its packed register (<see cref="Pack{TElement}(bool)"/>): C0,
     /// C1, C4, C5 at bits 7, 15, 23, 31 and C2, C3, C6, C7 at bits 3, 11, 19, 27.
     /// </summary>
     public uint Kept;
@@ -137,18 +137,20 @@ internal struct MmaTile
     }
 
     /// <summary>
-    /// The tile rounded to 16 bits as an A fragment (<see cref="Pack"/>) with dropout's mask ANDed in: dropped elements
-    /// become +0, kept ones stay unscaled (the kernels apply 1/(1 − p) once, to the output or dV). Two instructions a
-    /// register: one byte permute widening two kept bits (<see cref="Kept"/>) to 16-bit masks, one AND (FlashAttention
-    /// likewise masks its 16-bit P).
+    /// The tile rounded to 16 bits as an A fragment (<see cref="Pack{TElement}()"/>), with dropout's mask ANDed in if
+    /// <paramref name="dropped"/> (uniform across the group; the packing is shared by both cases): dropped elements become +0, kept ones stay unscaled (the kernels apply
+    /// 1/(1 − p) once, to the output or dV). Two instructions a register: one byte permute widening two kept bits
+    /// (<see cref="Kept"/>) to 16-bit masks, one AND (FlashAttention likewise masks its 16-bit P).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly Fragment PackKept<TElement>() where TElement : struct, ITensorElement
+    public readonly Fragment Pack<TElement>(bool dropped) where TElement : struct, ITensorElement
     {
-        var e = default(TElement);
+        var packed = Pack<TElement>();
+        if (!dropped)
+            return packed;
         uint low = Kept << 4; // C2, C3, C6, C7 to the bytes' sign bits
-        return new Fragment(e.Pack(C0, C1) & BytePermute.Permute(Kept, 0, 0x9988), e.Pack(C2, C3) & BytePermute.Permute(low, 0, 0x9988),
-            e.Pack(C4, C5) & BytePermute.Permute(Kept, 0, 0xBBAA), e.Pack(C6, C7) & BytePermute.Permute(low, 0, 0xBBAA));
+        return new Fragment(packed.R0 & BytePermute.Permute(Kept, 0, 0x9988), packed.R1 & BytePermute.Permute(low, 0, 0x9988),
+            packed.R2 & BytePermute.Permute(Kept, 0, 0xBBAA), packed.R3 & BytePermute.Permute(low, 0, 0xBBAA));
     }
 
     /// <summary>Dropout's factors Z of this lane's elements (1/(1 − p) kept, 0 dropped), from <see cref="Kept"/>.</summary>
@@ -220,7 +222,7 @@ internal struct MmaTile
 
     /// <summary>
     /// The backward's softmax gradient on a transposed tile (rows keys, columns queries): this, raw scores Sᵀ, becomes
-    /// Pᵀ (dV's operand, dropout's mask ANDed in when packed: <see cref="PackKept"/>) and <paramref name="gradients"/>, dPᵀ, becomes dSᵀ (see <see cref="SoftmaxGradient"/>), with
+    /// Pᵀ (dV's operand, dropout's mask ANDed in when packed: <see cref="Pack{TElement}(bool)"/>) and <paramref name="gradients"/>, dPᵀ, becomes dSᵀ (see <see cref="SoftmaxGradient"/>), with
     /// the statistics of each column's query. <paramref name="column"/> indexes this lane's column 2t in the statistics;
     /// dropout's factors come from <see cref="Kept"/>.
     /// </summary>

@@ -70,8 +70,8 @@ internal struct ScoreGradientBlock : IScoreGradientBlocks
         where TOutput : struct, IColumnBlocks =>
         output.MultiplyAccumulate<TElement>(new WarpOperand { First = Pack<TElement>(gradients, dropped) }, shared, offset, columnStride, transposed: true);
 
-    /// <summary>dS, or P (with dropout's mask if <paramref name="dropped"/>), rounded to 16 bits as an A fragment; all constants.</summary>
+    /// <summary>dS, or P (with dropout's mask if <paramref name="dropped"/>), rounded to 16 bits as an A fragment (<paramref name="gradients"/> a constant).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly Fragment Pack<TElement>(bool gradients, bool dropped) where TElement : struct, ITensorElement =>
-        gradients ? Gradients.Pack<TElement>() : dropped ? Scores.PackKept<TElement>() : Scores.Pack<TElement>();
+        gradients ? Gradients.Pack<TElement>() : Scores.Pack<TElement>(dropped);
 }

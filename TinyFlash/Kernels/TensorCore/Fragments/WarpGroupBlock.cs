@@ -39,14 +39,10 @@ internal struct WarpGroupBlock : IWarpGroupBlocks
         where TElement : struct, ITensorElement
         where TOutput : struct, IWarpGroupBlocks
     {
-        Fragment a0 = Pack<TElement>(Quad.First.First.First, dropped), a1 = Pack<TElement>(Quad.First.Second.First, dropped),
-            a2 = Pack<TElement>(Quad.Second.First.First, dropped), a3 = Pack<TElement>(Quad.Second.Second.First, dropped);
+        Fragment a0 = Quad.First.First.First.Pack<TElement>(dropped), a1 = Quad.First.Second.First.Pack<TElement>(dropped),
+            a2 = Quad.Second.First.First.Pack<TElement>(dropped), a3 = Quad.Second.Second.First.Pack<TElement>(dropped);
         MultiplyPacked<TElement, TOutput>(ref output, a0, a1, a2, a3, shared, b, keyBytes, leafBytes);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Fragment Pack<TElement>(in MmaTile tile, bool dropped) where TElement : struct, ITensorElement =>
-        dropped ? tile.PackKept<TElement>() : tile.Pack<TElement>();
 
     /// <summary>
     /// output += A·B over 64 k from four packed A fragments of 16 k each (<paramref name="a0"/> … <paramref name="a3"/>,

@@ -6,8 +6,8 @@ namespace TinyFlash.Kernels.TensorCore.Instructions;
 /// <summary>
 /// <c>prmt.b32</c> in its default mode: result byte i is byte s of the eight bytes {b, a} (a's bytes 0-3, b's 4-7), s
 /// the low three bits of nibble i of the selector; with the nibble's top bit set, that byte's sign bit replicated to
-/// all eight bits. Dropout moves and widens its
-/// kept-bit bytes with it (one instruction where shifts and masks would be several).
+/// all eight bits. Dropout moves and widens its kept-bit bytes with it (one instruction where shifts and masks would be
+/// several).
 /// </summary>
 internal static class BytePermute
 {
